@@ -1,0 +1,1 @@
+"""bench: Optuna studies, the runner, reports and the command line."""

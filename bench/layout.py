@@ -1,0 +1,58 @@
+"""Where a study's files live under the results folder: the one place paths are decided.
+
+results/<study>/study.db            the Optuna storage (SQLite by default)
+results/<study>/trials.csv          rewritten after every finished trial
+results/<study>/weights/trial_N.pt  kept weights (state_dict) of trial N
+results/<study>/finetune/<run>/     finetuned models: weights, export, metrics.json
+results/<study>/report/             the report's tables, plots and index.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+# Trial user-attribute keys written by the search and read by the report and finetune.
+ATTR_CONFIG = "config"  # dataclasses.asdict(CNNConfig)
+ATTR_TRAIN_SETTINGS = "train_settings"  # dataclasses.asdict(TrainSettings)
+ATTR_LEARNING_CURVE = "learning_curve"  # list of dataclasses.asdict(EpochRecord)
+ATTR_WEIGHTS = "weights"  # path of the kept weights, relative to the study folder
+ATTR_INVALID_REASON = "invalid_reason"  # set on trials pruned because the config collapses
+ATTR_END_REASON = "end_reason"  # why a trial was pruned, failed or interrupted
+
+
+def study_dir(results_dir: Path, study_name: str) -> Path:
+    return Path(results_dir) / study_name
+
+
+def sqlite_url(results_dir: Path, study_name: str) -> str:
+    return f"sqlite:///{(study_dir(results_dir, study_name) / 'study.db').resolve()}"
+
+
+def trials_csv(results_dir: Path, study_name: str) -> Path:
+    return study_dir(results_dir, study_name) / "trials.csv"
+
+
+def weights_path(results_dir: Path, study_name: str, trial_number: int) -> Path:
+    return study_dir(results_dir, study_name) / "weights" / f"trial_{trial_number}.pt"
+
+
+def finetune_dir(results_dir: Path, study_name: str, run_name: str) -> Path:
+    return study_dir(results_dir, study_name) / "finetune" / run_name
+
+
+def report_dir(results_dir: Path, study_name: str | None) -> Path:
+    return (study_dir(results_dir, study_name) if study_name else Path(results_dir)) / "report"
+
+
+def ensure_results_dir(results_dir: Path) -> Path:
+    """Create the results folder, or stop with a one-line usage error if it cannot be one."""
+    path = Path(results_dir)
+    if path.exists() and not path.is_dir():
+        raise click.BadParameter(f"{path} exists and is not a folder", param_hint="--results-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.BadParameter(f"cannot create {path}: {error.strerror}", param_hint="--results-dir")
+    return path

@@ -1,0 +1,209 @@
+"""MNIST on the device: the real files, read by torchvision, held as uint8 tensors.
+
+The training files give a seeded train/validation split; the test files are read only by
+`load_test_set`, which nothing that selects models calls.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+from torchvision.datasets.mnist import read_image_file, read_label_file
+
+DATA_DIR_ENV = "MNIST_BENCH_DATA_DIR"
+CACHE_DIR_ENV = "MNIST_BENCH_CACHE"
+TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MEAN, STD = 0.1307, 0.3081
+
+
+class DataError(Exception):
+    """MNIST files are missing or unreadable; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images as uint8 [N, 28, 28] and labels as int64 [N], on one device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> "ImageSet":
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
+    def subset(self, indices: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[indices], self.labels[indices])
+
+
+@dataclass(frozen=True)
+class TrainValidationSplit:
+    """The training images split in two; the search selects on `validation`."""
+
+    train: ImageSet
+    validation: ImageSet
+
+
+def shipped_data_dir() -> Path:
+    """The gzipped MNIST files that ship inside the package."""
+    return Path(str(resources.files("mnist_cnn") / "mnist_data"))
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """`data_dir`, else $MNIST_BENCH_DATA_DIR, else the shipped copy."""
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not chosen:
+        return shipped_data_dir()
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data dir {path} is not a folder")
+    return path
+
+
+def _cache_root() -> Path:
+    root = os.environ.get(CACHE_DIR_ENV)
+    if root:
+        return Path(root).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnist-bench"
+
+
+def _source_file(source: Path, name: str) -> Path | None:
+    for candidate in (source / name, source / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _cache_folder_for(source: Path, names: tuple[str, ...]) -> Path:
+    """One cache folder per source folder and file version, so changed files are re-read."""
+    digest = hashlib.sha256(str(source.resolve()).encode())
+    for name in names:
+        found = _source_file(source, name)
+        if found is not None:
+            stat = found.stat()
+            digest.update(f"{found.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return _cache_root() / digest.hexdigest()[:16]
+
+
+def _unpack(source_file: Path, target: Path) -> None:
+    """Copy or gunzip one file into the cache, atomically, once."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        try:
+            opener = gzip.open if source_file.suffix == ".gz" else open
+            with opener(source_file, "rb") as src:
+                shutil.copyfileobj(src, tmp)
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            os.unlink(tmp.name)
+            raise DataError(f"cannot read {source_file}: {error}") from None
+    os.replace(tmp.name, target)
+
+
+def _prepare_root(source: Path, names: tuple[str, ...]) -> tuple[Path, bool]:
+    """Unpack `names` from `source` into a torchvision-style root; say if any were missing."""
+    root = _cache_folder_for(source, names)
+    raw = root / "MNIST" / "raw"
+    missing = False
+    for name in names:
+        found = _source_file(source, name)
+        if found is None:
+            missing = True
+            continue
+        _unpack(found, raw / name)
+    return root, missing
+
+
+class _SplitMNIST(datasets.MNIST):
+    """torchvision's MNIST reader, asking only for the two files of the split it reads."""
+
+    @property
+    def raw_folder(self) -> str:
+        return os.path.join(self.root, "MNIST", "raw")
+
+    def _check_exists(self) -> bool:
+        names = TRAIN_FILES if self.train else TEST_FILES
+        return all(os.path.isfile(os.path.join(self.raw_folder, name)) for name in names)
+
+
+def _read_mnist(data_dir: str | Path | None, train: bool) -> ImageSet:
+    source = resolve_data_dir(data_dir)
+    names = TRAIN_FILES if train else TEST_FILES
+    root, missing = _prepare_root(source, names)
+    if missing:
+        absent = [n for n in names if _source_file(source, n) is None]
+        try:
+            dataset = _SplitMNIST(root, train=train, download=True)
+        except Exception:
+            raise DataError(
+                f"{absent[0]} (or .gz) not found in {source}, and downloading it failed"
+            ) from None
+        return ImageSet(dataset.data.contiguous(), dataset.targets.long())
+    try:
+        dataset = _SplitMNIST(root, train=train, download=False)
+    except Exception as error:
+        raise DataError(_name_corrupt_file(root, names, error)) from None
+    if dataset.data.ndim != 3 or len(dataset.data) != len(dataset.targets):
+        raise DataError(
+            f"{names[0]} and {names[1]} in {source} disagree: "
+            f"{len(dataset.data)} images, {len(dataset.targets)} labels"
+        )
+    return ImageSet(dataset.data.contiguous(), dataset.targets.long())
+
+
+def _name_corrupt_file(root: Path, names: tuple[str, ...], error: Exception) -> str:
+    """Read each file on its own to name the one torchvision rejects."""
+    images, labels = (root / "MNIST" / "raw" / name for name in names)
+    for reader, path in ((read_image_file, images), (read_label_file, labels)):
+        try:
+            reader(str(path))
+        except Exception as file_error:
+            return f"{path.name} is not a valid MNIST IDX file: {file_error or type(file_error).__name__}"
+    return f"cannot read MNIST from {root}: {error}"
+
+
+def load_train_validation(
+    data_dir: str | Path | None = None, validation_size: int = 5000, seed: int = 0
+) -> TrainValidationSplit:
+    """The training files, split by a seeded permutation into train and validation."""
+    full = _read_mnist(data_dir, train=True)
+    if not 0 < validation_size < len(full):
+        raise DataError(
+            f"validation size {validation_size} must be between 1 and {len(full) - 1}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(full), generator=generator)
+    return TrainValidationSplit(
+        train=full.subset(order[validation_size:]),
+        validation=full.subset(order[:validation_size]),
+    )
+
+
+def load_test_set(data_dir: str | Path | None = None) -> ImageSet:
+    """The held-out test files: for final evaluation only."""
+    return _read_mnist(data_dir, train=False)
+
+
+def take_subset(images: ImageSet, size: int | None, seed: int) -> ImageSet:
+    """A seeded random subset of `size` images (all when size is None or too large)."""
+    if size is None or size >= len(images):
+        return images
+    generator = torch.Generator().manual_seed(seed)
+    return images.subset(torch.randperm(len(images), generator=generator)[:size])
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float [N, 1, 28, 28], normalized on the tensor's device."""
+    return images.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)

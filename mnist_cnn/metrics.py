@@ -1,0 +1,105 @@
+"""Measurements of a model: size, FLOPs and speed. The one place speed is measured."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from mnist_cnn.model import IMAGE_SIZE
+from mnist_cnn.train import autocast, to_input
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    parameters: int
+    flops_per_image: int
+    latency_ms_batch1: float
+    inference_images_per_second: float
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _example(batch: int, device: torch.device) -> torch.Tensor:
+    images = torch.randint(0, 256, (batch, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8, device=device)
+    return to_input(images, device)
+
+
+def flops_per_image(model: nn.Module, training: bool = False) -> int:
+    """FLOPs of one image's forward pass (forward and backward when `training`), by torch's counter."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.train(training)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        output = model(_example(1, device))
+        if training:
+            output.sum().backward()
+    if training:
+        model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int) -> list[float]:
+    device = next(model.parameters()).device
+    example = _example(batch, device)
+    model.eval()
+    times = []
+    for i in range(warmup + repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        with autocast(device):
+            model(example)
+        _synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def inference_latency_ms(model: nn.Module, repeats: int = 50, warmup: int = 5) -> float:
+    """Median milliseconds for one image."""
+    return statistics.median(_timed_runs(model, 1, repeats, warmup)) * 1000
+
+
+def inference_throughput(model: nn.Module, batch: int = 256, repeats: int = 10, warmup: int = 2) -> float:
+    """Images per second at `batch` images a call (median call time)."""
+    return batch / statistics.median(_timed_runs(model, batch, repeats, warmup))
+
+
+def measure_model(model: nn.Module, repeats: int = 50) -> ModelMetrics:
+    """Parameters, FLOPs per image, latency at batch 1 and throughput at batch 256."""
+    return ModelMetrics(
+        parameters=count_parameters(model),
+        flops_per_image=flops_per_image(model),
+        latency_ms_batch1=inference_latency_ms(model, repeats=repeats),
+        inference_images_per_second=inference_throughput(model, repeats=max(3, repeats // 5)),
+    )
+
+
+def matmul_flops_per_second(size: int = 2048, repeats: int = 5, device: torch.device | None = None) -> float:
+    """This machine's float32 matrix-multiply FLOP/s: the ceiling training speed is compared to."""
+    device = device or torch.device("cpu")
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        _synchronize(device)
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / min(times)

@@ -1,0 +1,1 @@
+"""Search spaces as data files (TOML); bench.spaces reads and validates them."""
