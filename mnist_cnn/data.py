@@ -143,13 +143,13 @@ def _read_mnist(data_dir: str | Path | None, train: bool) -> ImageSet:
     names = TRAIN_FILES if train else TEST_FILES
     root, missing = _prepare_root(source, names)
     if missing:
-        absent = [n for n in names if _source_file(source, n) is None]
-        try:
+        absent = next(n for n in names if _source_file(source, n) is None)
+        if source != shipped_data_dir():
+            raise DataError(f"{absent} (or {absent}.gz) not found in {source}")
+        try:  # the package was installed without its copy of MNIST: fetch it once
             dataset = _SplitMNIST(root, train=train, download=True)
-        except Exception:
-            raise DataError(
-                f"{absent[0]} (or .gz) not found in {source}, and downloading it failed"
-            ) from None
+        except Exception as error:
+            raise DataError(f"{absent} is not shipped and downloading it failed: {error}") from None
         return ImageSet(dataset.data.contiguous(), dataset.targets.long())
     try:
         dataset = _SplitMNIST(root, train=train, download=False)

@@ -108,19 +108,19 @@ def build_model(config: CNNConfig) -> nn.Sequential:
     layers: list[nn.Module] = []
     in_channels = 1
     pool = nn.MaxPool2d if config.pool_type == "max" else nn.AvgPool2d
+    pools = config.pool_size > 1 or config.effective_pool_stride > 1
     for out_channels in config.channels:
-        layers += [
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                config.kernel_size,
-                stride=config.stride,
-                padding=config.conv_padding,
-            ),
-            nn.ReLU(inplace=True),
-        ]
-        if config.pool_size > 1 or config.effective_pool_stride > 1:
-            layers.append(pool(config.pool_size, config.effective_pool_stride))
+        conv = nn.Conv2d(
+            in_channels, out_channels, config.kernel_size,
+            stride=config.stride, padding=config.conv_padding,
+        )
+        block = [conv, nn.ReLU(inplace=True)]
+        if pools:
+            block.append(pool(config.pool_size, config.effective_pool_stride))
+            if config.pool_type == "max":
+                # max-pool and ReLU commute; pooling first runs ReLU on a quarter of the values
+                block[1], block[2] = block[2], block[1]
+        layers += block
         in_channels = out_channels
     layers += [
         nn.Flatten(),

@@ -288,3 +288,11 @@ def _load_checkpoint(path, model, optimizer, scheduler, result, *generators) -> 
         generator.set_state(generator_state)
     torch.set_rng_state(state["torch_rng"])
     return int(state["epochs_done"])
+
+
+def checkpoint_history(path: Path) -> list[EpochRecord]:
+    """The learning curve saved in a checkpoint: what a resumed run has already done."""
+    if not Path(path).exists():
+        return []
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return [EpochRecord(**r) for r in state["history"]]

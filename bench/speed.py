@@ -1,0 +1,115 @@
+"""Side-by-side speed benchmark: the tutorial's DataLoader loop against our on-device loop.
+
+Both train the tutorial network on the same number of images in one process, alternating, so
+that a noisy shared machine slows both alike; the ratio is the result, absolute rates are context.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mnist_cnn.data import MEAN, STD, TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.metrics import flops_per_image, matmul_flops_per_second
+from mnist_cnn.model import CNNConfig, build_model
+from mnist_cnn.train import TrainSettings, pick_device, prepare_model, train, use_available_cores
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    images: int
+    batch_size: int
+    threads: int
+    tutorial_images_per_second: list[float]
+    ours_images_per_second: list[float]
+    training_flops_per_image: int
+    matmul_flops_per_second: float
+
+    @property
+    def tutorial_median(self) -> float:
+        return statistics.median(self.tutorial_images_per_second)
+
+    @property
+    def ours_median(self) -> float:
+        return statistics.median(self.ours_images_per_second)
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_median / self.tutorial_median
+
+    @property
+    def fraction_of_matmul(self) -> float:
+        return self.ours_median * self.training_flops_per_image / self.matmul_flops_per_second
+
+    def render(self) -> str:
+        def spread(values: list[float]) -> str:
+            return f"median {statistics.median(values):,.0f} img/s (min {min(values):,.0f}, max {max(values):,.0f})"
+
+        return "\n".join([
+            f"tutorial network, {self.images:,} images per loop, batch {self.batch_size}, "
+            f"{self.threads} threads, {len(self.ours_images_per_second)} alternating rounds",
+            f"tutorial loop (DataLoader + ToTensor): {spread(self.tutorial_images_per_second)}",
+            f"ours (on-device tensors, index slices): {spread(self.ours_images_per_second)}",
+            f"speed-up: {self.ratio:.2f}x",
+            f"training: {self.ours_median * self.training_flops_per_image / 1e9:.1f} GFLOP/s = "
+            f"{self.fraction_of_matmul:.0%} of this machine's float32 matmul "
+            f"({self.matmul_flops_per_second / 1e9:.0f} GFLOP/s)",
+        ])
+
+
+def tutorial_loop(images: int, batch_size: int, data_dir: Path | None) -> float:
+    """The tutorial's loop: torchvision MNIST, ToTensor + Normalize per sample, a DataLoader."""
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+
+    from mnist_cnn.data import _prepare_root, _SplitMNIST, resolve_data_dir, TRAIN_FILES
+
+    root, _ = _prepare_root(resolve_data_dir(data_dir), TRAIN_FILES)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    dataset = Subset(_SplitMNIST(root, train=True, transform=transform), range(images))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    torch.manual_seed(0)
+    model = build_model(CNNConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    started = time.perf_counter()
+    for batch, labels in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(batch), labels)
+        loss.backward()
+        optimizer.step()
+    return images / (time.perf_counter() - started)
+
+
+def our_loop(split: TrainValidationSplit, batch_size: int) -> float:
+    """`mnist_cnn.train.train` on the same images; its own timing excludes validation."""
+    result = train(CNNConfig(), TrainSettings(epochs=1, batch_size=batch_size), split, torch.device("cpu"))
+    return result.history[0].images_per_second
+
+
+def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int = 3,
+                        data_dir: Path | None = None) -> SpeedResult:
+    """Alternate both loops `repeats` times on the CPU and compare their medians."""
+    threads = use_available_cores()
+    full = load_train_validation(data_dir, validation_size=100)
+    if images > len(full.train):
+        raise ValueError(f"--images {images} is more than the {len(full.train)} training images")
+    split = TrainValidationSplit(take_subset(full.train, images, seed=0), full.validation)
+    our_loop(TrainValidationSplit(take_subset(full.train, 4 * batch_size, 0), full.validation), batch_size)
+    tutorial, ours = [], []
+    for _ in range(repeats):
+        tutorial.append(tutorial_loop(images, batch_size, data_dir))
+        ours.append(our_loop(split, batch_size))
+    model = prepare_model(build_model(CNNConfig()), pick_device("cpu"))
+    return SpeedResult(
+        images=images, batch_size=batch_size, threads=threads,
+        tutorial_images_per_second=tutorial, ours_images_per_second=ours,
+        training_flops_per_image=flops_per_image(model, training=True),
+        matmul_flops_per_second=matmul_flops_per_second(),
+    )

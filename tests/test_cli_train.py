@@ -1,0 +1,79 @@
+"""`mnist-bench train` and `speed`: real runs through the installed console script."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-c", "from bench.cli import main; main()"]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def run_in_process(args, monkeypatch, capsys):
+    """`main()` in this process: exit code and stderr, as the console script gives them."""
+    from bench.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["mnist-bench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--kernel-size", "0"], "--kernel-size"),
+        (["--stride", "2", "--pool-size", "3"], "block 2"),
+        (["--channels", "32,x"], "--channels"),
+        (["--channels", "8,16,32", "--kernel-size", "9", "--padding", "valid"], "block 3"),
+        (["--data-dir", "/no/such/folder"], "/no/such/folder"),
+        (["--pool-type", "median"], "--pool-type"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):
+    code, stderr = run_in_process(["train", "--results-dir", str(tmp_path), *args], monkeypatch, capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+def test_results_dir_that_is_a_file_is_rejected(tmp_path):
+    """Through the real console entry point: one line, exit 2, no traceback."""
+    (tmp_path / "file").write_text("x")
+    result = run_cli("train", "--results-dir", str(tmp_path / "file"))
+    assert result.returncode == 2 and "not a folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_writes_summary(tiny_mnist, tmp_path):
+    result = run_cli("train", "--data-dir", str(tiny_mnist), "--results-dir", str(tmp_path),
+                     "--epochs", "2", "--validation-size", "200", "--channels", "8,16", "--fc-width", "32")
+    assert result.returncode == 0, result.stderr
+    assert "validation accuracy" in result.stdout
+    (path,) = (tmp_path / "train").glob("run-*.json")
+    summary = json.loads(path.read_text())
+    assert summary["validation_accuracy"] > 0.8
+    assert summary["config"]["channels"] == [8, 16]
+    assert len(summary["history"]) == 2
+    assert summary["parameters"] > 0 and summary["flops_per_image"] > 0
+
+
+def test_train_on_a_few_hundred_real_images(tmp_path):
+    """The shipped real MNIST, end to end through the CLI; far above chance after 3 epochs."""
+    result = run_cli("train", "--results-dir", str(tmp_path), "--epochs", "3",
+                     "--train-size", "600", "--validation-size", "300")
+    assert result.returncode == 0, result.stderr
+    (path,) = (tmp_path / "train").glob("run-*.json")
+    summary = json.loads(path.read_text())
+    assert summary["train_size"] == 600
+    assert summary["validation_accuracy"] > 0.6
+
+
+def test_speed_benchmark_prints_ratio(tiny_mnist):
+    result = run_cli("speed", "--data-dir", str(tiny_mnist), "--images", "256", "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    assert "speed-up:" in result.stdout and "of this machine's float32 matmul" in result.stdout

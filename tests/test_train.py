@@ -1,0 +1,77 @@
+"""Training learns, is repeatable, reports every evaluation, stops and resumes."""
+
+import pytest
+import torch
+
+from mnist_cnn.data import load_train_validation
+from mnist_cnn.model import CNNConfig
+from mnist_cnn.train import StopTraining, TrainSettings, evaluate, train
+
+SMALL = CNNConfig(channels=(8, 16), fc_width=32)
+
+
+@pytest.fixture(scope="module")
+def split(tiny_mnist):
+    return load_train_validation(tiny_mnist, validation_size=200, seed=0)
+
+
+def test_short_run_beats_chance_clearly(split):
+    result = train(SMALL, TrainSettings(epochs=2, batch_size=32), split)
+    assert result.history[-1].validation_accuracy > 0.8
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert evaluate(result.model, split.validation, torch.device("cpu")).accuracy == pytest.approx(
+        result.history[-1].validation_accuracy
+    )
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(split):
+    settings = TrainSettings(epochs=1, batch_size=32, seed=7, evaluations_per_epoch=2)
+    a = train(SMALL, settings, split).history
+    b = train(SMALL, settings, split).history
+    c = train(SMALL, TrainSettings(epochs=1, batch_size=32, seed=8, evaluations_per_epoch=2), split).history
+    assert [(r.train_loss, r.validation_loss) for r in a] == [(r.train_loss, r.validation_loss) for r in b]
+    assert [r.train_loss for r in a] != [r.train_loss for r in c]
+
+
+def test_callback_sees_every_evaluation_with_fractional_epochs(split):
+    seen = []
+    result = train(SMALL, TrainSettings(epochs=2, batch_size=64, evaluations_per_epoch=3), split,
+                   on_evaluation=lambda record, model: seen.append(record.epoch))
+    assert seen == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    assert [r.epoch for r in result.history] == seen
+    assert all(r.images_per_second > 0 and r.seconds > 0 for r in result.history)
+
+
+def test_callback_can_stop_training_early(split):
+    def stop_after_first(record, model):
+        raise StopTraining
+
+    result = train(SMALL, TrainSettings(epochs=3, batch_size=64), split, on_evaluation=stop_after_first)
+    assert result.stopped_early and len(result.history) == 1
+
+
+def test_checkpoint_resume_continues_where_it_stopped(split, tmp_path):
+    settings = TrainSettings(epochs=3, batch_size=64, lr_schedule="cosine", augment=True)
+    straight = train(SMALL, settings, split).history
+    checkpoint = tmp_path / "state.pt"
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt_in_epoch_two(record, model):
+        if record.epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(SMALL, settings, split, on_evaluation=interrupt_in_epoch_two, checkpoint_path=checkpoint)
+    assert torch.load(checkpoint, weights_only=False)["epochs_done"] == 1
+    resumed = train(SMALL, settings, split, checkpoint_path=checkpoint).history
+    assert [r.epoch for r in resumed] == [1, 2, 3]
+    assert [r.validation_loss for r in resumed] == pytest.approx([r.validation_loss for r in straight])
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=0), dict(learning_rate=0),
+                                 dict(lr_schedule="step"), dict(weight_decay=-1)])
+def test_bad_settings_are_rejected(bad):
+    with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]):
+        TrainSettings(**bad)
