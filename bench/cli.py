@@ -139,6 +139,156 @@ def speed(images, batch_size, repeats, data_dir) -> None:
                                    data_dir=data_dir).render())
 
 
+@cli.command()
+@click.option("--best", is_flag=True, help="Finetune the study's best trial.")
+@click.option("--trial", "trial_number", type=click.IntRange(min=0), default=None,
+              help="Finetune this trial instead of the best.")
+@click.option("--study", default=None,
+              help="Study name. Default: the only study in the results folder.")
+@click.option("--run", "run_name", default=None,
+              help="Run folder under <study>/finetune/. Default: trial_<N>.")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Most epochs; early stopping may end sooner.")
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak Adam learning rate. Default: the trial's / 3 when starting from its kept "
+              "weights, the trial's when it kept none.")
+@click.option("--schedule", type=click.Choice(["cosine", "onecycle", "constant"]), default="cosine",
+              show_default=True, help="Learning-rate schedule over the epochs.")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Random shifts (2 px) and rotations (10 degrees) of training images.")
+@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Stop after this many epochs without a better validation accuracy.")
+@click.option("--final-pass/--no-final-pass", default=False, show_default=True,
+              help="After early stopping, one epoch on train+validation at a tenth of the rate.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Seeds to train; test accuracy is reported as mean and spread.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed; repeats add 1.")
+@click.option("--validation-size", type=click.IntRange(min=1), default=None,
+              help="Images held out for early stopping. Default: the search's.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
+@DATA_DIR_OPTION
+@RESULTS_DIR_OPTION
+@DEVICE_OPTION
+@bad_input_errors
+def finetune(best, trial_number, study, run_name, epochs, learning_rate, schedule, augment, patience,
+             final_pass, repeats, seed, validation_size, resume, data_dir, results_dir,
+             device) -> None:
+    """Train a study's best trial further, then measure it once on the test set."""
+    from bench.finetune import FinetuneSettings, render, run_finetune
+
+    if best == (trial_number is not None):
+        raise BadInput("pass either --best or --trial N")
+    settings = FinetuneSettings(
+        study=study, trial=trial_number, results_dir=results_dir, run=run_name, epochs=epochs,
+        learning_rate=learning_rate, schedule=schedule, augment=augment, patience=patience,
+        final_pass=final_pass, repeats=repeats, seed=seed, validation_size=validation_size,
+        data_dir=data_dir, device=device, resume=resume,
+    )
+    metrics, run_dir = run_finetune(settings)
+    click.echo(render(metrics, run_dir))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@DATA_DIR_OPTION
+@DEVICE_OPTION
+@bad_input_errors
+def evaluate(model, data_dir, device) -> None:
+    """Measure a saved MODEL on the test set: a .pt2 export, weights.pt with config.json beside
+    it, or a finetune run folder."""
+    from bench.evaluate import evaluate_saved_model, render
+
+    click.echo(render(evaluate_saved_model(model, data_dir, device)))
+
+
+@cli.command()
+@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Total trials of the study: a rerun adds trials until this many have finished "
+              "(completed or pruned; failed and interrupted ones do not count).")
+@click.option("--space", default="faq", show_default=True,
+              help="Search space: faq, training, full, or the path of a .toml space file.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid", "cmaes", "gp", "qmc"]),
+              default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "sha", "wilcoxon", "none"]),
+              default="sha", show_default=True,
+              help="Stops poor trials early, judged at each validation evaluation.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Epochs per trial.")
+@click.option("--train-size", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Train each trial on a seeded subset of this many images (55000 or more: all).")
+@click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Images carved from the training files to score trials on.")
+@click.option("--evaluations-per-epoch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Validation evaluations per epoch: the steps the pruner judges.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the validation split, weights and batch order (the same for every "
+              "trial) and the samplers.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Start no trial after this many seconds.")
+@click.option("--study-name", default=None,
+              help="Study name. Default: <space>-<sampler>-<pruner>, so rerunning a command resumes it.")
+@click.option("--storage", default=None,
+              help="Optuna storage URL, e.g. postgresql://user:pass@host/db to share one study "
+              "between machines. Default: sqlite:///<results-dir>/<study>/study.db.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine, all on the one study.")
+@DATA_DIR_OPTION
+@RESULTS_DIR_OPTION
+@DEVICE_OPTION
+@bad_input_errors
+def search(trials, space, sampler, pruner, epochs, train_size, validation_size,
+           evaluations_per_epoch, seed, timeout, study_name, storage, workers, data_dir,
+           results_dir, device) -> None:
+    """Search a space of networks or training settings with an Optuna study; resumable."""
+    from bench.runner import run_search
+    from bench.study import SearchSettings
+
+    settings = SearchSettings(
+        space=space, trials=trials, sampler=sampler, pruner=pruner, epochs=epochs,
+        train_size=train_size, validation_size=validation_size,
+        evaluations_per_epoch=evaluations_per_epoch, seed=seed, timeout=timeout,
+        study_name=study_name, storage=storage, results_dir=ensure_results_dir(results_dir),
+        data_dir=data_dir, device=device, workers=workers,
+    )
+    try:
+        outcome = run_search(settings)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(outcome.summary())
+    click.echo(f"storage {outcome.storage_url} | trials.csv in {results_dir / outcome.study_name}")
+    if outcome.exit_code:
+        stopped = click.ClickException("interrupted; rerun the same command to resume")
+        stopped.exit_code = outcome.exit_code  # 128 + the signal, as a shell reports it
+        raise stopped
+
+
+@cli.command()
+@click.argument("results_dir", type=click.Path(path_type=Path), default=Path("results"))
+@click.option("--study", default=None, help="Report only this study (a folder under RESULTS_DIR).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the tables and index.html. Default: RESULTS_DIR/report, or "
+              "RESULTS_DIR/<study>/report with --study.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Trials in the accuracy, size and speed tables.")
+@bad_input_errors
+def report(results_dir, study, out_dir, top) -> None:
+    """Tables (CSV, Markdown) and a self-contained index.html from the studies in RESULTS_DIR.
+
+    Exit codes: 2 when RESULTS_DIR or --study points at no study; 1 when the studies have no
+    completed trial yet.
+    """
+    from bench.report import NothingToReport, ReportSettings, build_report
+
+    settings = ReportSettings(results_dir=results_dir, study=study, out_dir=out_dir, top=top)
+    try:
+        output = build_report(settings)
+    except NothingToReport as error:
+        raise click.ClickException(f"nothing to report yet: {error}") from None
+    for note in output.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {len(output.files)} files to {output.out_dir}; open "
+               f"{output.out_dir / 'index.html'}")
+
 def main() -> None:
     """Entry point: every error is one line on stderr, bad input exits with 2."""
     try:

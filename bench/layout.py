@@ -26,6 +26,11 @@ def study_dir(results_dir: Path, study_name: str) -> Path:
     return Path(results_dir) / study_name
 
 
+def study_db(results_dir: Path, study_name: str) -> Path:
+    """The SQLite file behind `sqlite_url`; a folder with one is a study."""
+    return study_dir(results_dir, study_name) / "study.db"
+
+
 def sqlite_url(results_dir: Path, study_name: str) -> str:
     return f"sqlite:///{(study_dir(results_dir, study_name) / 'study.db').resolve()}"
 
@@ -40,6 +45,19 @@ def weights_path(results_dir: Path, study_name: str, trial_number: int) -> Path:
 
 def finetune_dir(results_dir: Path, study_name: str, run_name: str) -> Path:
     return study_dir(results_dir, study_name) / "finetune" / run_name
+
+
+# Files inside a finetune run folder (finetune_dir); the report reads FINETUNE_METRICS.
+FINETUNE_METRICS = "metrics.json"  # test accuracy mean/spread, per class, confusion, speed
+FINETUNE_WEIGHTS = "weights.pt"  # state_dict of the exported model
+FINETUNE_CONFIG = "config.json"  # dataclasses.asdict(CNNConfig) of those weights
+FINETUNE_EXPORT = "model.pt2"  # torch.export program: pixels in [0, 1] -> logits
+FINETUNE_SETTINGS = "settings.json"  # the run's settings, checked again by --resume
+
+
+def finetune_checkpoint(run_dir: Path, seed: int, kind: str) -> Path:
+    """A repeat's files under checkpoints/: kind is "last", "best", "trained", "final" or "done"."""
+    return Path(run_dir) / "checkpoints" / f"seed_{seed}_{kind}.pt"
 
 
 def report_dir(results_dir: Path, study_name: str | None) -> Path:

@@ -1,0 +1,421 @@
+"""Finetune: a study's best trial trained on to its best, then measured once on the test set.
+
+Everything that selects looks at the validation split only: early stopping, and which repeat
+is exported. The test files are read once, after every repeat has finished training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import optuna
+import torch
+from tqdm import tqdm
+
+from bench import layout
+from bench.evaluate import TestEvaluation, export_model, save_weights, score
+from mnist_cnn.data import ImageSet, TrainValidationSplit, load_test_set, load_train_validation
+from mnist_cnn.metrics import measure_model
+from mnist_cnn.model import CNNConfig, build_model, validate
+from mnist_cnn.train import (
+    LR_SCHEDULES,
+    EpochRecord,
+    StopTraining,
+    TrainSettings,
+    checkpoint_history,
+    pick_device,
+    prepare_model,
+    train,
+    use_available_cores,
+)
+
+FINETUNE_LR_FACTOR = 1 / 3  # default lr when starting from kept weights: a third of the trial's
+FINAL_PASS_EPOCHS = 1  # the optional pass over train+validation
+FINAL_PASS_LR_FACTOR = 0.1  # ... at a tenth of the finetune's rate: polish, not relearn
+# Settings that identify a run rather than change its training; --resume does not compare them.
+RUN_IDENTITY = ("study", "trial", "run", "results_dir", "resume", "device", "repeats")
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """How to finetune; `None` means "decide from the study" (see `load_starting_point`)."""
+
+    study: str | None = None
+    trial: int | None = None  # None: the study's best trial
+    results_dir: Path = Path("results")
+    run: str | None = None  # folder under finetune/; None: trial_<N>
+    epochs: int = 12
+    learning_rate: float | None = None  # None: the trial's / 3 from kept weights, else the trial's
+    schedule: str = "cosine"
+    augment: bool = True
+    patience: int = 4  # epochs without a better validation accuracy before stopping
+    final_pass: bool = False
+    repeats: int = 1
+    seed: int = 0
+    validation_size: int | None = None  # None: the search's
+    data_dir: Path | None = None
+    device: str | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "patience", "repeats"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.schedule not in LR_SCHEDULES:
+            raise ValueError(f"schedule must be one of {LR_SCHEDULES}, got {self.schedule!r}")
+
+    def to_json(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """What finetuning starts from: a trial's config, training settings and kept weights."""
+
+    study: str
+    trial_number: int
+    config: CNNConfig
+    train_settings: dict
+    weights: dict[str, torch.Tensor] | None
+    validation_size: int
+    split_seed: int
+
+
+@dataclass
+class RepeatResult:
+    """One seed's finetune: the weights chosen on validation and how they were reached."""
+
+    seed: int
+    weights: dict[str, torch.Tensor]
+    history: list[dict]
+    final_pass_history: list[dict] = field(default_factory=list)
+    best_validation_accuracy: float = 0.0
+    best_epoch: float = 0.0
+    stopped_early: bool = False
+    train_settings: dict = field(default_factory=dict)
+
+    @property
+    def epochs_trained(self) -> int:
+        return len(self.history) + len(self.final_pass_history)
+
+    def save(self, path: Path) -> None:
+        _atomic_save(asdict(self), path)
+
+    @classmethod
+    def load(cls, path: Path) -> "RepeatResult":
+        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+
+
+def study_names(results_dir: Path) -> list[str]:
+    """Folders of `results_dir` that hold a study database."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if layout.study_db(root, p.name).is_file())
+
+
+def choose_study(results_dir: Path, name: str | None) -> str:
+    """`name`, checked; or the only study there is."""
+    names = study_names(results_dir)
+    listed = ", ".join(names) or "none"
+    if name is None:
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise ValueError(f"no study in {results_dir}; run `mnist-bench search` first")
+        raise ValueError(f"{results_dir} holds {len(names)} studies, pick one with --study: {listed}")
+    if name not in names:
+        raise ValueError(f"no study {name!r} in {results_dir} (studies: {listed})")
+    return name
+
+
+def _load_study(results_dir: Path, study_name: str) -> optuna.Study:
+    storage = layout.sqlite_url(results_dir, study_name)
+    names = optuna.get_all_study_names(storage)
+    if study_name not in names and len(names) != 1:
+        raise ValueError(f"{layout.study_db(results_dir, study_name)} holds studies {names}, "
+                         f"not {study_name!r}")
+    return optuna.load_study(study_name=study_name if study_name in names else names[0],
+                             storage=storage)
+
+
+def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> optuna.trial.FrozenTrial:
+    if number is None:
+        try:
+            return study.best_trial
+        except ValueError:
+            raise ValueError(f"study {study_name!r} has no finished trial to finetune; "
+                             "let `mnist-bench search` finish one first") from None
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.number == number:
+            return trial
+    raise ValueError(f"study {study_name!r} has no trial {number} (it has {len(trials)} trials)")
+
+
+def load_starting_point(results_dir: Path, study_name: str, trial_number: int | None) -> StartingPoint:
+    """The chosen trial's config and weights, and the validation split its search used."""
+    study = _load_study(results_dir, study_name)
+    trial = _pick_trial(study, study_name, trial_number)
+    if layout.ATTR_CONFIG not in trial.user_attrs:
+        raise ValueError(f"trial {trial.number} of {study_name!r} ({trial.state.name}) has no config")
+    config = CNNConfig(**trial.user_attrs[layout.ATTR_CONFIG])
+    validate(config)
+    weights = None
+    relative = trial.user_attrs.get(layout.ATTR_WEIGHTS)
+    if relative and (layout.study_dir(results_dir, study_name) / relative).is_file():
+        path = layout.study_dir(results_dir, study_name) / relative
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            build_model(config).load_state_dict(weights)
+        except RuntimeError as error:
+            raise ValueError(f"{path} does not fit trial {trial.number}'s config: {error}") from None
+    train_settings = dict(trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS, {}))
+    search = study.user_attrs.get("search_settings", {})
+    return StartingPoint(
+        study=study_name,
+        trial_number=trial.number,
+        config=config,
+        train_settings=train_settings,
+        weights=weights,
+        validation_size=int(search.get("validation_size", 5000)),
+        split_seed=int(search.get("seed", train_settings.get("seed", 0))),
+    )
+
+
+def finetune_train_settings(start: StartingPoint, settings: FinetuneSettings, seed: int) -> TrainSettings:
+    """The trial's batch size and weight decay; the finetune's epochs, rate and schedule."""
+    base = start.train_settings
+    learning_rate = settings.learning_rate
+    if learning_rate is None:
+        factor = FINETUNE_LR_FACTOR if start.weights is not None else 1.0
+        learning_rate = float(base.get("learning_rate", TrainSettings.learning_rate)) * factor
+    return TrainSettings(
+        epochs=settings.epochs,
+        batch_size=int(base.get("batch_size", TrainSettings.batch_size)),
+        learning_rate=learning_rate,
+        weight_decay=float(base.get("weight_decay", TrainSettings.weight_decay)),
+        seed=seed,
+        evaluations_per_epoch=1,
+        lr_schedule=settings.schedule,
+        augment=settings.augment,
+    )
+
+
+class EarlyStopping:
+    """Stops after `patience` epochs without a better validation accuracy and keeps the best
+    weights, on disk too, so that a resumed run still knows them."""
+
+    def __init__(self, patience: int, best_path: Path, done: list[EpochRecord]) -> None:
+        self.patience = patience
+        self.best_path = Path(best_path)
+        self.best_accuracy = -1.0
+        self.best_epoch = 0.0
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        for record in done:  # replay what a resumed run already did
+            if record.validation_accuracy > self.best_accuracy:
+                self.best_accuracy, self.best_epoch = record.validation_accuracy, record.epoch
+        if done and self.best_path.exists():
+            self.best_weights = torch.load(self.best_path, map_location="cpu", weights_only=True)
+
+    def __call__(self, record: EpochRecord, model: torch.nn.Module) -> None:
+        if record.validation_accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = record.validation_accuracy, record.epoch
+            self.best_weights = _cpu_state(model)
+            _atomic_save(self.best_weights, self.best_path)
+        elif record.epoch - self.best_epoch >= self.patience:
+            raise StopTraining
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _train_plus_validation(split: TrainValidationSplit) -> TrainValidationSplit:
+    both = ImageSet(torch.cat([split.train.images, split.validation.images]),
+                    torch.cat([split.train.labels, split.validation.labels]))
+    return TrainValidationSplit(train=both, validation=split.validation)
+
+
+def train_repeat(start: StartingPoint, settings: FinetuneSettings, split: TrainValidationSplit,
+                 seed: int, run_dir: Path, device: torch.device) -> RepeatResult:
+    """One seed: train with early stopping, then the final pass; each stage resumes or is skipped
+    when its checkpoint says it is done."""
+    done_path = layout.finetune_checkpoint(run_dir, seed, "done")
+    if done_path.exists():
+        return RepeatResult.load(done_path)
+    trained_path = layout.finetune_checkpoint(run_dir, seed, "trained")
+    if trained_path.exists():
+        repeat = RepeatResult.load(trained_path)
+    else:
+        repeat = _train_with_early_stopping(start, settings, split, seed, run_dir, device)
+    if settings.final_pass:
+        repeat.save(trained_path)
+        repeat = _final_pass(start, split, repeat, run_dir, device)
+    repeat.save(done_path)
+    return repeat
+
+
+def _train_with_early_stopping(start: StartingPoint, settings: FinetuneSettings,
+                               split: TrainValidationSplit, seed: int, run_dir: Path,
+                               device: torch.device) -> RepeatResult:
+    train_settings = finetune_train_settings(start, settings, seed)
+    last_path = layout.finetune_checkpoint(run_dir, seed, "last")
+    done = checkpoint_history(last_path)
+    stopper = EarlyStopping(settings.patience, layout.finetune_checkpoint(run_dir, seed, "best"), done)
+    with tqdm(total=train_settings.epochs, initial=len(done), desc=f"finetune seed {seed}",
+              unit="epoch") as bar:
+
+        def on_evaluation(record: EpochRecord, model: torch.nn.Module) -> None:
+            bar.update(1)
+            bar.set_postfix(val_acc=f"{record.validation_accuracy:.4f}", loss=f"{record.train_loss:.4f}")
+            stopper(record, model)
+
+        result = train(start.config, train_settings, split, device, on_evaluation=on_evaluation,
+                       initial_weights=start.weights, checkpoint_path=last_path)
+    return RepeatResult(
+        seed=seed,
+        weights=stopper.best_weights or _cpu_state(result.model),
+        history=result.history_dicts(),
+        best_validation_accuracy=max(stopper.best_accuracy, 0.0),
+        best_epoch=stopper.best_epoch,
+        stopped_early=result.stopped_early,
+        train_settings=asdict(train_settings),
+    )
+
+
+def _final_pass(start: StartingPoint, split: TrainValidationSplit, repeat: RepeatResult,
+                run_dir: Path, device: torch.device) -> RepeatResult:
+    """A short pass over train+validation at a low rate; validation selects nothing after it."""
+    trained = TrainSettings(**repeat.train_settings)
+    settings = replace(trained, epochs=FINAL_PASS_EPOCHS,
+                       learning_rate=trained.learning_rate * FINAL_PASS_LR_FACTOR)
+    with tqdm(total=FINAL_PASS_EPOCHS, desc=f"final pass seed {repeat.seed}", unit="epoch") as bar:
+        final = train(start.config, settings, _train_plus_validation(split), device,
+                      on_evaluation=lambda record, model: bar.update(1),
+                      initial_weights=repeat.weights,
+                      checkpoint_path=layout.finetune_checkpoint(run_dir, repeat.seed, "final"))
+    return replace(repeat, weights=_cpu_state(final.model), final_pass_history=final.history_dicts())
+
+
+def _prepare_run_dir(run_dir: Path, settings: FinetuneSettings) -> None:
+    """A new run needs an unused folder; --resume needs the same training settings."""
+    settings_path = run_dir / layout.FINETUNE_SETTINGS
+    if settings_path.exists():
+        if not settings.resume:
+            raise ValueError(f"{run_dir} already holds a finetune run: pass --resume to continue "
+                             "it, or --run NAME for a new one")
+        saved = json.loads(settings_path.read_text())
+        given = settings.to_json()
+        differ = [f"{k} (run: {saved.get(k)!r}, given: {given[k]!r})"
+                  for k in given if k not in RUN_IDENTITY and saved.get(k) != given[k]]
+        if differ:
+            raise ValueError(f"--resume with other settings than {run_dir}'s: {', '.join(differ)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings_path.write_text(json.dumps(settings.to_json(), indent=2))
+
+
+def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
+    """Finetune `settings.repeats` seeds, score them once on the test set, write the run folder."""
+    started = time.perf_counter()
+    study_name = choose_study(settings.results_dir, settings.study)
+    start = load_starting_point(settings.results_dir, study_name, settings.trial)
+    run_dir = layout.finetune_dir(settings.results_dir, study_name,
+                                  settings.run or f"trial_{start.trial_number}")
+    _prepare_run_dir(run_dir, settings)
+    use_available_cores()
+    device = pick_device(settings.device)
+    split = load_train_validation(settings.data_dir, settings.validation_size or start.validation_size,
+                                  start.split_seed)
+    repeats = [train_repeat(start, settings, split, settings.seed + i, run_dir, device)
+               for i in range(settings.repeats)]
+
+    # All selection is done; only now are the test files read, once.
+    test = load_test_set(settings.data_dir)
+    models = [_model(start.config, r.weights, device) for r in repeats]
+    evaluations = [score(model, test, device) for model in models]
+    chosen = max(range(len(repeats)), key=lambda i: repeats[i].best_validation_accuracy)
+    save_weights(models[chosen], start.config, run_dir)
+    export_model(models[chosen], run_dir / layout.FINETUNE_EXPORT)
+    metrics = _metrics(start, settings, repeats, evaluations, chosen, models[chosen], device)
+    metrics["seconds"] = time.perf_counter() - started
+    path = run_dir / layout.FINETUNE_METRICS
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2))
+    os.replace(tmp, path)
+    return metrics, run_dir
+
+
+def _model(config: CNNConfig, weights: dict[str, torch.Tensor], device: torch.device) -> torch.nn.Module:
+    model = build_model(config)
+    model.load_state_dict(weights)
+    return prepare_model(model, device).eval()
+
+
+def _metrics(start: StartingPoint, settings: FinetuneSettings, repeats: list[RepeatResult],
+             evaluations: list[TestEvaluation], chosen: int, model: torch.nn.Module,
+             device: torch.device) -> dict:
+    accuracies = [e.accuracy for e in evaluations]
+    return {
+        "study": start.study,
+        "trial_number": start.trial_number,
+        "config": {**asdict(start.config), "channels": list(start.config.channels)},
+        "train_settings": repeats[chosen].train_settings,
+        "finetune_settings": settings.to_json(),
+        "started_from": "trial weights" if start.weights is not None else "scratch",
+        "device": str(device),
+        "test_images": evaluations[chosen].images,
+        "test_accuracy_mean": statistics.fmean(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "test_accuracy_min": min(accuracies),
+        "test_accuracy_max": max(accuracies),
+        "exported_seed": repeats[chosen].seed,
+        "repeats": [
+            {
+                "seed": r.seed,
+                "test_accuracy": e.accuracy,
+                "test_loss": e.loss,
+                "epochs_trained": r.epochs_trained,
+                "best_validation_accuracy": r.best_validation_accuracy,
+                "best_epoch": r.best_epoch,
+                "stopped_early": r.stopped_early,
+                "training_seconds": sum(h["seconds"] for h in r.history + r.final_pass_history),
+                "history": r.history,
+                "final_pass_history": r.final_pass_history,
+            }
+            for r, e in zip(repeats, evaluations)
+        ],
+        "test_loss": evaluations[chosen].loss,
+        "per_class_accuracy": evaluations[chosen].per_class_accuracy,
+        "confusion_matrix": evaluations[chosen].confusion_matrix,
+        **asdict(measure_model(model)),
+        "files": {"weights": layout.FINETUNE_WEIGHTS, "config": layout.FINETUNE_CONFIG,
+                  "export": layout.FINETUNE_EXPORT},
+    }
+
+
+def render(metrics: dict, run_dir: Path) -> str:
+    """The run's result in a few lines."""
+    repeats = metrics["repeats"]
+    spread = f" ± {metrics['test_accuracy_std']:.2%} over {len(repeats)} seeds" if len(repeats) > 1 else ""
+    return (
+        f"trial {metrics['trial_number']} of {metrics['study']} (from {metrics['started_from']}): "
+        f"test accuracy {metrics['test_accuracy_mean']:.2%}{spread}, "
+        f"{metrics['parameters']:,} params, latency {metrics['latency_ms_batch1']:.2f} ms, "
+        f"{metrics['seconds']:.0f} s\nwrote {run_dir}"
+    )

@@ -1,0 +1,10 @@
+"""The report: studies in storage -> tables (CSV, Markdown) and a self-contained HTML page.
+
+load.py reads studies into frames, tables.py and plots.py turn them into tables and figures,
+page.py renders the HTML, build.py writes it all.
+"""
+
+from bench.report.build import ReportOutput, ReportSettings, build_report
+from bench.report.load import NoStudies, NothingToReport
+
+__all__ = ["NoStudies", "NothingToReport", "ReportOutput", "ReportSettings", "build_report"]

@@ -1,0 +1,174 @@
+"""The report's plotly figures: Optuna's own plots where they fit, a few of ours where they don't."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import optuna
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from optuna.importance import PedAnovaImportanceEvaluator
+
+from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
+from bench.report.tables import FAQ_PARAMS, pareto_front, progress_table
+
+ACCURACY_AXIS = {"tickformat": ".2%"}
+STATE_STYLE = {  # how each trial state is drawn in the learning curves
+    STATE_COMPLETE: {"color": "#1f77b4", "dash": "solid"},
+    STATE_PRUNED: {"color": "#d62728", "dash": "dot"},
+    STATE_FAILED: {"color": "#7f7f7f", "dash": "dash"},
+}
+
+
+@dataclass
+class Plot:
+    """A figure for the page, or the reason there is none."""
+
+    title: str
+    figure: go.Figure | None = None
+    skipped: str = ""
+
+
+def study_plots(study: StudyData) -> list[Plot]:
+    """All per-study plots, in page order."""
+    return [
+        Plot("Optimization history", _styled(optuna.visualization.plot_optimization_history(
+            study.study, target_name="validation accuracy")).update_yaxes(tickformat=".2%")),
+        learning_curves(study),
+        param_importances(study),
+        faq_plot(study, optuna.visualization.plot_slice, "FAQ parameters: slice"),
+        faq_plot(study, optuna.visualization.plot_parallel_coordinate,
+                 "FAQ parameters: parallel coordinates"),
+        accuracy_against(study, "parameters", "parameters", log=True),
+        accuracy_against(study, "latency_ms_batch1", "latency at batch 1 (ms)", log=False),
+        *confusion_matrices(study),
+    ]
+
+
+def learning_curves(study: StudyData) -> Plot:
+    """Validation accuracy per epoch for every trial that trained; pruned ones dotted and red."""
+    figure = go.Figure()
+    shown = set()
+    for _, trial in study.trials.sort_values("trial").iterrows():
+        curve = trial["learning_curve"]
+        style = STATE_STYLE.get(trial["state"])
+        if not curve or style is None:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[point["epoch"] for point in curve],
+            y=[point["validation_accuracy"] for point in curve],
+            mode="lines+markers", name=trial["state"], legendgroup=trial["state"],
+            showlegend=trial["state"] not in shown, line=style, marker={"size": 5},
+            hovertemplate=f"trial {trial['trial']} ({trial['state']})<br>epoch %{{x}}<br>"
+                          "validation accuracy %{y:.2%}<extra></extra>",
+        ))
+        shown.add(trial["state"])
+    if not figure.data:
+        return Plot("Learning curves", skipped="no trial recorded a learning curve")
+    figure.update_layout(xaxis_title="epoch", yaxis_title="validation accuracy",
+                         yaxis=ACCURACY_AXIS, legend_title="trial state")
+    return Plot("Learning curves", _styled(figure))
+
+
+def varying_params(study: StudyData) -> list[str]:
+    """Parameters that took more than one value among the completed trials."""
+    values: dict[str, set] = {}
+    for trial in study.study.get_trials(deepcopy=False,
+                                        states=(optuna.trial.TrialState.COMPLETE,)):
+        for name, value in trial.params.items():
+            values.setdefault(name, set()).add(value)
+    return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
+def param_importances(study: StudyData) -> Plot:
+    """Optuna's PED-ANOVA importances (needs no scikit-learn, unlike fANOVA), when they mean something."""
+    title = "Parameter importances"
+    params = varying_params(study)
+    if len(study.completed) < 2 or len(params) < 2:
+        return Plot(title, skipped="needs at least 2 completed trials and 2 parameters that vary "
+                                   f"(has {len(study.completed)} and {len(params)})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few trials make PED-ANOVA warn; the plot still stands
+        figure = optuna.visualization.plot_param_importances(
+            study.study, params=params, evaluator=PedAnovaImportanceEvaluator())
+    return Plot(title, _styled(figure))
+
+
+def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
+    """Slice or parallel coordinates of the FAQ parameters the study sampled (else of all varied)."""
+    params = varying_params(study)
+    faq = [p for p in FAQ_PARAMS if p in params]
+    if not params:
+        return Plot(title, skipped="no parameter took more than one value in completed trials")
+    if not faq:
+        title = title.replace("FAQ parameters", "sampled parameters")
+    figure = plot_function(study.study, params=faq or params, target_name="validation accuracy")
+    if plot_function is optuna.visualization.plot_slice:
+        figure.update_yaxes(tickformat=".2%")
+    return Plot(title, _styled(figure))
+
+
+def accuracy_against(study: StudyData, column: str, label: str, log: bool) -> Plot:
+    """Completed trials' validation accuracy against a cost, with the Pareto front drawn."""
+    title = f"Validation accuracy vs {label}"
+    done = study.completed[study.completed[column].notna()]
+    if done.empty:
+        return Plot(title, skipped=f"no completed trial recorded {column}")
+    done = done.assign(pareto=pareto_front(done[column].astype(float),
+                                           done["validation_accuracy"].astype(float)))
+    front = done[done["pareto"]].sort_values(column)
+    figure = go.Figure([
+        go.Scatter(x=done[column], y=done["validation_accuracy"], mode="markers",
+                   name="completed trial", marker={"color": "#9ecae1", "size": 8},
+                   customdata=done["trial"],
+                   hovertemplate=f"trial %{{customdata}}<br>{label} %{{x}}<br>"
+                                 "validation accuracy %{y:.2%}<extra></extra>"),
+        go.Scatter(x=front[column], y=front["validation_accuracy"], mode="lines+markers",
+                   name="Pareto front", line={"shape": "hv", "color": "#d62728"},
+                   marker={"size": 10}, customdata=front["trial"],
+                   hovertemplate=f"trial %{{customdata}} (Pareto)<br>{label} %{{x}}<br>"
+                                 "validation accuracy %{y:.2%}<extra></extra>"),
+    ])
+    figure.update_layout(xaxis_title=label, yaxis_title="validation accuracy", yaxis=ACCURACY_AXIS,
+                         xaxis_type="log" if log else "linear")
+    return Plot(title, _styled(figure))
+
+
+def confusion_matrices(study: StudyData) -> list[Plot]:
+    """One heatmap per finetuned model that recorded a test confusion matrix."""
+    plots = []
+    for run in study.finetune:
+        matrix = run.get("confusion_matrix")
+        if not matrix:
+            continue
+        figure = px.imshow(matrix, text_auto=True, color_continuous_scale="Blues",
+                           labels={"x": "predicted digit", "y": "true digit", "color": "images"},
+                           x=[str(d) for d in range(len(matrix))],
+                           y=[str(d) for d in range(len(matrix))])
+        plots.append(Plot(f"Confusion matrix on the test set: finetune run {run['run']} "
+                          f"(trial {run['trial_number']})", _styled(figure, height=520)))
+    return plots
+
+
+def comparison_plots(studies: list[StudyData]) -> list[Plot]:
+    """Best-so-far validation accuracy of each study against trials and against trial seconds."""
+    if len(studies) < 2:
+        return []
+    progress = pd.concat([progress_table(s) for s in studies], ignore_index=True)
+    plots = []
+    for x, label in (("trials_finished", "trials finished"),
+                     ("cumulative_seconds", "cumulative trial seconds")):
+        figure = px.line(progress, x=x, y="best_validation_accuracy", color="study",
+                         line_shape="hv", markers=True,
+                         labels={x: label, "best_validation_accuracy": "best validation accuracy"})
+        figure.update_layout(yaxis=ACCURACY_AXIS)
+        plots.append(Plot(f"Studies compared: best so far vs {label}", _styled(figure)))
+    return plots
+
+
+def _styled(figure: go.Figure, height: int = 420) -> go.Figure:
+    figure.update_layout(height=height, template="plotly_white", title=None,
+                         margin={"l": 60, "r": 20, "t": 30, "b": 50})
+    return figure

@@ -1,0 +1,323 @@
+"""Run a search: trials up to the study's total, in one process or K, safe to interrupt.
+
+After every finished trial, trials.csv is rewritten and superseded weights are deleted, under a
+file lock so concurrent workers never interleave. SIGINT/SIGTERM during a trial ends it as FAIL
+with an `end_reason`; the search then writes its files and exits with 128 + the signal number.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from bench import layout
+from bench.objective import Objective
+from bench.spaces import SearchSpace, load_space
+from bench.study import SearchSettings, claimed_trials, counted_trials, hidden_url, open_study
+from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.train import pick_device, use_available_cores
+
+POLL_SECONDS = 1.0
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a trial; the trial is recorded as FAIL."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class _BudgetSpent(Exception):
+    """Another worker claimed the last place in the budget between our check and our trial."""
+
+
+@dataclass
+class SearchOutcome:
+    study_name: str
+    storage_url: str
+    finished: int
+    pruned: int
+    invalid: int
+    best_value: float | None
+    best_trial: int | None
+    seconds: float
+    signal: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal if self.signal else 0
+
+    def summary(self) -> str:
+        best = (f"best validation accuracy {self.best_value:.2%} (trial {self.best_trial})"
+                if self.best_value is not None else "no completed trial yet")
+        stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
+        return (f"study {self.study_name}: {self.finished} trials finished ({self.pruned} pruned, "
+                f"{self.invalid} of them invalid configs), {best}, {self.seconds:.0f} s{stopped}")
+
+
+class _SignalGuard:
+    """The first SIGINT/SIGTERM raises SearchInterrupted inside a trial, else stops before the next."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.in_trial = False
+        self._in_storage = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "_SignalGuard":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None:
+            return  # already stopping; let the cleanup finish
+        self.received = signum
+        if self.in_trial and not self._in_storage:
+            raise SearchInterrupted(signum)
+
+    @contextmanager
+    def storage_section(self):
+        """A storage write is never cut in half: a signal during it is raised right after."""
+        self._in_storage = True
+        try:
+            yield
+        finally:
+            self._in_storage = False
+        if self.received is not None and self.in_trial:
+            raise SearchInterrupted(self.received)
+
+
+def run_search(settings: SearchSettings) -> SearchOutcome:
+    """Open (or resume) the study and run trials until `settings.trials` have finished."""
+    _quiet_optuna()
+    space = load_space(settings.space)
+    study = open_study(settings, space)  # created once here, before any worker starts
+    split = _load_split(settings)  # bad data fails now, before any worker or training starts
+    name = study.study_name
+    started = time.perf_counter()
+    if settings.workers == 1:
+        use_available_cores()
+        signal_received = _run_worker_here(settings, space, split, worker_index=0, progress=True)
+    else:
+        del split  # each worker process loads its own
+        signal_received = _run_worker_processes(settings, study)
+    write_study_files(study, settings.results_dir, name)
+    return _outcome(study, settings, time.perf_counter() - started, signal_received)
+
+
+def _quiet_optuna() -> None:
+    """Optuna's per-trial log lines would break the progress bar; failures are reported by us."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _load_split(settings: SearchSettings) -> TrainValidationSplit:
+    split = load_train_validation(settings.data_dir, settings.validation_size, settings.seed)
+    return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.seed),
+                                split.validation)
+
+
+def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
+                     worker_index: int, progress: bool) -> int | None:
+    """One worker's loop in this process; returns the signal that stopped it, if any."""
+    study = open_study(settings, space, worker_index)
+    name = study.study_name
+    objective = Objective(space=space, split=split,
+                          device=pick_device(settings.device), epochs=settings.epochs,
+                          seed=settings.seed, evaluations_per_epoch=settings.evaluations_per_epoch,
+                          results_dir=settings.results_dir, study_name=name)
+    bar = _progress_bar(study, settings) if progress else None
+    started = time.monotonic()
+    worker_name = f"{socket.gethostname()}:{os.getpid()}"  # where the trial ran (and its weights)
+    with _SignalGuard() as guard:
+        objective.storage_section = guard.storage_section
+
+        def claimed_objective(trial: optuna.Trial) -> float:
+            _claim_place(study, trial, settings.trials)
+            trial.set_user_attr("worker", worker_name)
+            guard.in_trial = True
+            try:
+                if guard.received is not None:  # a signal came between trials
+                    raise SearchInterrupted(guard.received)
+                return objective(trial)
+            except KeyboardInterrupt as interrupt:
+                trial.set_user_attr(layout.ATTR_END_REASON, str(interrupt) or "interrupted")
+                raise
+            finally:
+                guard.in_trial = False
+
+        def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            write_study_files(study, settings.results_dir, name)
+            if bar is not None:
+                _show(bar, study)
+
+        try:
+            while guard.received is None and _should_start_trial(study, settings, started):
+                study.optimize(claimed_objective, n_trials=1, catch=(_BudgetSpent,),
+                               callbacks=[after_trial])
+        except SearchInterrupted:
+            pass
+        finally:
+            write_study_files(study, settings.results_dir, name)
+            if bar is not None:
+                _show(bar, study)
+                bar.close()
+    return guard.received
+
+
+def _should_start_trial(study: optuna.Study, settings: SearchSettings, started: float) -> bool:
+    if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
+        return False
+    sampler = study.sampler
+    if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
+        return False
+    optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its place
+    return len(claimed_trials(study)) < settings.trials
+
+
+def _claim_place(study: optuna.Study, trial: optuna.Trial, total: int) -> None:
+    """Trial numbers are handed out in order under a lock, so the trials numbered below ours
+    decide exactly whether the budget still has a place for ours."""
+    earlier = [t for t in claimed_trials(study) if t.number < trial.number]
+    if len(earlier) >= total:
+        trial.set_user_attr(layout.ATTR_END_REASON, "not run: the budget was already claimed by "
+                                                    "other workers")
+        raise _BudgetSpent(f"trial {trial.number} is beyond the study's {total} trials")
+
+
+def _worker_main(settings: SearchSettings, worker_index: int, threads: int) -> None:
+    """Entry point of a spawned worker process."""
+    torch.set_num_threads(threads)
+    _quiet_optuna()
+    received = _run_worker_here(settings, load_space(settings.space), _load_split(settings),
+                                worker_index, progress=False)
+    sys.exit(128 + received if received else 0)
+
+
+def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int | None:
+    """K spawned workers on one study; this process shows progress and forwards signals."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // settings.workers)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_main, args=(settings, index, threads),
+                               name=f"search-worker-{index}")
+               for index in range(settings.workers)]
+    received: list[int] = []
+
+    def forward(signum: int, frame) -> None:
+        if not received:
+            received.append(signum)
+        for worker in workers:
+            if worker.pid is not None and worker.exitcode is None:
+                os.kill(worker.pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = _progress_bar(study, settings)
+    try:
+        for worker in workers:
+            worker.start()
+        while any(worker.is_alive() for worker in workers):
+            time.sleep(POLL_SECONDS)
+            _show(bar, study)
+    finally:
+        for worker in workers:
+            worker.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _show(bar, study)
+        bar.close()
+    failed = [w for w in workers if w.exitcode not in (0, None) and w.exitcode < 128]
+    if failed and not received:
+        raise RuntimeError(f"{failed[0].name} failed with exit code {failed[0].exitcode}; "
+                           f"see its error above")
+    return received[0] if received else None
+
+
+def _progress_bar(study: optuna.Study, settings: SearchSettings) -> tqdm:
+    # initial: a resumed study's earlier trials are shown as done, not counted in the rate
+    bar = tqdm(total=settings.trials, initial=len(counted_trials(study)), desc=study.study_name,
+               unit="trial", dynamic_ncols=True)
+    _show(bar, study)
+    return bar
+
+
+def _show(bar: tqdm, study: optuna.Study) -> None:
+    """Trials done, pruned, invalid and the best validation accuracy so far (tqdm adds elapsed)."""
+    trials = counted_trials(study)
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = len(trials) - len(completed)
+    bar.n = min(len(trials), bar.total)
+    best = max((t.value for t in completed), default=None)
+    bar.set_postfix_str(f"pruned={pruned} best_val_acc=" + (f"{best:.4f}" if best is not None else "-"))
+
+
+@contextmanager
+def _study_lock(study_dir: Path):
+    """One writer at a time for trials.csv and the weights folder (workers of one machine)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with open(study_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_study_files(study: optuna.Study, results_dir: Path, study_name: str) -> None:
+    """Rewrite trials.csv atomically and keep only the best trial's weights file."""
+    study_dir = layout.study_dir(results_dir, study_name)
+    csv_path = layout.trials_csv(results_dir, study_name)
+    with _study_lock(study_dir):
+        frame = study.trials_dataframe()
+        partial = csv_path.with_suffix(".csv.partial")
+        frame.to_csv(partial, index=False)
+        os.replace(partial, csv_path)
+        _delete_superseded_weights(study, results_dir, study_name)
+
+
+def _delete_superseded_weights(study: optuna.Study, results_dir: Path, study_name: str) -> None:
+    """Weights of finished trials other than the best are deleted; running trials' are left."""
+    try:
+        best = study.best_trial.number
+    except ValueError:
+        return
+    finished = {t.number for t in study.get_trials(deepcopy=False)
+                if t.state.is_finished()}
+    for number in finished - {best}:
+        layout.weights_path(results_dir, study_name, number).unlink(missing_ok=True)
+
+
+def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
+             signal_received: int | None) -> SearchOutcome:
+    trials = counted_trials(study)
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    invalid = [t for t in pruned if layout.ATTR_INVALID_REASON in t.user_attrs]
+    try:
+        best_value, best_trial = study.best_value, study.best_trial.number
+    except ValueError:
+        best_value = best_trial = None
+    return SearchOutcome(study_name=study.study_name,
+                         storage_url=hidden_url(settings.storage_url(study.study_name)),
+                         finished=len(trials), pruned=len(pruned), invalid=len(invalid),
+                         best_value=best_value, best_trial=best_trial, seconds=seconds,
+                         signal=signal_received)

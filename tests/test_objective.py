@@ -1,0 +1,82 @@
+"""bench.objective: invalid configs are pruned untrained, trained trials record everything."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+
+from bench import layout
+from bench.objective import Objective
+from bench.spaces import parse_space
+from mnist_cnn.data import load_train_validation
+from mnist_cnn.model import CNNConfig, build_model
+
+SPACE = """
+[params.pool_size]
+type = "categorical"
+choices = [2, 3]
+
+[fixed]
+channels = [4, 8]
+stride = 2
+fc_width = 16
+batch_size = 50
+learning_rate = 0.01
+"""
+
+
+@pytest.fixture
+def objective(tiny_mnist, tmp_path):
+    return Objective(
+        space=parse_space(SPACE, name="tiny", source="tiny.toml"),
+        split=load_train_validation(tiny_mnist, validation_size=200, seed=0),
+        device=torch.device("cpu"), epochs=1, seed=0, evaluations_per_epoch=2,
+        results_dir=tmp_path, study_name="s",
+    )
+
+
+def _run(objective, pool_size, pruner=None):
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.enqueue_trial({"pool_size": pool_size})
+    study.optimize(objective, n_trials=1)
+    return study.trials[0]
+
+
+def test_collapsing_config_is_pruned_before_training(objective):
+    # stride 2 with pool 3 twice: 28 -> 14 -> 4 -> 2 -> 0
+    trial = _run(objective, pool_size=3)
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "smaller than pool 3" in trial.user_attrs[layout.ATTR_INVALID_REASON]
+    assert trial.user_attrs[layout.ATTR_END_REASON].startswith("invalid config")
+    assert layout.ATTR_LEARNING_CURVE not in trial.user_attrs
+    assert trial.user_attrs[layout.ATTR_CONFIG]["pool_size"] == 3
+
+
+def test_completed_trial_records_curve_measurements_and_weights(objective, tmp_path):
+    trial = _run(objective, pool_size=2)
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    attrs = trial.user_attrs
+    curve = attrs[layout.ATTR_LEARNING_CURVE]
+    assert [point["epoch"] for point in curve] == [0.5, 1.0]
+    assert trial.value == max(point["validation_accuracy"] for point in curve) > 0.5
+    assert trial.intermediate_values == {1: curve[0]["validation_accuracy"],
+                                         2: curve[1]["validation_accuracy"]}
+    for key in ("parameters", "flops_per_image", "train_images_per_second", "latency_ms_batch1",
+                "inference_images_per_second", "seconds"):
+        assert attrs[key] > 0, key
+    assert attrs["epochs_trained"] == 1.0
+    assert attrs[layout.ATTR_TRAIN_SETTINGS]["evaluations_per_epoch"] == 2
+    config = CNNConfig(**attrs[layout.ATTR_CONFIG])
+    assert attrs[layout.ATTR_WEIGHTS] == "weights/trial_0.pt"
+    model = build_model(config)
+    model.load_state_dict(torch.load(tmp_path / "s" / attrs[layout.ATTR_WEIGHTS]))
+    assert sum(p.numel() for p in model.parameters()) == attrs["parameters"]
+
+
+def test_pruner_stops_training_at_a_reported_step(objective):
+    trial = _run(objective, pool_size=2, pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert len(trial.user_attrs[layout.ATTR_LEARNING_CURVE]) == 1
+    assert "pruned at epoch 0.5 (evaluation 1)" in trial.user_attrs[layout.ATTR_END_REASON]
+    assert trial.user_attrs["parameters"] > 0 and layout.ATTR_WEIGHTS not in trial.user_attrs

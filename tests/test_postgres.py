@@ -1,0 +1,95 @@
+"""Two search processes, as on two machines, share one study on a real PostgreSQL server.
+
+.ci/run starts the server and sets MNIST_BENCH_TEST_POSTGRES_URL; without it the test is
+skipped, except under CI (CI=true), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import optuna
+import pandas as pd
+import pytest
+from sqlalchemy.engine import make_url
+
+from bench import layout
+
+URL_ENV = "MNIST_BENCH_TEST_POSTGRES_URL"
+SPACE = """
+[params.learning_rate]
+type = "categorical"
+choices = [0.003, 0.01, 0.03]
+
+[params.fc_width]
+type = "int"
+low = 8
+high = 32
+
+[fixed]
+channels = [4, 8]
+stride = 2
+batch_size = 50
+"""
+TRIALS = 8
+
+
+@pytest.fixture
+def database_url():
+    """A fresh database on the server for this test, dropped afterwards."""
+    url = os.environ.get(URL_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{URL_ENV} is not set under CI: .ci/run must start PostgreSQL")
+        pytest.skip(f"{URL_ENV} not set (source .ci/start-postgres to run this test)")
+    import psycopg
+
+    name = f"mnist_bench_test_{uuid.uuid4().hex[:12]}"
+    server = make_url(url)
+    with psycopg.connect(host=server.host, port=server.port or 5432, user=server.username,
+                         password=server.password, dbname=server.database or "postgres",
+                         autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_path):
+    space = tmp_path / "pg.toml"
+    space.write_text(SPACE)
+    commands = [
+        [sys.executable, "-c", "from bench.cli import main; main()", "search",
+         "--space", str(space), "--storage", database_url, "--study-name", "shared",
+         "--trials", str(TRIALS), "--pruner", "none", "--epochs", "1", "--train-size", "1000",
+         "--validation-size", "200", "--data-dir", str(tiny_mnist),
+         "--results-dir", str(tmp_path / f"machine-{index}")]
+        for index in range(2)
+    ]
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in commands]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+
+    study = optuna.load_study(study_name="shared", storage=database_url)  # plain Optuna
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == TRIALS
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(len(study.trials)))  # none lost, none duplicated
+    others = [t for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE]
+    # the only other trials allowed: a place claimed twice in a race, ended before training
+    assert all(t.state == optuna.trial.TrialState.FAIL
+               and t.user_attrs[layout.ATTR_END_REASON].startswith("not run") for t in others)
+    assert all(t.user_attrs[layout.ATTR_LEARNING_CURVE] for t in finished)
+    assert study.user_attrs["search_settings"]["trials"] == TRIALS
+    assert ":***@" in study.user_attrs["search_settings"]["storage"]  # no password stored
+    # both processes trained trials, and each wrote the whole study to its own trials.csv
+    assert len({t.user_attrs["worker"] for t in finished}) == 2
+    for index in range(2):
+        frame = pd.read_csv(tmp_path / f"machine-{index}" / "shared" / "trials.csv")
+        assert set(frame["number"]) <= set(numbers) and len(frame) >= TRIALS // 2

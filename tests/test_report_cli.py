@@ -1,0 +1,55 @@
+"""`mnist-bench report`: writes the tables and page from storage; bad input is one line, not a traceback."""
+
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+from click.testing import CliRunner
+from report_studies import ALPHA_TRIALS, write_study
+
+from bench.cli import cli
+
+
+def run_report(*args: str):
+    return CliRunner().invoke(cli, ["report", *args])
+
+
+def test_report_writes_tables_from_storage(tmp_path):
+    write_study(tmp_path, "alpha")
+    out = tmp_path / "out"
+    result = run_report(str(tmp_path), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"open {out / 'index.html'}" in result.output
+    for name in ("accuracy", "size", "speed", "pruning", "faq"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
+    assert (out / "summary.md").read_text().startswith("# mnist-bench report")
+    stored = optuna.load_study(study_name="alpha", storage=f"sqlite:///{tmp_path}/alpha/study.db")
+    values = {t.number: t.value for t in stored.trials if t.value is not None}
+    accuracy = pd.read_csv(out / "accuracy.csv")
+    assert {row.trial: row.validation_accuracy for row in accuracy.itertuples()} == values
+    assert "| alpha   |       2 | complete | 99.10%" in (out / "accuracy.md").read_text()
+
+
+def test_default_out_is_the_report_folder_of_the_study(tmp_path):
+    write_study(tmp_path, "alpha")
+    result = run_report(str(tmp_path), "--study", "alpha")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "alpha" / "report" / "index.html").is_file()
+
+
+def test_no_folder_or_no_study_is_bad_input(tmp_path):
+    missing = run_report(str(tmp_path / "missing"))
+    empty = run_report(str(tmp_path))
+    for result in (missing, empty):
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "does not exist" in missing.output
+    assert "no studies under" in empty.output
+
+
+def test_study_without_completed_trial_exits_1_with_a_message(tmp_path):
+    write_study(tmp_path, "fresh", [t for t in ALPHA_TRIALS if t[0] == "failed"])
+    result = run_report(str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output == ("Error: nothing to report yet: study 'fresh' has no completed trial "
+                             "yet (1 trials); skipped\n")

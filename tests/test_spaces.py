@@ -1,0 +1,97 @@
+"""bench.spaces: shipped spaces load, bad files are rejected in one line, trials sample configs."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from bench.spaces import SpaceError, load_space, parse_space, shipped_space_names
+from mnist_cnn.model import CNNConfig
+
+GOOD = """
+[params.kernel_size]
+type = "categorical"
+choices = [3, 5]
+
+[params.learning_rate]
+type = "float"
+low = 0.001
+high = 0.01
+log = true
+
+[fixed]
+channels = [4, 8]
+batch_size = 32
+"""
+
+
+def test_shipped_spaces_load_and_grid():
+    assert {"faq", "training", "full"} <= set(shipped_space_names())
+    faq = load_space("faq")
+    assert [p.name for p in faq.params] == ["kernel_size", "stride", "pool_size", "fc_width"]
+    assert faq.grid()["kernel_size"] == [3, 5, 7]
+    assert faq.grid()["fc_width"] == [32, 64, 128, 256, 512]
+    assert {p.name for p in load_space("full").params} == (
+        {p.name for p in faq.params} | {p.name for p in load_space("training").params}
+    )
+
+
+def test_space_from_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD)
+    space = load_space(path)
+    assert space.name == "mine" and space.fixed["channels"] == (4, 8)
+
+
+def test_sample_builds_config_and_settings():
+    space = parse_space(GOOD, name="good", source="good.toml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    trial = study.ask()
+    config, settings = space.sample(trial, epochs=3, seed=7, evaluations_per_epoch=2)
+    assert config.channels == (4, 8) and config.conv_blocks == 2
+    assert config.kernel_size in (3, 5) and config.stride == CNNConfig.stride
+    assert 0.001 <= settings.learning_rate <= 0.01
+    assert (settings.epochs, settings.seed, settings.evaluations_per_epoch, settings.batch_size) == (3, 7, 2, 32)
+    assert trial.params["kernel_size"] == config.kernel_size
+
+
+@pytest.mark.parametrize("text, key", [
+    ('bogus = 1\n[params.stride]\ntype = "categorical"\nchoices = [1]', "bogus"),
+    ('[params.kernel]\ntype = "categorical"\nchoices = [3]', "params.kernel"),
+    ('[params.stride]\ntype = "categorical"\nchoices = [1]\nlow = 1', "params.stride.low"),
+    ('[params.stride]\ntype = "integer"\nlow = 1\nhigh = 2', "params.stride.type"),
+    ('[params.fc_width]\ntype = "int"\nlow = 64\nhigh = 64', "params.fc_width"),
+    ('[params.fc_width]\ntype = "int"\nlow = 64.5\nhigh = 128', "params.fc_width.low"),
+    ('[params.fc_width]\ntype = "float"\nlow = 1\nhigh = 2', "params.fc_width.type"),
+    ('[params.stride]\ntype = "categorical"\nchoices = []', "params.stride.choices"),
+    ('[params.stride]\ntype = "categorical"\nchoices = ["2"]', "params.stride.choices"),
+    ('[params.learning_rate]\ntype = "float"\nlow = 0.0\nhigh = 1.0\nlog = true', "params.learning_rate.low"),
+    ('[params.epochs]\ntype = "int"\nlow = 1\nhigh = 3', "params.epochs"),
+    ('[params.stride]\ntype = "categorical"\nchoices = [1, 2]\n[fixed]\nstride = 1', "stride"),
+    ('[params.stride]\ntype = "categorical"\nchoices = [1]\n[fixed]\nchannels = [32, "x"]', "fixed.channels"),
+    ('[params.stride]\ntype = "categorical"\nchoices = [1]\n[fixed]\nlr_schedule = "step"', "fixed.lr_schedule"),
+    ('[params.dropout]\ntype = "float"\nlow = 0.0\nhigh = 1.5', "params.dropout"),
+    ('[params.stride]\ntype = "categorical"\nchoices = [1]\n[fixed]\nbatch_size = 0', "fixed.batch_size"),
+    ('[fixed]\nbatch_size = 64', "params"),
+    ('[params.stride\n', "TOML"),
+])
+def test_bad_space_is_one_line_naming_file_and_key(text, key):
+    with pytest.raises(SpaceError) as error:
+        parse_space(text, name="bad", source="bad.toml")
+    message = str(error.value)
+    assert message.startswith("bad.toml: ") and key in message and "\n" not in message
+
+
+def test_unknown_space_name_lists_shipped_ones():
+    with pytest.raises(SpaceError, match="faq"):
+        load_space("nonesuch")
+
+
+def test_grid_needs_discrete_values():
+    space = parse_space('[params.learning_rate]\ntype = "float"\nlow = 0.001\nhigh = 0.01\n',
+                        name="lr", source="lr.toml")
+    with pytest.raises(SpaceError, match="params.learning_rate.*grid"):
+        space.grid()
+    stepped = parse_space('[params.dropout]\ntype = "float"\nlow = 0.0\nhigh = 0.5\nstep = 0.25\n',
+                          name="d", source="d.toml")
+    assert stepped.grid() == {"dropout": [0.0, 0.25, 0.5]}
