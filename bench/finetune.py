@@ -113,17 +113,9 @@ class RepeatResult:
         return cls(**torch.load(path, map_location="cpu", weights_only=True))
 
 
-def study_names(results_dir: Path) -> list[str]:
-    """Folders of `results_dir` that hold a study database."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if layout.study_db(root, p.name).is_file())
-
-
 def choose_study(results_dir: Path, name: str | None) -> str:
     """`name`, checked; or the only study there is."""
-    names = study_names(results_dir)
+    names = layout.study_names(results_dir)
     listed = ", ".join(names) or "none"
     if name is None:
         if len(names) == 1:

@@ -31,6 +31,14 @@ def study_db(results_dir: Path, study_name: str) -> Path:
     return study_dir(results_dir, study_name) / "study.db"
 
 
+def study_names(results_dir: Path) -> list[str]:
+    """Names of the folders of `results_dir` that hold a study database, sorted."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if study_db(root, p.name).is_file())
+
+
 def sqlite_url(results_dir: Path, study_name: str) -> str:
     return f"sqlite:///{(study_dir(results_dir, study_name) / 'study.db').resolve()}"
 

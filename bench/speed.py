@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mnist_cnn.data import MEAN, STD, TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.data import (MEAN, STD, TrainValidationSplit, load_train_validation, take_subset,
+                            tutorial_dataset)
 from mnist_cnn.metrics import flops_per_image, matmul_flops_per_second
 from mnist_cnn.model import CNNConfig, build_model
 from mnist_cnn.train import TrainSettings, pick_device, prepare_model, train, use_available_cores
@@ -65,13 +66,10 @@ class SpeedResult:
 def tutorial_loop(images: int, batch_size: int, data_dir: Path | None) -> float:
     """The tutorial's loop: torchvision MNIST, ToTensor + Normalize per sample, a DataLoader."""
     from torch.utils.data import DataLoader, Subset
-    from torchvision import datasets, transforms
+    from torchvision import transforms
 
-    from mnist_cnn.data import _prepare_root, _SplitMNIST, resolve_data_dir, TRAIN_FILES
-
-    root, _ = _prepare_root(resolve_data_dir(data_dir), TRAIN_FILES)
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
-    dataset = Subset(_SplitMNIST(root, train=True, transform=transform), range(images))
+    dataset = Subset(tutorial_dataset(data_dir, transform), range(images))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
     model = build_model(CNNConfig())

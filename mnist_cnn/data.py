@@ -163,6 +163,14 @@ def _read_mnist(data_dir: str | Path | None, train: bool) -> ImageSet:
     return ImageSet(dataset.data.contiguous(), dataset.targets.long())
 
 
+def tutorial_dataset(data_dir: str | Path | None, transform) -> datasets.MNIST:
+    """torchvision's per-sample training Dataset with `transform`: the tutorial's data path."""
+    root, missing = _prepare_root(resolve_data_dir(data_dir), TRAIN_FILES)
+    if missing:
+        raise DataError(f"training files not found in {resolve_data_dir(data_dir)}")
+    return _SplitMNIST(root, train=True, transform=transform)
+
+
 def _name_corrupt_file(root: Path, names: tuple[str, ...], error: Exception) -> str:
     """Read each file on its own to name the one torchvision rejects."""
     images, labels = (root / "MNIST" / "raw" / name for name in names)

@@ -63,7 +63,7 @@ def find_study_folders(results_dir: Path, study_name: str | None = None) -> list
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise NoStudies(f"results folder {results_dir} does not exist")
-    folders = sorted(p for p in results_dir.iterdir() if layout.study_db(results_dir, p.name).is_file())
+    folders = [results_dir / name for name in layout.study_names(results_dir)]
     if study_name is not None:
         chosen = [f for f in folders if f.name == study_name]
         if not chosen:
