@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bench.layout import ensure_results_dir
+from bench.settings import PRUNERS, SAMPLERS, SearchSettings
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -201,65 +202,151 @@ def evaluate(model, data_dir, device) -> None:
     click.echo(render(evaluate_saved_model(model, data_dir, device)))
 
 
+def _fidelity_options(command):
+    """Options shared by search, grid and compare: what a trial trains on and where it is kept.
+    Defaults are SearchSettings' own, so the library and the command agree."""
+    defaults = SearchSettings()
+    options = [
+        click.option("--space", default=defaults.space, show_default=True,
+                     help="Search space: faq, training, full, or the path of a .toml space file."),
+        click.option("--epochs", type=click.IntRange(min=1), default=defaults.epochs,
+                     show_default=True, help="Epochs per trial."),
+        click.option("--train-size", type=click.IntRange(min=1), default=defaults.train_size,
+                     help="Train each trial on a seeded subset of this many images. "
+                     "Default: all 55,000 training images left after the validation split."),
+        click.option("--validation-size", type=click.IntRange(min=1),
+                     default=defaults.validation_size, show_default=True,
+                     help="Images carved from the training files to score trials on."),
+        click.option("--evaluations-per-epoch", type=click.IntRange(min=1),
+                     default=defaults.evaluations_per_epoch, show_default=True,
+                     help="Validation evaluations per epoch: the steps the pruner judges."),
+        click.option("--seed", type=int, default=defaults.seed, show_default=True,
+                     help="Seeds the validation split, weights and batch order (the same for "
+                     "every trial) and the samplers."),
+        click.option("--replay", "curve_table", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None,
+                     help="Curve table to record trained learning curves in and to answer "
+                     "configs already measured under the same settings from (marked replayed). "
+                     "Default: <results-dir>/curves.db."),
+        click.option("--no-replay", is_flag=True,
+                     help="Train every trial, even configs the curve table already has."),
+        click.option("--storage", default=None,
+                     help="Optuna storage URL, e.g. postgresql://user:pass@host/db to share "
+                     "studies between machines. Default: sqlite:///<results-dir>/<study>/study.db."),
+        click.option("--workers", type=click.IntRange(min=1), default=defaults.workers,
+                     show_default=True, help="Worker processes on this machine, all on one study."),
+        DATA_DIR_OPTION,
+        RESULTS_DIR_OPTION,
+        DEVICE_OPTION,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _search_settings(results_dir: Path, no_replay: bool, **values) -> SearchSettings:
+    return SearchSettings(results_dir=ensure_results_dir(results_dir), replay=not no_replay,
+                          **values)
+
+
+def _run(settings: SearchSettings, run):
+    """Run a search-like job; its RuntimeError (a failed worker) becomes a one-line error."""
+    try:
+        return run(settings)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _exit_if_interrupted(exit_code: int) -> None:
+    if exit_code:
+        stopped = click.ClickException("interrupted; rerun the same command to resume")
+        stopped.exit_code = exit_code  # 128 + the signal, as a shell reports it
+        raise stopped
+
+
 @cli.command()
-@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--trials", type=click.IntRange(min=1), default=SearchSettings.trials,
+              show_default=True,
               help="Total trials of the study: a rerun adds trials until this many have finished "
               "(completed or pruned; failed and interrupted ones do not count).")
-@click.option("--space", default="faq", show_default=True,
-              help="Search space: faq, training, full, or the path of a .toml space file.")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "grid", "cmaes", "gp", "qmc"]),
-              default="tpe", show_default=True)
-@click.option("--pruner", type=click.Choice(["median", "hyperband", "sha", "wilcoxon", "none"]),
-              default="sha", show_default=True,
+@click.option("--sampler", type=click.Choice(SAMPLERS), default=SearchSettings.sampler,
+              show_default=True)
+@click.option("--pruner", type=click.Choice(PRUNERS), default=SearchSettings.pruner,
+              show_default=True,
               help="Stops poor trials early, judged at each validation evaluation.")
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Epochs per trial.")
-@click.option("--train-size", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Train each trial on a seeded subset of this many images (55000 or more: all).")
-@click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Images carved from the training files to score trials on.")
-@click.option("--evaluations-per-epoch", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Validation evaluations per epoch: the steps the pruner judges.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the validation split, weights and batch order (the same for every "
-              "trial) and the samplers.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Start no trial after this many seconds.")
 @click.option("--study-name", default=None,
               help="Study name. Default: <space>-<sampler>-<pruner>, so rerunning a command resumes it.")
-@click.option("--storage", default=None,
-              help="Optuna storage URL, e.g. postgresql://user:pass@host/db to share one study "
-              "between machines. Default: sqlite:///<results-dir>/<study>/study.db.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes on this machine, all on the one study.")
-@DATA_DIR_OPTION
-@RESULTS_DIR_OPTION
-@DEVICE_OPTION
+@_fidelity_options
 @bad_input_errors
-def search(trials, space, sampler, pruner, epochs, train_size, validation_size,
-           evaluations_per_epoch, seed, timeout, study_name, storage, workers, data_dir,
-           results_dir, device) -> None:
+def search(**options) -> None:
     """Search a space of networks or training settings with an Optuna study; resumable."""
     from bench.runner import run_search
-    from bench.study import SearchSettings
 
-    settings = SearchSettings(
-        space=space, trials=trials, sampler=sampler, pruner=pruner, epochs=epochs,
-        train_size=train_size, validation_size=validation_size,
-        evaluations_per_epoch=evaluations_per_epoch, seed=seed, timeout=timeout,
-        study_name=study_name, storage=storage, results_dir=ensure_results_dir(results_dir),
-        data_dir=data_dir, device=device, workers=workers,
-    )
-    try:
-        outcome = run_search(settings)
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
+    settings = _search_settings(**options)
+    outcome = _run(settings, run_search)
     click.echo(outcome.summary())
-    click.echo(f"storage {outcome.storage_url} | trials.csv in {results_dir / outcome.study_name}")
-    if outcome.exit_code:
-        stopped = click.ClickException("interrupted; rerun the same command to resume")
-        stopped.exit_code = outcome.exit_code  # 128 + the signal, as a shell reports it
-        raise stopped
+    click.echo(f"storage {outcome.storage_url} | trials.csv in "
+               f"{settings.results_dir / outcome.study_name}")
+    _exit_if_interrupted(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--study-name", default=None, help="Study name. Default: <space>-grid.")
+@_fidelity_options
+@bad_input_errors
+def grid(**options) -> None:
+    """Train every valid config of a finite space once, filling the curve table that
+    `search --replay` and `compare` answer from. Resumable; known configs are replayed."""
+    from bench.grid import run_grid
+
+    outcome = _run(_search_settings(**options), run_grid)
+    click.echo(outcome.summary())
+    _exit_if_interrupted(outcome.search.exit_code)
+
+
+def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list of names; the library checks them against the allowed ones."""
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@cli.command()
+@click.option("--samplers", callback=parse_names,
+              help=f"Comma-separated samplers to compare, of {', '.join(SAMPLERS)}. "
+              "Default: tpe,random,cmaes,gp.")
+@click.option("--pruners", callback=parse_names,
+              help=f"Comma-separated pruners to compare, of {', '.join(PRUNERS)}. "
+              "Default: median,hyperband,none.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Studies per sampler and pruner; seed k (0..SEEDS-1) seeds the sampler only, "
+              "training is the same for all. Default: 10.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Trials per study (completed or pruned). Default: 30.")
+@click.option("--group", default=None,
+              help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "
+              "<results-dir>/<group>/study.db (or --storage). Default: compare-<space>.")
+@_fidelity_options
+@bad_input_errors
+def compare(samplers, pruners, seeds, trials, group, **options) -> None:
+    """Benchmark samplers and pruners: one study per sampler, pruner and seed, its trials
+    replayed from the curve table (fill it with `grid` first; missing configs are trained).
+    Resumable; --workers defaults to one process per core here."""
+    from click.core import ParameterSource
+
+    from bench.compare import CompareSettings, run_compare
+
+    given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
+             "group": group}
+    if click.get_current_context().get_parameter_source("workers") != ParameterSource.DEFAULT:
+        given["workers"] = options["workers"]
+    settings = CompareSettings(base=_search_settings(**options),
+                               **{key: value for key, value in given.items() if value is not None})
+    outcome = _run(settings, run_compare)
+    click.echo(outcome.summary())
+    _exit_if_interrupted(outcome.exit_code)
 
 
 @cli.command()

@@ -1,5 +1,6 @@
 """Where a study's files live under the results folder: the one place paths are decided.
 
+results/curves.db                   the curve table (bench.curves): every trained learning curve
 results/<study>/study.db            the Optuna storage (SQLite by default)
 results/<study>/trials.csv          rewritten after every finished trial
 results/<study>/weights/trial_N.pt  kept weights (state_dict) of trial N
@@ -20,6 +21,14 @@ ATTR_LEARNING_CURVE = "learning_curve"  # list of dataclasses.asdict(EpochRecord
 ATTR_WEIGHTS = "weights"  # path of the kept weights, relative to the study folder
 ATTR_INVALID_REASON = "invalid_reason"  # set on trials pruned because the config collapses
 ATTR_END_REASON = "end_reason"  # why a trial was pruned, failed or interrupted
+ATTR_REPLAYED = "replayed"  # True: answered from the curve table, not trained
+ATTR_REPLAYED_FROM = "replayed_from"  # the "study#trial" that measured the replayed curve
+ATTR_FULL_SECONDS = "full_seconds"  # replayed: recorded training seconds of the whole curve
+
+
+def curve_table(results_dir: Path) -> Path:
+    """The default curve table: searches record into it and replay from it."""
+    return Path(results_dir) / "curves.db"
 
 
 def study_dir(results_dir: Path, study_name: str) -> Path:

@@ -3,6 +3,9 @@
 Every trial ends with the record the report and finetune read (see bench.layout's ATTR_* keys):
 an invalid config is pruned before any training with `invalid_reason`; a trained trial carries
 its learning curve, size and speed; a trial that beats the study's best keeps its weights.
+Every trained curve goes into the curve table (bench.curves); with `replay`, a config whose
+complete curve is already there is answered from it, evaluation by evaluation through the same
+pruner, at its recorded cost, and marked `replayed`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from bench import layout
+from bench.curves import CurveTable, Fidelity, StoredCurve
 from bench.spaces import SearchSpace
 from mnist_cnn.data import TrainValidationSplit
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
@@ -47,6 +51,9 @@ class Objective:
     study_name: str
     # Wraps every storage write: bench.runner defers a Ctrl-C there to the end of the write.
     storage_section: Callable[[], AbstractContextManager] = nullcontext
+    curves: CurveTable | None = None  # where trained curves are recorded
+    replay: bool = False  # answer configs with a complete curve in `curves` from it
+    data_dir: Path | None = None  # part of a curve's fidelity
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -62,7 +69,17 @@ class Objective:
                 trial.set_user_attr(layout.ATTR_END_REASON, f"invalid config: {error}")
                 trial.set_user_attr("seconds", time.perf_counter() - started)
                 raise optuna.TrialPruned(f"invalid config: {error}") from None
-        watcher = _PruningWatcher(trial, self.storage_section)
+        fidelity = Fidelity.of(settings, len(self.split.train), len(self.split.validation),
+                               self.data_dir, self.device.type)
+        stored = self.curves.get(config, fidelity) if self.curves and self.replay else None
+        replayed_steps = 0
+        if stored is not None:
+            value = self._replay(trial, stored, started)
+            if value is not None:
+                return value
+            replayed_steps = len(stored.records)  # a partial curve ran out: train past it
+        watcher = _PruningWatcher(trial, self.storage_section, reported=replayed_steps)
+        source = f"{self.study_name}#{trial.number}"
         try:
             result = train(config, settings, self.split, self.device, on_evaluation=watcher)
         except optuna.TrialPruned as pruned:
@@ -72,17 +89,60 @@ class Objective:
         finally:
             with self.storage_section():
                 _record_training(trial, watcher, started)
+            if self.curves is not None:  # a pruned or interrupted trial's curve so far
+                self.curves.put(config, fidelity, watcher.curve, complete=False, source=source)
         with self.storage_section():
-            self._record_measurements(trial, result)
+            measurements = self._record_measurements(trial, result)
             if _beats_best(trial, result.best_validation_accuracy):
                 self._keep_weights(trial, watcher.best_state)
             trial.set_user_attr("seconds", time.perf_counter() - started)
+        if self.curves is not None:
+            measurements = {"parameters": count_parameters(result.model),
+                            "flops_per_image": flops_per_image(result.model), **measurements}
+            self.curves.put(config, fidelity, result.history,
+                            complete=len(result.history) == fidelity.planned_evaluations,
+                            measurements=measurements, source=source)
         return result.best_validation_accuracy
 
-    def _record_measurements(self, trial: optuna.Trial, result: TrainResult) -> None:
-        metrics = measure_model(result.model, repeats=MEASURE_REPEATS)
-        for key, value in asdict(metrics).items():
+    def _replay(self, trial: optuna.Trial, stored: StoredCurve, started: float) -> float | None:
+        """Report the stored curve to the pruner as if trained, at its recorded cost.
+
+        Returns the value of a complete curve, raises TrialPruned where the pruner stops the
+        trial within the stored curve, and returns None when a partial curve runs out first
+        (the caller then trains; the same seed reproduces the replayed part).
+        """
+        watcher = _PruningWatcher(trial, self.storage_section)
+        try:
+            for record in stored.records:
+                watcher(record, None)
+        except optuna.TrialPruned as pruned:
+            self._mark_replayed(trial, stored, watcher, started, end_reason=str(pruned))
+            raise
+        if not stored.complete:
+            return None
+        self._mark_replayed(trial, stored, watcher, started)
+        return stored.best_validation_accuracy
+
+    def _mark_replayed(self, trial: optuna.Trial, stored: StoredCurve, watcher: "_PruningWatcher",
+                       started: float, end_reason: str | None = None) -> None:
+        with self.storage_section():
+            _record_training(trial, watcher, started)
+            trial.set_user_attr(layout.ATTR_REPLAYED, True)
+            trial.set_user_attr(layout.ATTR_REPLAYED_FROM, stored.source)
+            for key, value in stored.measurements.items():
+                trial.set_user_attr(key, value)
+            # The recorded cost of what was replayed, and of the whole curve had it not been pruned.
+            trial.set_user_attr("seconds", sum(r.seconds for r in watcher.curve))
+            if stored.complete:
+                trial.set_user_attr(layout.ATTR_FULL_SECONDS, stored.training_seconds)
+            if end_reason:
+                trial.set_user_attr(layout.ATTR_END_REASON, end_reason)
+
+    def _record_measurements(self, trial: optuna.Trial, result: TrainResult) -> dict:
+        metrics = asdict(measure_model(result.model, repeats=MEASURE_REPEATS))
+        for key, value in metrics.items():
             trial.set_user_attr(key, value)
+        return metrics
 
     def _keep_weights(self, trial: optuna.Trial, state: dict[str, torch.Tensor]) -> None:
         """Save the weights of the best evaluation; bench.runner deletes superseded ones."""
@@ -99,21 +159,25 @@ class _PruningWatcher:
     """The `on_evaluation` callback: report, remember the best weights, prune when told."""
 
     def __init__(self, trial: optuna.Trial,
-                 storage_section: Callable[[], AbstractContextManager]) -> None:
+                 storage_section: Callable[[], AbstractContextManager], reported: int = 0) -> None:
         self.trial = trial
+        self.reported = reported  # steps already reported (replayed): not reported again
         self.storage_section = storage_section
         self.curve: list[EpochRecord] = []
         self.model: nn.Module | None = None
         self.best_accuracy = -1.0
         self.best_state: dict[str, torch.Tensor] = {}
 
-    def __call__(self, record: EpochRecord, model: nn.Module) -> None:
+    def __call__(self, record: EpochRecord, model: nn.Module | None) -> None:
+        """`model` is None when the record is replayed from the curve table."""
         self.curve.append(record)
         self.model = model
-        if record.validation_accuracy > self.best_accuracy:
+        if model is not None and record.validation_accuracy > self.best_accuracy:
             self.best_accuracy = record.validation_accuracy
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         step = len(self.curve)
+        if step <= self.reported:
+            return
         with self.storage_section():
             self.trial.set_user_attr(layout.ATTR_LEARNING_CURVE, [asdict(r) for r in self.curve])
             self.trial.report(record.validation_accuracy, step)

@@ -25,9 +25,11 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from bench import layout
+from bench.curves import CurveTable
 from bench.objective import Objective
+from bench.settings import SearchSettings, hidden_url
 from bench.spaces import SearchSpace, load_space
-from bench.study import SearchSettings, claimed_trials, counted_trials, hidden_url, open_study
+from bench.study import claimed_trials, counted_trials, open_study
 from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
 from mnist_cnn.train import pick_device, use_available_cores
 
@@ -53,6 +55,7 @@ class SearchOutcome:
     finished: int
     pruned: int
     invalid: int
+    replayed: int
     best_value: float | None
     best_trial: int | None
     seconds: float
@@ -66,8 +69,10 @@ class SearchOutcome:
         best = (f"best validation accuracy {self.best_value:.2%} (trial {self.best_trial})"
                 if self.best_value is not None else "no completed trial yet")
         stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
+        replayed = f", {self.replayed} replayed from the curve table" if self.replayed else ""
         return (f"study {self.study_name}: {self.finished} trials finished ({self.pruned} pruned, "
-                f"{self.invalid} of them invalid configs), {best}, {self.seconds:.0f} s{stopped}")
+                f"{self.invalid} of them invalid configs{replayed}), {best}, "
+                f"{self.seconds:.0f} s{stopped}")
 
 
 class _SignalGuard:
@@ -112,6 +117,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     _quiet_optuna()
     space = load_space(settings.space)
     study = open_study(settings, space)  # created once here, before any worker starts
+    CurveTable(settings.curve_table_path)  # an unusable table path fails now, before training
     split = _load_split(settings)  # bad data fails now, before any worker or training starts
     name = study.study_name
     started = time.perf_counter()
@@ -145,7 +151,9 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     objective = Objective(space=space, split=split,
                           device=pick_device(settings.device), epochs=settings.epochs,
                           seed=settings.seed, evaluations_per_epoch=settings.evaluations_per_epoch,
-                          results_dir=settings.results_dir, study_name=name)
+                          results_dir=settings.results_dir, study_name=name,
+                          curves=CurveTable(settings.curve_table_path), replay=settings.replay,
+                          data_dir=settings.data_dir)
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()
     worker_name = f"{socket.gethostname()}:{os.getpid()}"  # where the trial ran (and its weights)
@@ -262,13 +270,15 @@ def _progress_bar(study: optuna.Study, settings: SearchSettings) -> tqdm:
 
 
 def _show(bar: tqdm, study: optuna.Study) -> None:
-    """Trials done, pruned, invalid and the best validation accuracy so far (tqdm adds elapsed)."""
+    """Trials done, pruned, replayed and the best validation accuracy so far (tqdm adds elapsed)."""
     trials = counted_trials(study)
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = len(trials) - len(completed)
+    replayed = sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED))
     bar.n = min(len(trials), bar.total)
     best = max((t.value for t in completed), default=None)
-    bar.set_postfix_str(f"pruned={pruned} best_val_acc=" + (f"{best:.4f}" if best is not None else "-"))
+    bar.set_postfix_str(f"pruned={pruned} replayed={replayed} best_val_acc="
+                        + (f"{best:.4f}" if best is not None else "-"))
 
 
 @contextmanager
@@ -296,11 +306,13 @@ def write_study_files(study: optuna.Study, results_dir: Path, study_name: str) -
 
 
 def _delete_superseded_weights(study: optuna.Study, results_dir: Path, study_name: str) -> None:
-    """Weights of finished trials other than the best are deleted; running trials' are left."""
-    try:
-        best = study.best_trial.number
-    except ValueError:
+    """Weights of finished trials other than the best kept ones are deleted; running trials' are left."""
+    kept = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if layout.ATTR_WEIGHTS in t.user_attrs]
+    if not kept:
         return
+    # The best trial with weights: a replayed trial that ties or beats it has none of its own.
+    best = max(kept, key=lambda t: t.value).number
     finished = {t.number for t in study.get_trials(deepcopy=False)
                 if t.state.is_finished()}
     for number in finished - {best}:
@@ -319,5 +331,6 @@ def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
     return SearchOutcome(study_name=study.study_name,
                          storage_url=hidden_url(settings.storage_url(study.study_name)),
                          finished=len(trials), pruned=len(pruned), invalid=len(invalid),
+                         replayed=sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED)),
                          best_value=best_value, best_trial=best_trial, seconds=seconds,
                          signal=signal_received)

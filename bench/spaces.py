@@ -23,6 +23,7 @@ type and its choices or range, and fixes the other fields:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import typing
 from dataclasses import dataclass, fields
@@ -103,9 +104,8 @@ class SearchSpace:
     def sample(self, trial: optuna.Trial, epochs: int, seed: int,
                evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
         """The trial's network and training settings: sampled params over the fixed values."""
-        values = dict(self.fixed)
-        values.update({param.name: param.suggest(trial) for param in self.params})
-        return _build(values, epochs=epochs, seed=seed, evaluations_per_epoch=evaluations_per_epoch)
+        params = {param.name: param.suggest(trial) for param in self.params}
+        return self.build(params, epochs=epochs, seed=seed, evaluations_per_epoch=evaluations_per_epoch)
 
     def grid(self) -> dict[str, list]:
         """The full grid for optuna's GridSampler."""
@@ -117,6 +117,17 @@ class SearchSpace:
             raise SpaceError(f"{self.source}: the grid has {size:,} points (more than "
                              f"{MAX_GRID_POINTS:,}); give the ranges a coarser `grid` or `step`")
         return grid
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every point of the grid, as the params `sample` would have drawn."""
+        grid = self.grid()
+        return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+    def build(self, params: dict[str, Any], epochs: int, seed: int,
+              evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
+        """The network and training settings of given param values over the fixed values."""
+        return _build({**self.fixed, **params}, epochs=epochs, seed=seed,
+                      evaluations_per_epoch=evaluations_per_epoch)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready content, stored with the study so a resumed study can be checked against it."""

@@ -12,8 +12,6 @@ import socket
 import time
 import warnings
 import zlib
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,10 +20,9 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from bench import layout
+from bench.settings import PRUNERS, SAMPLERS, SearchSettings, hidden_url
 from bench.spaces import SearchSpace
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
-PRUNERS = ("median", "hyperband", "sha", "wilcoxon", "none")
 # Trials that count toward --trials: finished with a result. FAIL trials (interrupted, crashed,
 # or a worker's lost heartbeat) do not count: they are retried or replaced.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -37,66 +34,6 @@ STUDY_ATTR_SPACE = "search_space"
 # Settings that must match to resume a study: they decide what a trial's value means.
 RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch", "seed",
                      "sampler", "pruner")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """Everything one `mnist-bench search` needs; stored with the study as `search_settings`.
-
-    `trials` is the study's total: a rerun adds trials until that many are COMPLETE or PRUNED.
-    """
-
-    space: str = "faq"
-    trials: int = 50
-    sampler: str = "tpe"
-    pruner: str = "sha"
-    epochs: int = 3
-    train_size: int | None = 20_000
-    validation_size: int = 5000
-    evaluations_per_epoch: int = 4
-    seed: int = 0
-    timeout: float | None = None
-    study_name: str | None = None
-    storage: str | None = None
-    results_dir: Path = Path("results")
-    data_dir: Path | None = None
-    device: str | None = None
-    workers: int = 1
-    heartbeat_interval: int = 20
-    grace_period: int = 60
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
-        if self.pruner not in PRUNERS:
-            raise ValueError(f"unknown pruner {self.pruner!r}: use one of {', '.join(PRUNERS)}")
-        for name in ("trials", "epochs", "validation_size", "evaluations_per_epoch", "workers",
-                     "heartbeat_interval", "grace_period"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.train_size is not None and self.train_size < 1:
-            raise ValueError(f"train_size must be at least 1, got {self.train_size}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
-        if self.grace_period <= self.heartbeat_interval:
-            raise ValueError("grace_period must be longer than heartbeat_interval")
-
-    def name_for(self, space: SearchSpace) -> str:
-        """The study name: given, or space-sampler-pruner so reruns of one command resume."""
-        return self.study_name or f"{space.name}-{self.sampler}-{self.pruner}"
-
-    def storage_url(self, study_name: str) -> str:
-        """The given URL (postgresql:// meaning the psycopg 3 driver), else SQLite in results."""
-        if self.storage and self.storage.startswith("postgresql://"):
-            return "postgresql+psycopg://" + self.storage[len("postgresql://"):]
-        return self.storage or layout.sqlite_url(self.results_dir, study_name)
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready settings for the study's user attrs (a storage password masked)."""
-        record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        if self.storage:
-            record["storage"] = hidden_url(self.storage)
-        return record
 
 
 class StorageError(ValueError):
@@ -149,16 +86,6 @@ def sampler_seed(settings: SearchSettings, worker_index: int, trials_at_start: i
     host = zlib.crc32(socket.gethostname().encode())
     sequence = np.random.SeedSequence([settings.seed, worker_index, trials_at_start, host])
     return int(sequence.generate_state(1)[0])
-
-
-def hidden_url(url: str) -> str:
-    """The URL with its password masked, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
 
 
 def open_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStorage:

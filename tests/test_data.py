@@ -1,6 +1,5 @@
 """The loader reads real IDX files through torchvision; the split is seeded and keeps test apart."""
 
-import gzip
 import os
 
 import pytest

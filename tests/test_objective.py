@@ -80,3 +80,61 @@ def test_pruner_stops_training_at_a_reported_step(objective):
     assert len(trial.user_attrs[layout.ATTR_LEARNING_CURVE]) == 1
     assert "pruned at epoch 0.5 (evaluation 1)" in trial.user_attrs[layout.ATTR_END_REASON]
     assert trial.user_attrs["parameters"] > 0 and layout.ATTR_WEIGHTS not in trial.user_attrs
+
+
+@pytest.fixture
+def recording(objective, tmp_path):
+    """The objective recording into a curve table, and a replaying twin on the same table."""
+    from dataclasses import replace
+
+    from bench.curves import CurveTable
+
+    table = CurveTable(tmp_path / "curves.db")
+    return replace(objective, curves=table), replace(objective, curves=table, replay=True), table
+
+
+def test_trained_curve_is_recorded_and_replayed_with_its_cost(recording):
+    trainer, replayer, table = recording
+    trained = _run(trainer, pool_size=2)
+    stored = table.curves()
+    assert len(stored) == 1 and stored[0].complete
+    assert stored[0].measurements["parameters"] == trained.user_attrs["parameters"]
+
+    replayed = _run(replayer, pool_size=2)
+    attrs = replayed.user_attrs
+    assert replayed.value == trained.value
+    assert replayed.intermediate_values == trained.intermediate_values
+    assert attrs[layout.ATTR_REPLAYED] is True and attrs[layout.ATTR_REPLAYED_FROM] == "s#0"
+    assert attrs[layout.ATTR_LEARNING_CURVE] == trained.user_attrs[layout.ATTR_LEARNING_CURVE]
+    curve_seconds = sum(p["seconds"] for p in attrs[layout.ATTR_LEARNING_CURVE])
+    assert attrs["seconds"] == pytest.approx(curve_seconds)
+    assert attrs[layout.ATTR_FULL_SECONDS] == pytest.approx(curve_seconds)
+    assert attrs["parameters"] == trained.user_attrs["parameters"]
+    assert layout.ATTR_WEIGHTS not in attrs  # nothing was trained, so no weights
+    assert layout.ATTR_REPLAYED not in trained.user_attrs
+
+
+def test_replayed_trial_is_pruned_by_the_same_pruner(recording):
+    trainer, replayer, _ = recording
+    _run(trainer, pool_size=2)
+    pruned = _run(replayer, pool_size=2, pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert pruned.user_attrs[layout.ATTR_REPLAYED] is True
+    assert len(pruned.user_attrs[layout.ATTR_LEARNING_CURVE]) == 1
+    assert pruned.user_attrs["seconds"] < pruned.user_attrs[layout.ATTR_FULL_SECONDS]
+    assert "pruned at epoch 0.5" in pruned.user_attrs[layout.ATTR_END_REASON]
+
+
+def test_partial_curve_is_continued_by_training(recording):
+    trainer, replayer, table = recording
+    first = _run(trainer, pool_size=2, pruner=optuna.pruners.ThresholdPruner(lower=1.01))
+    assert [c.complete for c in table.curves()] == [False]
+    continued = _run(replayer, pool_size=2)
+    assert continued.state == optuna.trial.TrialState.COMPLETE
+    assert layout.ATTR_REPLAYED not in continued.user_attrs  # it trained
+    curve = continued.user_attrs[layout.ATTR_LEARNING_CURVE]
+    # The same seed retrains the replayed part to the same values.
+    assert curve[0]["validation_accuracy"] == \
+        first.user_attrs[layout.ATTR_LEARNING_CURVE][0]["validation_accuracy"]
+    assert sorted(continued.intermediate_values) == [1, 2]
+    assert [c.complete for c in table.curves()] == [True]

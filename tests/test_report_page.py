@@ -1,5 +1,5 @@
-"""bench/report/page.py and plots.py: the page opens offline in a real headless chromium, with no
-JavaScript errors and every plot drawn; a screenshot is kept in tests/artifacts/."""
+"""bench/report/page.py, plots.py and benchmark_plots.py: the page opens offline in a real headless
+chromium, with no JavaScript errors and every plot drawn; a screenshot is kept in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from benchmark_studies import GROUP, write_compare_group
 from report_studies import ALPHA_TRIALS, write_finetune, write_study
 
 from bench.report import ReportSettings, build_report
@@ -29,16 +30,21 @@ def page(tmp_path_factory) -> Path:
     write_study(root, "alpha")
     write_study(root, "beta", ALPHA_TRIALS[::-1])
     write_finetune(root, "alpha", "best", trial_number=2)
+    write_compare_group(root)  # one Benchmark section, no per-study sections
     return build_report(ReportSettings(results_dir=root)).out_dir / "index.html"
 
 
 def test_page_is_self_contained_with_summary_first(page):
     text = page.read_text()
     assert "<script src" not in text  # plotly.js is embedded, nothing is fetched
-    assert text.count("Plotly.newPlot") >= 14
+    assert text.count("Plotly.newPlot") >= 14 + 3
     assert text.index("Best config: study alpha, trial 2") < text.index("Top trials: accuracy")
     assert "Confusion matrix on the test set: finetune run best (trial 2)" in text
     assert "Studies compared: best so far vs cumulative trial seconds" in text
+    for plot in ("best so far vs trials finished", "best so far vs cumulative training seconds",
+                 "regret vs compute"):
+        assert f"<h3>Benchmark {GROUP}: {plot}</h3>" in text
+    assert "Study compare-faq" not in text
 
 
 def test_importances_are_skipped_with_a_reason_when_too_few_trials(tmp_path):

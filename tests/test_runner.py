@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from bench import layout
 from bench.cli import search
-from bench.study import SearchSettings
+from bench.settings import SearchSettings
 
 # stride 2 with pool 3 collapses the map (invalid); the small learning rates barely learn.
 SPACE = """

@@ -7,9 +7,9 @@ from dataclasses import replace
 import optuna
 import pytest
 
+from bench.settings import PRUNERS, SAMPLERS, SearchSettings
 from bench.spaces import load_space
-from bench.study import (PRUNERS, SAMPLERS, SearchSettings, StorageError, make_pruner,
-                         make_sampler, open_storage, open_study, sampler_seed)
+from bench.study import StorageError, make_pruner, make_sampler, open_storage, open_study, sampler_seed
 
 
 @pytest.mark.parametrize("name", SAMPLERS)
@@ -57,12 +57,12 @@ def test_open_study_stores_settings_and_refuses_other_settings(tmp_path):
     settings = SearchSettings(results_dir=tmp_path, epochs=2)
     space = load_space("faq")
     study = open_study(settings, space)
-    assert study.study_name == "faq-tpe-sha"
-    assert (tmp_path / "faq-tpe-sha" / "study.db").exists()
+    assert study.study_name == "faq-tpe-hyperband"
+    assert (tmp_path / "faq-tpe-hyperband" / "study.db").exists()
     stored = optuna.load_study(study_name=study.study_name,
                                storage=settings.storage_url(study.study_name)).user_attrs
     assert stored["search_settings"]["epochs"] == 2
-    assert stored["search_space"]["params"]["kernel_size"]["choices"] == [3, 5, 7]
+    assert stored["search_space"]["params"]["fc_width"]["choices"] == [32, 64, 128, 256, 512]
     open_study(replace(settings, trials=80, workers=2), space)  # budget and workers may change
     with pytest.raises(ValueError, match="epochs=2.*epochs=3"):
         open_study(replace(settings, epochs=3), space)

@@ -1,6 +1,7 @@
 """The report: studies in storage -> tables (CSV, Markdown) and a self-contained HTML page.
 
 load.py reads studies into frames, tables.py and plots.py turn them into tables and figures,
+benchmark.py and benchmark_plots.py do the same for compare studies (all seeds together),
 page.py renders the HTML, build.py writes it all.
 """
 

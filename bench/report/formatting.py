@@ -14,6 +14,10 @@ def _readable_value(column: str, value) -> str:
         return f"{value * 100:.2f} pp"
     if "accuracy" in column or column.endswith("fraction"):
         return f"{value * 100:.2f}%"
+    if "_pp" in column:  # already in percentage points
+        return f"{value:.2f} pp"
+    if column.endswith("_x"):  # a ratio
+        return f"{value:.2f}x"
     if column in ("learning_rate", "weight_decay"):
         return f"{value:.3g}"
     if isinstance(value, float) and not value.is_integer():

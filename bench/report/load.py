@@ -32,7 +32,8 @@ CONFIG_FIELDS = (
     "conv_blocks", "channels", "kernel_size", "stride", "padding", "pool_size", "pool_stride",
     "pool_type", "fc_width", "dropout",
 )
-SETTINGS_FIELDS = ("epochs", "batch_size", "learning_rate", "weight_decay", "lr_schedule", "augment")
+SETTINGS_FIELDS = ("epochs", "batch_size", "learning_rate", "weight_decay", "lr_schedule", "augment",
+                   "evaluations_per_epoch")
 
 
 class NoStudies(ValueError):
@@ -119,7 +120,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = [_trial_row(trial) for trial in study.get_trials(deepcopy=False)]
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["trial", "state", "validation_accuracy", "learning_curve"])
+        frame = pd.DataFrame(columns=["trial", "state", "validation_accuracy", "learning_curve",
+                                      "replayed", "training_seconds", "full_seconds", "seconds"])
     return frame
 
 
@@ -150,6 +152,12 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
         "weights": attrs.get(layout.ATTR_WEIGHTS),
         "datetime_complete": trial.datetime_complete,
         "learning_curve": curve,
+        # Answered from the curve table instead of trained (measured by `replayed_from`).
+        "replayed": bool(attrs.get(layout.ATTR_REPLAYED, False)),
+        "replayed_from": attrs.get(layout.ATTR_REPLAYED_FROM),
+        # The recorded cost: training seconds summed over the curve (evaluation not included).
+        "training_seconds": float(sum(point.get("seconds") or 0.0 for point in curve)),
+        "full_seconds": attrs.get(layout.ATTR_FULL_SECONDS),
     }
     for key in MEASURED_ATTRS:
         row[key] = attrs.get(key)

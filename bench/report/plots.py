@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import warnings
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ STATE_STYLE = {  # how each trial state is drawn in the learning curves
     STATE_PRUNED: {"color": "#d62728", "dash": "dot"},
     STATE_FAILED: {"color": "#7f7f7f", "dash": "dash"},
 }
+REPLAYED_STYLE = {"dash": "longdash"}  # replaces the state's dash; the state's colour stays
 
 
 @dataclass
@@ -48,7 +50,8 @@ def study_plots(study: StudyData) -> list[Plot]:
 
 
 def learning_curves(study: StudyData) -> Plot:
-    """Validation accuracy per epoch for every trial that trained; pruned ones dotted and red."""
+    """Validation accuracy per epoch for every trial that trained; pruned ones dotted and red;
+    replayed ones (answered from the curve table) long-dashed, fainter, and named so."""
     figure = go.Figure()
     shown = set()
     for _, trial in study.trials.sort_values("trial").iterrows():
@@ -56,15 +59,21 @@ def learning_curves(study: StudyData) -> Plot:
         style = STATE_STYLE.get(trial["state"])
         if not curve or style is None:
             continue
+        name, how = trial["state"], trial["state"]
+        if trial.get("replayed"):
+            style = {**style, **REPLAYED_STYLE}
+            name = f"{trial['state']}, replayed"
+            source = trial.get("replayed_from") or "the curve table"
+            how = f"{trial['state']}, replayed from {source}"
         figure.add_trace(go.Scatter(
             x=[point["epoch"] for point in curve],
             y=[point["validation_accuracy"] for point in curve],
-            mode="lines+markers", name=trial["state"], legendgroup=trial["state"],
-            showlegend=trial["state"] not in shown, line=style, marker={"size": 5},
-            hovertemplate=f"trial {trial['trial']} ({trial['state']})<br>epoch %{{x}}<br>"
+            mode="lines+markers", name=name, legendgroup=name, showlegend=name not in shown,
+            line=style, marker={"size": 5}, opacity=0.6 if trial.get("replayed") else 1.0,
+            hovertemplate=f"trial {trial['trial']} ({html.escape(how)})<br>epoch %{{x}}<br>"
                           "validation accuracy %{y:.2%}<extra></extra>",
         ))
-        shown.add(trial["state"])
+        shown.add(name)
     if not figure.data:
         return Plot("Learning curves", skipped="no trial recorded a learning curve")
     figure.update_layout(xaxis_title="epoch", yaxis_title="validation accuracy",

@@ -65,26 +65,27 @@ def accuracy_table(studies: list[StudyData], limit: int = 10) -> pd.DataFrame:
     finals = finals[["study", "trial_number", "test_accuracy_mean", "test_accuracy_std"]]
     top = top.merge(finals, how="left", left_on=["study", "trial"],
                     right_on=["study", "trial_number"]).drop(columns="trial_number")
-    columns = ["study", "trial", "state", "validation_accuracy", "epochs_trained",
+    columns = ["study", "trial", "state", "validation_accuracy", "epochs_trained", "replayed",
                "test_accuracy_mean", "test_accuracy_std", *CONFIG_COLUMNS]
     return top[columns]
 
 
 def size_table(studies: list[StudyData], limit: int = 10) -> pd.DataFrame:
-    """Parameter count and FLOPs per image of the top trials."""
-    columns = ["study", "trial", "validation_accuracy", "parameters", "flops_per_image"]
+    """Parameter count and FLOPs per image of the top trials (replayed ones: measured at source)."""
+    columns = ["study", "trial", "validation_accuracy", "replayed", "parameters", "flops_per_image"]
     return top_trials(studies, limit)[columns]
 
 
 def speed_table(studies: list[StudyData], limit: int = 10) -> pd.DataFrame:
     """Training throughput, latency at batch 1 and throughput at batch 256 of the top trials."""
-    columns = ["study", "trial", "validation_accuracy", "train_images_per_second",
+    columns = ["study", "trial", "validation_accuracy", "replayed", "train_images_per_second",
                "latency_ms_batch1", "inference_images_per_second"]
     return top_trials(studies, limit)[columns]
 
 
 def pruning_table(studies: list[StudyData]) -> pd.DataFrame:
-    """Per study: trials by state, where pruned trials stopped, and epochs saved by pruning.
+    """Per study: trials by state (and how many were replayed), where pruned trials stopped, and
+    epochs saved by pruning.
 
     Epochs saved sums (planned epochs - epochs trained) over trials that trained (completed or
     pruned); invalid configs never train and failed trials stopped for other reasons.
@@ -107,6 +108,7 @@ def pruning_table(studies: list[StudyData]) -> pd.DataFrame:
             "invalid": int(counts.get(STATE_INVALID, 0)),
             "failed": int(counts.get(STATE_FAILED, 0)),
             "running": int(counts.get(STATE_RUNNING, 0)),
+            "replayed": int(trials["replayed"].sum()),
             "pruned_at_epoch": ", ".join(f"epoch {e:g}: {n}" for e, n in stops.items()) or "-",
             "epochs_planned": planned,
             "epochs_trained": done,

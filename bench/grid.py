@@ -1,0 +1,81 @@
+"""Fill the curve table: train every valid config of a finite space once, at the search's fidelity.
+
+The grid is an ordinary study (Optuna's GridSampler, no pruner) under results/<space>-grid/, so it
+resumes, survives Ctrl-C and shows progress like any search; every trained curve lands in the
+curve table, and configs already complete there are replayed, not retrained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import optuna
+
+from bench import layout
+from bench.runner import SearchOutcome, run_search
+from bench.settings import SearchSettings
+from bench.spaces import load_space
+from mnist_cnn.model import InvalidConfig, validate
+
+
+@dataclass(frozen=True)
+class GridSize:
+    points: int
+    valid: int
+
+    @property
+    def invalid(self) -> int:
+        return self.points - self.valid
+
+
+@dataclass(frozen=True)
+class GridOutcome:
+    size: GridSize
+    search: SearchOutcome
+    trained: int  # configs the grid study trained (over all its runs)
+    replayed: int  # configs answered from the curve table
+    recorded_seconds: float  # training seconds of the grid's configs, as recorded
+
+    def summary(self) -> str:
+        return (f"grid of {self.size.points} configs ({self.size.valid} valid, {self.size.invalid} "
+                f"invalid): {self.trained} trained, {self.replayed} replayed from the curve table; "
+                f"recorded training time of the grid {self.recorded_seconds / 60:.1f} min; "
+                f"this run {self.search.seconds / 60:.1f} min")
+
+
+def grid_size(settings: SearchSettings) -> GridSize:
+    """How many points the space's grid has, and how many of them make a network."""
+    space = load_space(settings.space)
+    points = space.grid_points()
+    valid = 0
+    for params in points:
+        config, _ = space.build(params, epochs=settings.epochs, seed=settings.seed,
+                                evaluations_per_epoch=settings.evaluations_per_epoch)
+        try:
+            validate(config)
+            valid += 1
+        except InvalidConfig:
+            pass
+    return GridSize(points=len(points), valid=valid)
+
+
+def grid_settings(settings: SearchSettings, size: GridSize) -> SearchSettings:
+    """The search that visits each grid point once, with no pruning, replaying what is known."""
+    return replace(settings, sampler="grid", pruner="none", trials=size.points, replay=True,
+                   study_name=settings.study_name or f"{load_space(settings.space).name}-grid")
+
+
+def run_grid(settings: SearchSettings) -> GridOutcome:
+    size = grid_size(settings)
+    grid = grid_settings(settings, size)
+    search = run_search(grid)
+    study = optuna.load_study(study_name=search.study_name,
+                              storage=grid.storage_url(search.study_name))
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+              and layout.ATTR_INVALID_REASON not in t.user_attrs]
+    replayed = sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED))
+    trained = sum(1 for t in trials if not t.user_attrs.get(layout.ATTR_REPLAYED)
+                  and t.user_attrs.get(layout.ATTR_LEARNING_CURVE))
+    recorded = sum(r["seconds"] for t in trials for r in t.user_attrs.get(layout.ATTR_LEARNING_CURVE, []))
+    return GridOutcome(size=size, search=search, trained=trained, replayed=replayed,
+                       recorded_seconds=recorded)

@@ -1,0 +1,384 @@
+"""Benchmark (compare) studies: best so far over seeds, regret and compute per sampler + pruner,
+and one verdict line per question.
+
+A compare study carries the study user attr "compare" (bench.compare writes it; schema in the
+notes). Definitions, as the schema gives them:
+- a trial's cost: the seconds of its learning-curve records (recorded training time; a replayed
+  trial costs what its curve cost when it was measured); an invalid trial costs nothing;
+- compute used: the sum of a study's trial costs; compute without pruning: per trial its
+  "full_seconds" (replayed), else its own cost when it was not pruned; a pruned trial that
+  trained (so has no full_seconds) is extrapolated to its planned evaluations and counted in
+  `full_cost_estimated_trials`; saved by pruning: without - used;
+- regret: the best validation accuracy in the curve table ("best_in_table", the highest over the
+  group's studies) minus the study's best completed validation accuracy, in percentage points.
+Spread over seeds: mean, sample std (ddof 1), min and max; the plots draw min..max as a band.
+Best so far is a step function per seed, evaluated on the union of all seeds' points; a seed
+that has run out of trials keeps its final best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.report.load import STATE_PRUNED, StudyData
+from bench.report.tables import MATCH_TOLERANCE_PP, progress_table
+from bench.settings import PRUNERS, SAMPLERS
+
+COMPARE_ATTR = "compare"
+TOLERANCE_PP = MATCH_TOLERANCE_PP  # "reached the best": mean regret within this many pp
+BASELINE = ("random", "none")  # the combination every other is compared with
+COMBINATION = ["group", "sampler", "pruner"]
+WITHIN = f"seeds_within_{TOLERANCE_PP:g}pp_fraction"
+SAMPLER_NAMES = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "GP", "qmc": "QMC"}
+PRUNER_NAMES = {"hyperband": "Hyperband", "sha": "SHA", "wilcoxon": "Wilcoxon",
+                "none": "no pruning"}
+_EPSILON = 1e-9  # regrets are differences of floats: 0.1 pp must count as within 0.1 pp
+DEFINITIONS = [
+    "Regret: the best validation accuracy in the curve table (the space's grid at this fidelity) "
+    "minus a study's best, in percentage points; mean ± std over seeds (sample std).",
+    "Compute: training seconds from the recorded learning curves (a replayed trial costs what its "
+    "curve cost when measured). Without pruning: every pruned trial counted at its full curve's "
+    "cost. Saved by pruning = without - used; x = without / used.",
+    "Best-so-far bands: min to max over seeds; a seed that ran out of trials keeps its final best.",
+]
+
+
+@dataclass
+class Benchmark:
+    """Everything the report shows about the compare studies, as frames and lines."""
+
+    runs: pd.DataFrame  # one row per compare study (one seed of one combination)
+    regret: pd.DataFrame  # one row per combination
+    by_trials: pd.DataFrame  # best so far over seeds against trials finished
+    by_seconds: pd.DataFrame  # best so far over seeds against cumulative training seconds
+    verdicts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, tuple[str, pd.DataFrame]]:
+        """File name -> (caption, frame), the way build.py writes and shows tables."""
+        return {
+            "regret": ("Benchmark: regret and compute per sampler + pruner", self.regret),
+            "benchmark_runs": ("Benchmark: one row per study (seed)", self.runs),
+            "best_so_far_by_trials": ("Benchmark: best so far vs trials finished", self.by_trials),
+            "best_so_far_by_seconds": ("Benchmark: best so far vs cumulative training seconds",
+                                       self.by_seconds),
+        }
+
+
+def compare_record(study: StudyData) -> dict | None:
+    """The study's "compare" user attr, or None for an ordinary study."""
+    record = study.study.user_attrs.get(COMPARE_ATTR)
+    return record if isinstance(record, dict) else None
+
+
+def split_compare(studies: list[StudyData]) -> tuple[list[StudyData], list[StudyData]]:
+    """(ordinary studies, compare studies), each in the order given."""
+    compare = [s for s in studies if compare_record(s) is not None]
+    return [s for s in studies if compare_record(s) is None], compare
+
+
+def combination_name(sampler: str, pruner: str) -> str:
+    """"TPE+Hyperband", "random without pruning": how lines and legends name a combination."""
+    name = SAMPLER_NAMES.get(sampler, sampler)
+    if pruner == "none":
+        return f"{name} without pruning"
+    return f"{name}+{PRUNER_NAMES.get(pruner, pruner)}"
+
+
+def trial_costs(study: StudyData) -> pd.DataFrame:
+    """Per finished trial in order: cost, cost had it not been pruned, replayed, best so far."""
+    progress = progress_table(study).drop(columns="cumulative_seconds")  # wall time: not the cost
+    trials = study.trials.set_index("trial").loc[progress["trial"]]
+    full = [_full_cost(trial) for _, trial in trials.iterrows()]
+    cost = trials["training_seconds"].astype(float).fillna(0.0).to_numpy()
+    return progress.assign(
+        state=trials["state"].to_numpy(),
+        replayed=trials["replayed"].fillna(False).astype(bool).to_numpy(),
+        has_curve=[bool(curve) for curve in trials["learning_curve"]],
+        training_seconds=cost,
+        cumulative_training_seconds=np.cumsum(cost),
+        full_training_seconds=[seconds for seconds, _ in full],
+        full_cost_estimated=[estimated for _, estimated in full],
+    )
+
+
+def _full_cost(trial: pd.Series) -> tuple[float, bool]:
+    """A trial's training seconds had it not been pruned, and whether that is an estimate."""
+    cost = float(trial["training_seconds"])
+    if pd.notna(trial.get("full_seconds")):
+        return float(trial["full_seconds"]), False
+    if trial["state"] != STATE_PRUNED:
+        return cost, False
+    done = len(trial["learning_curve"] or [])
+    epochs, per_epoch = trial.get("planned_epochs"), trial.get("evaluations_per_epoch")
+    planned = epochs * (per_epoch if pd.notna(per_epoch) else 1) if pd.notna(epochs) else 0
+    if done and planned > done:
+        return cost * planned / done, True
+    return cost, True  # nothing to extrapolate from: its own cost, still counted as estimated
+
+
+def summarize(studies: list[StudyData]) -> Benchmark:
+    """The benchmark tables, curves and verdicts of the given compare studies."""
+    rows, progress, notes = [], [], []
+    for study in studies:
+        record = compare_record(study) or {}
+        settings = study.study.user_attrs.get("search_settings") or {}
+        key = {"group": record.get("group") or study.folder.name,
+               "sampler": record.get("sampler") or settings.get("sampler"),
+               "pruner": record.get("pruner") or settings.get("pruner")}
+        costs = trial_costs(study)
+        progress.append(costs.assign(**key))
+        rows.append({
+            **key, "space": record.get("space") or settings.get("space"),
+            "combination": combination_name(key["sampler"], key["pruner"]),
+            "seed": record.get("seed"), "study": study.name, "trials": len(costs),
+            "best_validation_accuracy": costs["best_validation_accuracy"].max(),
+            "table_best_accuracy": record.get("best_in_table"),
+            "compute_seconds": costs["training_seconds"].sum(),
+            "compute_without_pruning_seconds": costs["full_training_seconds"].sum(),
+            "replayed_trials": int(costs["replayed"].sum()),
+            "trials_with_curve": int(costs["has_curve"].sum()),
+            "full_cost_estimated_trials": int(costs["full_cost_estimated"].sum()),
+        })
+    runs = _with_regret(_ordered(pd.DataFrame(rows)), notes)
+    progress_frame = pd.concat(progress, ignore_index=True)
+    by_trials = _over_seeds(progress_frame, "trials_finished")
+    by_seconds = _over_seeds(progress_frame, "cumulative_training_seconds")
+    regret = regret_table(runs)
+    estimated = int(runs["full_cost_estimated_trials"].sum())
+    if estimated:
+        notes.append(f"{estimated} pruned trial(s) trained with no full curve on record: their "
+                     "compute without pruning is extrapolated from their planned evaluations")
+    return Benchmark(runs=runs, regret=regret, by_trials=by_trials, by_seconds=by_seconds,
+                     verdicts=verdicts(runs, regret, by_trials), notes=notes)
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Groups by name, samplers and pruners in the order bench.settings lists them, then seeds."""
+    rank = {"sampler": list(SAMPLERS), "pruner": list(PRUNERS)}
+    keys = frame.assign(**{f"_{c}": frame[c].map(lambda v, c=c: rank[c].index(v)
+                                                 if v in rank[c] else len(rank[c]))
+                           for c in rank})
+    keys = keys.sort_values(["group", "_sampler", "_pruner", "seed", "study"], kind="stable")
+    return keys.drop(columns=["_sampler", "_pruner"]).reset_index(drop=True)
+
+
+def _with_regret(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Add each run's reference (its group's best in the table), regret (pp) and saved seconds."""
+    reference = {}
+    for group, rows in runs.groupby("group", sort=False):
+        table_best = pd.to_numeric(rows["table_best_accuracy"], errors="coerce")
+        if table_best.notna().any():
+            reference[group] = float(table_best.max())
+        else:
+            reference[group] = float(rows["best_validation_accuracy"].max())
+            notes.append(f"group {group}: the curve table had no complete curve, so regret is "
+                         f"measured from the best any of its studies found "
+                         f"({reference[group] * 100:.2f}%)")
+        beat = int((rows["best_validation_accuracy"] > reference[group] + _EPSILON / 100).sum())
+        if beat:
+            notes.append(f"group {group}: {beat} studies beat the table's best "
+                         f"({reference[group] * 100:.2f}%), so their regret is negative (the table "
+                         "lacked that config)")
+        unfinished = int(rows["best_validation_accuracy"].isna().sum())
+        if unfinished:
+            notes.append(f"group {group}: {unfinished} studies have no completed trial; their "
+                         "regret is left out of the means")
+    runs = runs.assign(table_best_accuracy=runs["group"].map(reference))
+    regret = (runs["table_best_accuracy"] - runs["best_validation_accuracy"]) * 100
+    return runs.assign(
+        regret_pp=regret,
+        saved_by_pruning_seconds=runs["compute_without_pruning_seconds"] - runs["compute_seconds"],
+    )
+
+
+def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per combination: seeds, final best, regret, compute used and without pruning, replayed."""
+    table = runs.assign(within=runs["regret_pp"] <= TOLERANCE_PP + _EPSILON).groupby(
+        COMBINATION, sort=False).agg(
+        space=("space", "first"),
+        combination=("combination", "first"),
+        seeds=("study", "size"),
+        trials=("trials", "mean"),
+        table_best_accuracy=("table_best_accuracy", "first"),
+        best_validation_accuracy_mean=("best_validation_accuracy", "mean"),
+        regret_pp_mean=("regret_pp", "mean"),
+        regret_pp_std=("regret_pp", "std"),
+        within=("within", "mean"),
+        compute_seconds_mean=("compute_seconds", "mean"),
+        compute_without_pruning_seconds_mean=("compute_without_pruning_seconds", "mean"),
+        saved_by_pruning_seconds_mean=("saved_by_pruning_seconds", "mean"),
+        replayed=("replayed_trials", "sum"),
+        with_curve=("trials_with_curve", "sum"),
+        full_cost_estimated_trials=("full_cost_estimated_trials", "sum"),
+    ).reset_index()
+    baseline = table[(table["sampler"] == BASELINE[0]) & (table["pruner"] == BASELINE[1])]
+    baseline_compute = table["group"].map(baseline.set_index("group")["compute_seconds_mean"])
+    used = table["compute_seconds_mean"].where(table["compute_seconds_mean"] > 0)
+    table = table.assign(
+        saved_by_pruning_x=table["compute_without_pruning_seconds_mean"] / used,
+        # baseline (random without pruning) compute / this compute: above 1 means less compute
+        less_compute_than_baseline_x=baseline_compute / used,
+        replayed_trials_fraction=table["replayed"] / table["with_curve"].where(
+            table["with_curve"] > 0),
+    ).rename(columns={"within": WITHIN})
+    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "trials",
+                  "table_best_accuracy", "best_validation_accuracy_mean", "regret_pp_mean",
+                  "regret_pp_std", WITHIN, "compute_seconds_mean",
+                  "compute_without_pruning_seconds_mean", "saved_by_pruning_seconds_mean",
+                  "saved_by_pruning_x", "less_compute_than_baseline_x", "replayed_trials_fraction",
+                  "full_cost_estimated_trials"]]
+
+
+def _over_seeds(progress: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Mean, std, min and max over seeds of each combination's best-so-far step functions."""
+    frames = []
+    for keys, combo in progress.groupby(COMBINATION, sort=False):
+        wide = (combo.drop_duplicates(["study", x], keep="last")  # zero-cost trials share an x
+                .pivot(index=x, columns="study", values="best_validation_accuracy")
+                .sort_index().ffill())
+        frames.append(pd.DataFrame({
+            **dict(zip(COMBINATION, keys)),
+            "combination": combination_name(keys[1], keys[2]),
+            x: wide.index.to_numpy(),
+            "seeds": wide.notna().sum(axis=1).to_numpy(),
+            "best_validation_accuracy_mean": wide.mean(axis=1).to_numpy(),
+            "best_validation_accuracy_std": wide.std(axis=1).to_numpy(),
+            "best_validation_accuracy_min": wide.min(axis=1).to_numpy(),
+            "best_validation_accuracy_max": wide.max(axis=1).to_numpy(),
+        }))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[frame["seeds"] > 0].reset_index(drop=True)
+
+
+def verdicts(runs: pd.DataFrame, regret: pd.DataFrame, by_trials: pd.DataFrame) -> list[str]:
+    """Per group: who reached the best with least compute, what each pruner saves, which sampler
+    is best at equal trials without pruning."""
+    lines = []
+    for group, rows in regret.groupby("group", sort=False):
+        where = _where(group, rows["space"].iloc[0])
+        lines.append(least_compute_verdict(where, rows))
+        lines += [pruner_verdict(where, rows, pruner)
+                  for pruner in rows["pruner"].unique() if pruner != "none"]
+        lines.append(sampler_verdict(where, rows, runs[runs["group"] == group],
+                                     by_trials[by_trials["group"] == group]))
+    return lines
+
+
+def least_compute_verdict(where: str, rows: pd.DataFrame) -> str:
+    """(a) Which combination reached within the tolerance of the best with the least compute."""
+    reference = _pct(rows["table_best_accuracy"].iloc[0])
+    close = rows[rows["regret_pp_mean"] <= TOLERANCE_PP + _EPSILON]
+    if len(close):
+        chosen = close.sort_values(["compute_seconds_mean", "regret_pp_mean"],
+                                   kind="stable").iloc[0]
+        head = (f"{where}, {chosen['combination']} reached within {TOLERANCE_PP:g} pp of the best "
+                f"in the table ({reference}) with the least compute")
+    else:
+        chosen = rows.sort_values(["regret_pp_mean", "compute_seconds_mean"], kind="stable").iloc[0]
+        head = (f"{where}, no combination reached within {TOLERANCE_PP:g} pp of the best in the "
+                f"table ({reference}) on average; {chosen['combination']} came closest")
+    baseline = _baseline(rows)
+    if baseline is None:
+        versus = (f"{_seconds(chosen['compute_seconds_mean'])} of training per seed, regret "
+                  f"{_regret(chosen)} (no random without pruning run to compare with)")
+    elif baseline.name == chosen.name:
+        versus = (f"{_seconds(chosen['compute_seconds_mean'])} of training per seed, regret "
+                  f"{_regret(chosen)}; it is the baseline itself")
+    else:
+        versus = (f"{_times(baseline['compute_seconds_mean'], chosen['compute_seconds_mean'])} "
+                  f"than random without pruning ({_seconds(chosen['compute_seconds_mean'])} vs "
+                  f"{_seconds(baseline['compute_seconds_mean'])} of training per seed; regret "
+                  f"{_regret(chosen)} vs {_regret(baseline)})")
+    return f"{head}: {versus}, over {_seed_count(rows)}."
+
+
+def pruner_verdict(where: str, rows: pd.DataFrame, pruner: str) -> str:
+    """(b) What a pruner saves against no pruning with the same samplers, and its regret cost."""
+    pruned = rows[rows["pruner"] == pruner].set_index("sampler")
+    unpruned = rows[rows["pruner"] == "none"].set_index("sampler")
+    name = PRUNER_NAMES.get(pruner, pruner)
+    used = pruned["compute_seconds_mean"]
+    unpruned_cost = pruned["compute_without_pruning_seconds_mean"]
+    saved = _seconds(pruned["saved_by_pruning_seconds_mean"].mean())
+    own = (f"its own trials would have cost {unpruned_cost.sum() / used.sum():.1f}x as much "
+           f"unpruned ({saved} saved per seed)" if used.sum() > 0 else "its trials trained nothing")
+    samplers = [s for s in pruned.index if s in unpruned.index
+                and pd.notna(pruned.loc[s, "regret_pp_mean"])
+                and pd.notna(unpruned.loc[s, "regret_pp_mean"])]
+    if not samplers:
+        return (f"{where}, {name}: no run without pruning with the same sampler completed a "
+                f"trial; {own}, over {_seed_count(pruned)}.")
+    none_used = unpruned.loc[samplers, "compute_seconds_mean"]
+    ratios = ", ".join(f"{SAMPLER_NAMES.get(s, s)} {_times(none_used[s], used[s])}"
+                       for s in samplers)
+    changes = pruned.loc[samplers, "regret_pp_mean"] - unpruned.loc[samplers, "regret_pp_mean"]
+    overall = _times(none_used.sum(), used[samplers].sum())
+    per_sampler = ", ".join(f"{SAMPLER_NAMES.get(s, s)} {changes[s]:+.2f} pp" for s in samplers)
+    return (f"{where}, {name} used {overall} compute than no pruning with the same samplers "
+            f"({ratios}) at {changes.mean():+.2f} pp mean regret ({per_sampler}); {own}, "
+            f"over {_seed_count(pd.concat([pruned.loc[samplers], unpruned.loc[samplers]]))}.")
+
+
+def sampler_verdict(where: str, rows: pd.DataFrame, runs: pd.DataFrame,
+                    by_trials: pd.DataFrame) -> str:
+    """(c) Which sampler had the best best-so-far at equal trials, without pruning."""
+    unpruned = rows[rows["pruner"] == "none"]
+    ran = runs[(runs["pruner"] == "none") & runs["best_validation_accuracy"].notna()]
+    trials = int(ran["trials"].min()) if len(ran) else 0
+    at = by_trials[(by_trials["pruner"] == "none") & (by_trials["trials_finished"] == trials)
+                   & by_trials["sampler"].isin(ran["sampler"])]
+    if len(at) < 2:
+        return (f"{where}, fewer than two samplers completed a trial without pruning: no sampler "
+                "comparison at equal trials.")
+    at = at.assign(regret_pp=(unpruned["table_best_accuracy"].iloc[0]
+                              - at["best_validation_accuracy_mean"]) * 100)
+    at = at.sort_values(["regret_pp", "sampler"], kind="stable")
+    best, others = at.iloc[0], at.iloc[1:]
+    versus = ", ".join(f"{SAMPLER_NAMES.get(o['sampler'], o['sampler'])} {o['regret_pp']:.2f} pp"
+                       for _, o in others.iterrows())
+    spread = best["best_validation_accuracy_std"] * 100
+    regret = f"{best['regret_pp']:.2f}" + ("" if pd.isna(spread) else f" ± {spread:.2f}")
+    return (f"{where}, without pruning, {SAMPLER_NAMES.get(best['sampler'], best['sampler'])} was "
+            f"the best sampler at equal trials: after {trials} trials its regret was {regret} pp "
+            f"(best so far {_pct(best['best_validation_accuracy_mean'])}), vs {versus}, over "
+            f"{_seed_count(unpruned)}.")
+
+
+def _where(group: str, space: str) -> str:
+    return f"On the {space} space" + ("" if group == f"compare-{space}" else f" (group {group})")
+
+
+def _baseline(rows: pd.DataFrame) -> pd.Series | None:
+    found = rows[(rows["sampler"] == BASELINE[0]) & (rows["pruner"] == BASELINE[1])]
+    return found.iloc[0] if len(found) else None
+
+
+def _times(other: float, this: float) -> str:
+    """This compute against another's: "3.1x less" or "1.2x more"."""
+    if not this > 0 or not other > 0:
+        return "n/a"
+    ratio = other / this
+    return f"{ratio:.1f}x less" if ratio >= 1 else f"{1 / ratio:.1f}x more"
+
+
+def _regret(row: pd.Series) -> str:
+    std = row["regret_pp_std"]
+    return f"{row['regret_pp_mean']:.2f}" + ("" if pd.isna(std) else f" ± {std:.2f}") + " pp"
+
+
+def _seed_count(rows: pd.DataFrame) -> str:
+    low, high = int(rows["seeds"].min()), int(rows["seeds"].max())
+    count = f"{low}" if low == high else f"{low}-{high}"
+    return f"{count} seed{'' if high == 1 else 's'}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.0f} s" if value >= 100 else f"{value:.3g} s"
+
+
+def _pct(fraction: float) -> str:
+    return "n/a" if pd.isna(fraction) else f"{fraction * 100:.2f}%"

@@ -1,0 +1,210 @@
+"""bench.compare: one replayed study per (sampler, pruner, seed), resumable, missing configs trained."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from bench import layout
+from bench.cli import cli
+from bench.compare import CompareSettings, run_compare
+from bench.curves import CurveTable
+from bench.grid import run_grid
+from bench.settings import SearchSettings
+
+# stride 2 with pool 3 collapses the map: 2 of the 4 grid points are invalid.
+SPACE = """
+[params.kernel_size]
+type = "categorical"
+choices = [{kernels}]
+
+[params.pool_size]
+type = "categorical"
+choices = [2, 3]
+
+[fixed]
+channels = [4, 8]
+stride = 2
+fc_width = 16
+batch_size = 50
+learning_rate = 0.01
+"""
+FIDELITY = dict(epochs=1, evaluations_per_epoch=2, train_size=600, validation_size=200)
+
+
+def write_space(folder: Path, name: str, kernels: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(SPACE.format(kernels=kernels))
+    return path
+
+
+@pytest.fixture(scope="module")
+def filled(tiny_mnist, tmp_path_factory) -> SearchSettings:
+    """The grid of the tiny space trained once: a curve table with both valid configs."""
+    folder = tmp_path_factory.mktemp("compare")
+    settings = SearchSettings(space=str(write_space(folder, "tiny", "3, 5")), data_dir=tiny_mnist,
+                              results_dir=folder / "grid", curve_table=folder / "curves.db",
+                              **FIDELITY)
+    assert run_grid(settings).trained == 2
+    return settings
+
+
+def key(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def best_by_config(table: Path) -> dict[str, float]:
+    return {key(curve.config): curve.best_validation_accuracy
+            for curve in CurveTable(table).curves(complete_only=True)}
+
+
+def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, tmp_path):
+    results = tmp_path / "results"
+    base = SearchSettings(**{**filled.__dict__, "results_dir": results})
+    settings = CompareSettings(base=base, samplers=("tpe", "random"), pruners=("median", "none"),
+                               seeds=2, trials=6, workers=2)
+    outcome = run_compare(settings)
+
+    url = layout.sqlite_url(results, "compare-tiny")
+    names = {f"compare-tiny-{s}-{p}-seed{k}" for s in ("tpe", "random")
+             for p in ("median", "none") for k in (0, 1)}
+    assert set(optuna.get_all_study_names(url)) == names
+    assert (outcome.run, outcome.skipped, outcome.trials, outcome.trained) == (8, 0, 48, 0)
+    assert outcome.replayed + outcome.invalid == 48 and outcome.replayed > 0
+    best = best_by_config(filled.curve_table)
+    table_curves = {key(c.config): c for c in CurveTable(filled.curve_table).curves()}
+    top = max(table_curves.values(), key=lambda c: c.best_validation_accuracy)
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=url)
+        _, sampler, pruner, seed = name.rsplit("-", 3)
+        assert study.user_attrs["compare"] == {
+            "group": "compare-tiny", "space": "tiny", "sampler": sampler, "pruner": pruner,
+            "seed": int(seed[4:]), "trials": 6, "curve_table": str(filled.curve_table),
+            "best_in_table": max(best.values()),
+            "best_config_in_table": {"kernel_size": top.config["kernel_size"], "pool_size": 2},
+            "table_configs": 2, "grid_configs": 2}
+        recorded = study.user_attrs["search_settings"]
+        assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
+        trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
+                                          optuna.trial.TrialState.PRUNED))
+        assert len(trials) == len(study.trials) == 6
+        for trial in trials:
+            attrs = trial.user_attrs
+            if layout.ATTR_INVALID_REASON in attrs:
+                assert trial.params["pool_size"] == 3
+                continue
+            assert attrs[layout.ATTR_REPLAYED] is True and layout.ATTR_WEIGHTS not in attrs
+            curve = table_curves[key(attrs[layout.ATTR_CONFIG])]
+            accuracies = [r.validation_accuracy for r in curve.records]
+            steps = sorted(trial.intermediate_values)
+            assert [trial.intermediate_values[s] for s in steps] == accuracies[:len(steps)]
+            if trial.state == optuna.trial.TrialState.COMPLETE:
+                assert trial.value == best[key(attrs[layout.ATTR_CONFIG])]
+                assert attrs[layout.ATTR_FULL_SECONDS] == pytest.approx(curve.training_seconds)
+
+    # A rerun finds every study complete and writes nothing.
+    started = started_at(url, names)
+    rerun = CliRunner().invoke(cli, _cli_args(base, "--samplers", "tpe,random", "--pruners",
+                                              "median,none", "--seeds", "2", "--trials", "6"))
+    assert rerun.exit_code == 0, rerun.output
+    assert "0 of 8 studies run" in rerun.output and "8 already complete" in rerun.output
+    assert started_at(url, names) == started
+    other = CliRunner().invoke(cli, _cli_args(base, "--samplers", "tpe", "--pruners", "none",
+                                              "--seeds", "1", "--trials", "7"))
+    assert other.exit_code == 2 and "was run with trials=6, this command asks trials=7" in other.output
+
+    # A study left incomplete (created, no trials written) is replaced; the others are kept.
+    broken = "compare-tiny-random-none-seed1"
+    optuna.delete_study(study_name=broken, storage=url)
+    optuna.create_study(study_name=broken, storage=url, direction="maximize")
+    again = run_compare(CompareSettings(**{**settings.__dict__, "workers": 1}))
+    assert (again.run, again.replaced, again.skipped) == (1, 1, 7)
+    replaced = optuna.load_study(study_name=broken, storage=url)
+    assert len(replaced.trials) == 6 and replaced.user_attrs["compare"]["seed"] == 1
+
+
+def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
+    table = tmp_path / "curves.db"
+    shutil.copy(filled.curve_table, table)  # the shared table keeps its two configs
+    base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path / "results",
+                             "curve_table": table,
+                             "space": str(write_space(tmp_path, "wider", "3, 5, 7"))})
+    outcome = run_compare(CompareSettings(base=base, samplers=("grid",), pruners=("none",),
+                                          seeds=1, trials=10, workers=1))
+
+    assert "lacks 1 of the 3 valid grid configs" in outcome.table_note
+    assert (outcome.trials, outcome.trained, outcome.replayed, outcome.invalid) == (6, 1, 2, 3)
+    study = optuna.load_study(study_name="compare-wider-grid-none-seed0",
+                              storage=layout.sqlite_url(tmp_path / "results", "compare-wider"))
+    trained = [t for t in study.trials if layout.ATTR_LEARNING_CURVE in t.user_attrs
+               and not t.user_attrs.get(layout.ATTR_REPLAYED)]
+    assert [t.params for t in trained] == [{"kernel_size": 7, "pool_size": 2}]
+    added = best_by_config(table)
+    assert len(added) == 3 and trained[0].value == added[key(trained[0].user_attrs["config"])]
+    # every study's "compare" attr counts the config the run added
+    assert study.user_attrs["compare"]["table_configs"] == 3
+
+
+def test_ctrl_c_keeps_finished_studies_and_exits_130(filled, tmp_path):
+    base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path})
+    command = [sys.executable, "-c", "from bench.cli import main; main()",
+               *_cli_args(base, "--samplers", "random", "--pruners", "none", "--seeds", "200",
+                          "--trials", "6", "--workers", "1")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = layout.study_db(tmp_path, "compare-tiny")
+    deadline = time.monotonic() + 120
+    while complete_studies(db) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted; rerun the same command to resume"
+    names = optuna.get_all_study_names(layout.sqlite_url(tmp_path, "compare-tiny"))
+    assert 2 <= complete_studies(db) == len(names) < 200  # every study written is whole
+
+
+def complete_studies(db: Path) -> int:
+    """Studies with their "compare" attr, read without creating or locking the file."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT count(*) FROM study_user_attributes "
+                                      "WHERE key = 'compare'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def started_at(url: str, names: set[str]) -> dict[str, list]:
+    """When each trial of each study started: a study written again would differ."""
+    return {name: [t.datetime_start for t in optuna.load_study(study_name=name, storage=url).trials]
+            for name in names}
+
+
+def _cli_args(base: SearchSettings, *options: str) -> list[str]:
+    return ["compare", "--space", base.space, "--data-dir", str(base.data_dir),
+            "--results-dir", str(base.results_dir), "--replay", str(base.curve_table),
+            "--epochs", "1", "--evaluations-per-epoch", "2", "--train-size", "600",
+            "--validation-size", "200", *options]
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--samplers", "tpe,annealing"), "unknown sampler 'annealing'"),
+    (("--pruners", "median,nope"), "unknown pruner 'nope'"),
+    (("--no-replay",), "drop --no-replay"),
+    (("--seeds", "0"), "--seeds"),
+])
+def test_bad_input_is_one_line_and_exit_2(filled, tmp_path, options, message):
+    base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path})
+    result = CliRunner().invoke(cli, _cli_args(base, *options))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "compare-tiny").exists()

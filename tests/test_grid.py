@@ -1,0 +1,105 @@
+"""bench.grid and replay through the real commands: the grid fills exactly the valid configs,
+and a study replaying the table returns the trained values, marked as replayed."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from bench import layout
+from bench.cli import cli
+from bench.curves import CurveTable
+
+# 2 x 2 grid on a stride-2 network: pool 3 collapses the map, so 2 of the 4 configs are invalid.
+SPACE = """
+[params.pool_size]
+type = "int"
+low = 2
+high = 3
+
+[params.fc_width]
+type = "categorical"
+choices = [8, 16]
+
+[fixed]
+channels = [4, 8]
+stride = 2
+batch_size = 50
+learning_rate = 0.01
+"""
+
+
+@pytest.fixture
+def run(tiny_mnist, tmp_path):
+    space = tmp_path / "tiny.toml"
+    space.write_text(SPACE)
+
+    def invoke(command: str, *options: str):
+        result = CliRunner().invoke(cli, [
+            command, "--space", str(space), "--data-dir", str(tiny_mnist),
+            "--results-dir", str(tmp_path / "results"), "--validation-size", "200",
+            "--train-size", "600", "--epochs", "1", "--evaluations-per-epoch", "2", *options])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke
+
+
+def study(tmp_path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=layout.sqlite_url(tmp_path / "results", name))
+
+
+def by_config(trials) -> dict:
+    return {(t.params["pool_size"], t.params["fc_width"]): t for t in trials}
+
+
+def test_grid_fills_exactly_the_valid_configs_once(run, tmp_path):
+    output = run("grid")
+    assert "grid of 4 configs (2 valid, 2 invalid): 2 trained, 0 replayed" in output
+    curves = CurveTable(tmp_path / "results" / "curves.db").curves()
+    assert sorted((c.config["pool_size"], c.config["fc_width"]) for c in curves) == [(2, 8), (2, 16)]
+    assert all(c.complete and len(c.records) == 2 for c in curves)
+    trials = by_config(study(tmp_path, "tiny-grid").trials)
+    assert len(trials) == 4
+    assert trials[(3, 8)].user_attrs[layout.ATTR_INVALID_REASON]
+    for curve in curves:
+        trial = trials[(curve.config["pool_size"], curve.config["fc_width"])]
+        assert trial.value == curve.best_validation_accuracy
+
+    # Another grid study on the same table trains nothing: every valid config is replayed.
+    output = run("grid", "--study-name", "again")
+    assert "2 trained" not in output and "0 trained, 2 replayed" in output
+    assert len(CurveTable(tmp_path / "results" / "curves.db").curves()) == 2
+
+
+def test_replayed_study_returns_the_trained_values_and_is_marked(run, tmp_path):
+    run("search", "--sampler", "grid", "--pruner", "none", "--trials", "4", "--study-name",
+        "trained", "--no-replay")
+    table = tmp_path / "results" / "curves.db"
+    output = run("search", "--sampler", "grid", "--pruner", "none", "--trials", "4",
+                 "--study-name", "replayed", "--replay", str(table))
+    assert "2 replayed from the curve table" in output
+    trained = by_config(study(tmp_path, "trained").trials)
+    replayed = by_config(study(tmp_path, "replayed").trials)
+    for key, trial in trained.items():
+        again = replayed[key]
+        assert again.state == trial.state
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert again.value == trial.value
+            assert again.intermediate_values == trial.intermediate_values
+            assert again.user_attrs[layout.ATTR_REPLAYED] is True
+            assert again.user_attrs[layout.ATTR_REPLAYED_FROM] == f"trained#{trial.number}"
+            assert layout.ATTR_REPLAYED not in trial.user_attrs
+    # Marked in trials.csv too.
+    csv = (layout.trials_csv(tmp_path / "results", "replayed")).read_text()
+    assert "user_attrs_replayed" in csv.splitlines()[0]
+
+
+def test_grid_refuses_a_space_without_a_finite_grid(tiny_mnist, tmp_path):
+    space = tmp_path / "open.toml"
+    space.write_text('[params.learning_rate]\ntype = "float"\nlow = 0.001\nhigh = 0.1\n')
+    result = CliRunner().invoke(cli, ["grid", "--space", str(space), "--data-dir", str(tiny_mnist),
+                                      "--results-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "has no grid" in result.output

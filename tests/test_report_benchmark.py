@@ -1,0 +1,222 @@
+"""bench/report/benchmark.py and benchmark_plots.py: the benchmark tables equal values computed by
+hand from tests/benchmark_studies.py (2 samplers x 2 pruners x 2 seeds x 3 trials, 5 s per
+evaluation, 20 s per full curve, best in table 99.20%), and the report shows them in one part."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from benchmark_studies import GROUP, study_name, write_compare_group
+from click.testing import CliRunner
+from report_studies import write_study
+
+from bench.cli import cli
+from bench.report import benchmark, tables
+from bench.report.benchmark_plots import benchmark_plots
+from bench.report.load import load_studies
+from bench.report.plots import learning_curves
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    write_compare_group(root)
+    write_study(root, "alpha")
+    return root
+
+
+@pytest.fixture(scope="module")
+def loaded(results):
+    return {s.name: s for s in load_studies(results)}
+
+
+@pytest.fixture(scope="module")
+def bench(loaded):
+    ordinary, compared = benchmark.split_compare(list(loaded.values()))
+    assert [s.name for s in ordinary] == ["alpha"] and len(compared) == 8
+    return benchmark.summarize(compared)
+
+
+def test_regret_table_matches_values_computed_by_hand(bench):
+    table = bench.regret.set_index("combination")
+    assert list(table.index) == ["TPE+Hyperband", "TPE without pruning", "random+Hyperband",
+                                 "random without pruning"]
+    # best per seed: TPE+Hyperband 99.20, 99.14; TPE none 99.20, 99.16; random+Hyperband 99.04,
+    # 99.00; random none 99.00, 99.10 -> regret (pp) per seed against 99.20
+    regrets = {"TPE+Hyperband": (0.00, 0.06), "TPE without pruning": (0.00, 0.04),
+               "random+Hyperband": (0.16, 0.20), "random without pruning": (0.20, 0.10)}
+    for name, (first, second) in regrets.items():
+        assert table.loc[name, "regret_pp_mean"] == pytest.approx((first + second) / 2)
+        assert table.loc[name, "regret_pp_std"] == pytest.approx(abs(first - second) / 2 ** 0.5)
+    assert list(table["seeds_within_0.1pp_fraction"]) == [1.0, 1.0, 0.0, 0.5]
+    assert list(table["best_validation_accuracy_mean"]) == pytest.approx(
+        [0.9917, 0.9918, 0.9902, 0.9905])
+    # compute (s) per seed: complete 20, pruned after k evaluations 5k, invalid 0
+    used = {"TPE+Hyperband": (20 + 5 + 5, 5 + 20 + 10), "TPE without pruning": (60, 40),
+            "random+Hyperband": (20 + 5 + 20, 5 + 20 + 10), "random without pruning": (40, 60)}
+    # without pruning every pruned trial counts its full 20 s (the trained one extrapolated: 10 s
+    # for 2 of 4 evaluations -> 20 s)
+    unpruned = {"TPE+Hyperband": (60, 60), "TPE without pruning": (60, 40),
+                "random+Hyperband": (60, 60), "random without pruning": (40, 60)}
+    for name in used:
+        used_mean, unpruned_mean = sum(used[name]) / 2, sum(unpruned[name]) / 2
+        assert table.loc[name, "compute_seconds_mean"] == used_mean
+        assert table.loc[name, "compute_without_pruning_seconds_mean"] == unpruned_mean
+        assert table.loc[name, "saved_by_pruning_seconds_mean"] == unpruned_mean - used_mean
+        assert table.loc[name, "saved_by_pruning_x"] == pytest.approx(unpruned_mean / used_mean)
+        assert table.loc[name, "less_compute_than_baseline_x"] == pytest.approx(50 / used_mean)
+    assert list(table["full_cost_estimated_trials"]) == [1, 0, 0, 0]
+    # replayed / trials with a curve: one trained trial in TPE+Hyperband and in random none
+    assert list(table["replayed_trials_fraction"]) == pytest.approx([5 / 6, 1.0, 1.0, 4 / 5])
+    assert set(table["table_best_accuracy"]) == {0.9920}
+
+
+def test_runs_hold_one_row_per_seed_with_its_regret_and_compute(bench):
+    run = bench.runs.set_index("study").loc[study_name("tpe", "hyperband", 1)]
+    assert (run["seed"], run["trials"], run["best_validation_accuracy"]) == (1, 3, 0.9914)
+    assert run["regret_pp"] == pytest.approx(0.06)
+    assert (run["compute_seconds"], run["compute_without_pruning_seconds"]) == (35, 60)
+    assert (run["replayed_trials"], run["trials_with_curve"]) == (2, 3)
+
+
+def test_best_so_far_over_seeds_against_trials_and_seconds(bench):
+    by_trials = bench.by_trials[bench.by_trials["combination"] == "TPE+Hyperband"]
+    # seed 0: 99.20 from trial 1; seed 1: first trial pruned, then 99.14
+    assert list(by_trials["trials_finished"]) == [1, 2, 3]
+    assert list(by_trials["seeds"]) == [1, 2, 2]
+    assert list(by_trials["best_validation_accuracy_mean"]) == pytest.approx([0.9920, 0.9917, 0.9917])
+    assert list(by_trials["best_validation_accuracy_min"]) == [0.9920, 0.9914, 0.9914]
+    assert list(by_trials["best_validation_accuracy_max"]) == [0.9920, 0.9920, 0.9920]
+    by_seconds = bench.by_seconds[bench.by_seconds["combination"] == "TPE+Hyperband"]
+    # seed 0 at 20, 25, 30 s; seed 1 at 5 (no completed trial yet), 25, 35 s, kept after its end
+    assert list(by_seconds["cumulative_training_seconds"]) == [20, 25, 30, 35]
+    assert list(by_seconds["seeds"]) == [1, 2, 2, 2]
+    assert list(by_seconds["best_validation_accuracy_mean"]) == pytest.approx(
+        [0.9920, 0.9917, 0.9917, 0.9917])
+    random = bench.by_seconds[bench.by_seconds["combination"] == "random without pruning"]
+    # seed 0: 98.50 at 20 s, 99.00 at 40 s (then an invalid trial at 40 s); seed 1: 99.10 at 20 s
+    assert list(random["cumulative_training_seconds"]) == [20, 40, 60]
+    assert list(random["best_validation_accuracy_mean"]) == pytest.approx(
+        [(0.9850 + 0.9910) / 2, (0.9900 + 0.9910) / 2, (0.9900 + 0.9910) / 2])
+
+
+def test_verdicts_name_the_right_combination_and_ratio(bench):
+    least, pruner, sampler = bench.verdicts
+    # within 0.1 pp: TPE none (50 s) and TPE+Hyperband (32.5 s); baseline random none 50 s
+    assert least == ("On the faq space, TPE+Hyperband reached within 0.1 pp of the best in the "
+                     "table (99.20%) with the least compute: 1.5x less than random without pruning "
+                     "(32.5 s vs 50 s of training per seed; regret 0.03 ± 0.04 pp vs "
+                     "0.15 ± 0.07 pp), over 2 seeds.")
+    # (50 + 50) / (32.5 + 40) = 1.38x; TPE 50 / 32.5, random 50 / 40; regret +0.01 and +0.03;
+    # own trials unpruned (60 + 60) / (32.5 + 40) = 1.66x, saved (27.5 + 20) / 2 per seed
+    assert pruner == ("On the faq space, Hyperband used 1.4x less compute than no pruning with "
+                      "the same samplers (TPE 1.5x less, random 1.2x less) at +0.02 pp mean regret "
+                      "(TPE +0.01 pp, random +0.03 pp); its own trials would have cost 1.7x as "
+                      "much unpruned (23.8 s saved per seed), over 2 seeds.")
+    assert sampler == ("On the faq space, without pruning, TPE was the best sampler at equal "
+                       "trials: after 3 trials its regret was 0.02 ± 0.03 pp (best so far 99.18%), "
+                       "vs random 0.15 pp, over 2 seeds.")
+
+
+def _rows(*rows) -> pd.DataFrame:
+    """A hand-made regret table: (sampler, pruner, regret pp, compute s, without pruning s)."""
+    return pd.DataFrame([{
+        "group": GROUP, "space": "faq", "sampler": s, "pruner": p, "seeds": 3,
+        "combination": benchmark.combination_name(s, p), "table_best_accuracy": 0.99,
+        "regret_pp_mean": regret, "regret_pp_std": 0.01, "compute_seconds_mean": used,
+        "compute_without_pruning_seconds_mean": without,
+        "saved_by_pruning_seconds_mean": without - used} for s, p, regret, used, without in rows])
+
+
+def test_verdict_when_nothing_reached_the_best_or_no_baseline_ran():
+    rows = _rows(("random", "none", 0.50, 100.0, 100.0), ("tpe", "median", 0.30, 400.0, 800.0),
+                 ("qmc", "none", 0.30, 200.0, 200.0))
+    line = benchmark.least_compute_verdict("On the faq space", rows)
+    assert line.startswith("On the faq space, no combination reached within 0.1 pp of the best in "
+                           "the table (99.00%) on average; QMC without pruning came closest: "
+                           "2.0x more than random without pruning")
+    alone = benchmark.least_compute_verdict("On the faq space", rows.iloc[1:])
+    assert "no random without pruning run to compare with" in alone
+    median = benchmark.pruner_verdict("On the faq space", rows, "median")
+    assert median == ("On the faq space, median: no run without pruning with the same sampler "
+                      "completed a trial; its own trials would have cost 2.0x as much unpruned "
+                      "(400 s saved per seed), over 3 seeds.")
+
+
+def test_regret_falls_back_to_the_best_found_when_the_table_had_none(bench):
+    notes = []
+    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=None), notes)
+    assert set(runs["table_best_accuracy"]) == {0.9920}  # TPE found 99.20% itself
+    assert "no complete curve" in notes[0]
+    notes = []
+    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=0.9915), notes)
+    assert runs["regret_pp"].min() == pytest.approx(-0.05)
+    assert "3 studies beat the table's best (99.15%)" in notes[0]  # 99.20, 99.20, 99.16
+
+
+def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
+    study = loaded[study_name("tpe", "hyperband", 1)]
+    trials = study.trials.set_index("trial")
+    assert list(trials["replayed"]) == [True, True, False]
+    assert list(trials["training_seconds"]) == [5.0, 20.0, 10.0]
+    assert trials.loc[0, "replayed_from"] == "compare-faq-grid#0"
+    top = tables.accuracy_table([study, loaded["alpha"]], limit=3)
+    assert list(zip(top["study"], top["replayed"])) == [(study.name, True), ("alpha", False),
+                                                        ("alpha", False)]
+    assert tables.pruning_table([study])["replayed"].iloc[0] == 2
+    figure = learning_curves(study).figure
+    styles = {trace.name: trace.line.dash for trace in figure.data}
+    assert styles == {"pruned, replayed": "longdash", "complete, replayed": "longdash",
+                      "pruned": "dot"}
+    assert "replayed from compare-faq-grid#0" in figure.data[0].hovertemplate
+
+
+def test_benchmark_plots_draw_bands_lines_and_seed_points(bench):
+    trials, seconds, scatter = benchmark_plots(bench)
+    assert trials.title == f"Benchmark {GROUP}: best so far vs trials finished"
+    lines = [t for t in trials.figure.data if t.fill is None]
+    bands = [t for t in trials.figure.data if t.fill == "toself"]
+    assert [t.name for t in lines] == list(bench.regret["combination"])
+    assert len(bands) == 4
+    tpe_hyperband = lines[0]
+    assert list(tpe_hyperband.y) == pytest.approx([0.9920, 0.9917, 0.9917])
+    assert tpe_hyperband.line.dash == "dot" and lines[1].line.dash == "solid"
+    assert tpe_hyperband.line.color == lines[1].line.color != lines[2].line.color
+    # the band of TPE+Hyperband: max 99.20 throughout, min 99.20 then 99.14 (held as a step)
+    assert list(bands[0].x) == [1, 2, 2, 3, 3, 3, 3, 2, 2, 1]
+    assert list(bands[0].y) == [0.992, 0.992, 0.992, 0.992, 0.992,
+                                0.9914, 0.9914, 0.9914, 0.992, 0.992]
+    assert seconds.figure.layout.xaxis.title.text == "cumulative training seconds"
+    means = [t for t in scatter.figure.data if t.showlegend is not False]
+    assert (means[0].name, means[0].x[0], means[0].y[0]) == ("TPE+Hyperband", 32.5,
+                                                             pytest.approx(0.03))
+
+
+def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["report", str(results), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    regret = pd.read_csv(out / "regret.csv")
+    assert regret.loc[0, "combination"] == "TPE+Hyperband"
+    assert regret.loc[0, "regret_pp_mean"] == pytest.approx(0.03)
+    for name in ("regret", "benchmark_runs", "best_so_far_by_trials", "best_so_far_by_seconds",
+                 "accuracy", "size", "speed", "pruning", "faq"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
+    assert "| 0.03 pp" in (out / "regret.md").read_text()
+    assert set(pd.read_csv(out / "accuracy.csv")["study"]) == {"alpha"}
+    assert list(pd.read_csv(out / "pruning.csv")["study"]) == ["alpha"]
+    summary = (out / "summary.md").read_text()
+    assert "## Benchmark" in summary and "- On the faq space, TPE+Hyperband reached" in summary
+    assert summary.startswith("# mnist-bench report\n\nBest config: study alpha, trial 2")
+    page = (out / "index.html").read_text()
+    assert page.count("<h2>Benchmark</h2>") == 1 and "<h2>Study alpha</h2>" in page
+    assert "<h2>Study compare-faq" not in page and "Studies compared" not in page
+
+
+def test_report_of_compare_studies_alone(results, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["report", str(results), "--study", GROUP, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "regret.csv").is_file() and not (out / "accuracy.csv").exists()
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# mnist-bench report\n\n\n## Benchmark\n\n- On the faq space")
