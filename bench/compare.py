@@ -34,15 +34,15 @@ from tqdm import tqdm
 
 from bench import layout
 from bench.curves import CurveTable, Fidelity, curve_key
+from bench.grid import valid_grid
 from bench.objective import Objective
-from bench.runner import _load_split, _quiet_optuna
+from bench.runner import load_search_split, quiet_optuna
 from bench.settings import PRUNERS, SAMPLERS, SearchSettings, hidden_url
 from bench.spaces import SearchSpace, SpaceError, load_space
-from bench.study import (COUNTED_STATES, RESUME_MUST_MATCH, STUDY_ATTR_SETTINGS, STUDY_ATTR_SPACE,
+from bench.study import (COUNTED_STATES, STUDY_ATTR_SETTINGS, STUDY_ATTR_SPACE, check_resumable,
                          make_pruner, make_sampler, open_storage)
 from mnist_cnn.data import TrainValidationSplit
-from mnist_cnn.model import InvalidConfig, validate
-from mnist_cnn.train import pick_device
+from mnist_cnn.train import available_cores, pick_device
 
 STUDY_ATTR_COMPARE = "compare"
 DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
@@ -89,7 +89,7 @@ class CompareSettings:
         return self.group or f"compare-{space.name}"
 
     def worker_count(self) -> int:
-        return self.workers or _available_cores()
+        return self.workers or available_cores()
 
 
 @dataclass(frozen=True)
@@ -163,14 +163,14 @@ class CompareOutcome:
 def run_compare(settings: CompareSettings) -> CompareOutcome:
     """Run every study of the matrix that the storage lacks; finished studies are kept on Ctrl-C."""
     started = time.perf_counter()
-    _quiet_optuna()
+    quiet_optuna()
     base = settings.base
     space = load_space(base.space)
     if "grid" in settings.samplers:
         space.grid()  # a space with no finite grid fails now, in one line
     group = settings.group_for(space)
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
-    split = _load_split(base)
+    split = load_search_split(base)
     coverage = table_coverage(space, base, split, table)
     note = coverage.note(space, table.path)
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
@@ -202,21 +202,14 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
                    table: CurveTable) -> TableCoverage:
     """How many valid grid configs have a complete curve at this fidelity, and the best of them."""
     try:
-        points = space.grid_points()
+        valid = valid_grid(space, base)
     except SpaceError:
         return TableCoverage(None, None, None, None)
     stored = table.load()
     device_kind = pick_device(base.device).type
-    valid = found = 0
+    found = 0
     best: tuple[float, dict] | None = None
-    for params in points:
-        config, train_settings = space.build(params, epochs=base.epochs, seed=base.seed,
-                                             evaluations_per_epoch=base.evaluations_per_epoch)
-        try:
-            validate(config)
-        except InvalidConfig:
-            continue
-        valid += 1
+    for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                base.data_dir, device_kind)
         curve = stored.get(curve_key(config, fidelity))
@@ -225,7 +218,7 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
         found += 1
         if best is None or curve.best_validation_accuracy > best[0]:
             best = (curve.best_validation_accuracy, params)
-    return TableCoverage(valid, found, best[0] if best else None, best[1] if best else None)
+    return TableCoverage(len(valid), found, best[0] if best else None, best[1] if best else None)
 
 
 def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
@@ -262,21 +255,15 @@ def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
         if attr is None:
             incomplete.add(study.study_name)
             continue
-        stored = study.user_attrs.get(STUDY_ATTR_SETTINGS, {})
-        current = replace(settings.base, sampler=wanted[study.study_name].sampler,
-                          pruner=wanted[study.study_name].pruner).record()
-        mismatched = [(key, stored.get(key), current[key]) for key in RESUME_MUST_MATCH
-                      if stored.get(key) != current[key]]
+        job = wanted[study.study_name]
+        check_resumable(study.study_name, study.user_attrs.get(STUDY_ATTR_SETTINGS, {}),
+                        study.user_attrs.get(STUDY_ATTR_SPACE),
+                        replace(settings.base, sampler=job.sampler, pruner=job.pruner), space,
+                        rename_hint="--group")
         if attr.get("trials") != settings.trials:
-            mismatched.append(("trials", attr.get("trials"), settings.trials))
-        if json.loads(json.dumps(space.describe())) != study.user_attrs.get(STUDY_ATTR_SPACE):
-            raise ValueError(f"study {study.study_name!r} was run on a different search space "
-                             f"than {space.source}: use a new --group")
-        if mismatched:
-            key, was, now = mismatched[0]
-            raise ValueError(f"study {study.study_name!r} was run with {key}={was!r}, this "
-                             f"command asks {key}={now!r}: use the same settings to resume, "
-                             f"or a new --group")
+            raise ValueError(f"study {study.study_name!r} was run with trials="
+                             f"{attr.get('trials')!r}, this command asks trials={settings.trials!r}: "
+                             f"use the same settings to resume, or a new --group")
         complete.add(study.study_name)
     return complete, incomplete
 
@@ -297,7 +284,7 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
     """Run the pending studies in worker processes, writing each as it finishes; returns the
     signal that stopped the run, if any."""
     workers = min(settings.worker_count(), len(pending))
-    threads = max(1, _available_cores() // workers)
+    threads = max(1, available_cores() // workers)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(settings, split, threads))
     bar = tqdm(total=total, initial=total - len(pending), desc=writer.group, unit="study",
@@ -391,7 +378,7 @@ _WORKER: dict[str, Any] = {}
 def _start_worker(settings: CompareSettings, split: TrainValidationSplit, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (and kills us)
     torch.set_num_threads(threads)
-    _quiet_optuna()
+    quiet_optuna()
     base = settings.base
     _WORKER.update(settings=settings, space=load_space(base.space), split=split,
                    curves=CurveTable(base.curve_table_path), device=pick_device(base.device))
@@ -484,9 +471,3 @@ def _trial_children(trial_id: int, trial: FrozenTrial) -> list:
             trial_id=trial_id, step=step, intermediate_value=value,
             intermediate_value_type=value_type))
     return children
-
-
-def _available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1

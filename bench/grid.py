@@ -8,14 +8,16 @@ curve table, and configs already complete there are replayed, not retrained.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import optuna
 
 from bench import layout
 from bench.runner import SearchOutcome, run_search
 from bench.settings import SearchSettings
-from bench.spaces import load_space
-from mnist_cnn.model import InvalidConfig, validate
+from bench.spaces import SearchSpace, load_space
+from mnist_cnn.model import CNNConfig, InvalidConfig, validate
+from mnist_cnn.train import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,26 @@ class GridOutcome:
                 f"this run {self.search.seconds / 60:.1f} min")
 
 
+def valid_grid(space: SearchSpace,
+               settings: SearchSettings) -> list[tuple[dict[str, Any], CNNConfig, TrainSettings]]:
+    """The grid points that make a network, with the config and training settings a trial of
+    `settings` would train; SpaceError where the space has no finite grid."""
+    valid = []
+    for params in space.grid_points():
+        config, train_settings = space.build(params, epochs=settings.epochs, seed=settings.seed,
+                                             evaluations_per_epoch=settings.evaluations_per_epoch)
+        try:
+            validate(config)
+        except InvalidConfig:
+            continue
+        valid.append((params, config, train_settings))
+    return valid
+
+
 def grid_size(settings: SearchSettings) -> GridSize:
     """How many points the space's grid has, and how many of them make a network."""
     space = load_space(settings.space)
-    points = space.grid_points()
-    valid = 0
-    for params in points:
-        config, _ = space.build(params, epochs=settings.epochs, seed=settings.seed,
-                                evaluations_per_epoch=settings.evaluations_per_epoch)
-        try:
-            validate(config)
-            valid += 1
-        except InvalidConfig:
-            pass
-    return GridSize(points=len(points), valid=valid)
+    return GridSize(points=len(space.grid_points()), valid=len(valid_grid(space, settings)))
 
 
 def grid_settings(settings: SearchSettings, size: GridSize) -> SearchSettings:

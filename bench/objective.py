@@ -80,25 +80,25 @@ class Objective:
             replayed_steps = len(stored.records)  # a partial curve ran out: train past it
         watcher = _PruningWatcher(trial, self.storage_section, reported=replayed_steps)
         source = f"{self.study_name}#{trial.number}"
+        trained = False
         try:
             result = train(config, settings, self.split, self.device, on_evaluation=watcher)
+            trained = True
         except optuna.TrialPruned as pruned:
             with self.storage_section():
                 trial.set_user_attr(layout.ATTR_END_REASON, str(pruned))
             raise
         finally:
             with self.storage_section():
-                _record_training(trial, watcher, started)
-            if self.curves is not None:  # a pruned or interrupted trial's curve so far
+                size = _record_training(trial, watcher, started)
+            if self.curves is not None and not trained:  # pruned or interrupted: its curve so far
                 self.curves.put(config, fidelity, watcher.curve, complete=False, source=source)
         with self.storage_section():
-            measurements = self._record_measurements(trial, result)
+            measurements = {**size, **self._record_measurements(trial, result)}
             if _beats_best(trial, result.best_validation_accuracy):
                 self._keep_weights(trial, watcher.best_state)
             trial.set_user_attr("seconds", time.perf_counter() - started)
         if self.curves is not None:
-            measurements = {"parameters": count_parameters(result.model),
-                            "flops_per_image": flops_per_image(result.model), **measurements}
             self.curves.put(config, fidelity, result.history,
                             complete=len(result.history) == fidelity.planned_evaluations,
                             measurements=measurements, source=source)
@@ -189,8 +189,9 @@ class _PruningWatcher:
             )
 
 
-def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: float) -> None:
-    """What every trained trial records, whether it completed, was pruned or was interrupted."""
+def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: float) -> dict:
+    """What every trained trial records, whether it completed, was pruned or was interrupted;
+    returns the network's size (parameters, FLOPs per image) when a model was trained."""
     curve = watcher.curve
     trial.set_user_attr(layout.ATTR_LEARNING_CURVE, [asdict(r) for r in curve])
     trial.set_user_attr("epochs_trained", curve[-1].epoch if curve else 0.0)
@@ -199,9 +200,13 @@ def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: flo
     images = sum(r.images_per_second * r.seconds for r in curve)
     if train_seconds > 0:
         trial.set_user_attr("train_images_per_second", images / train_seconds)
-    if watcher.model is not None:
-        trial.set_user_attr("parameters", count_parameters(watcher.model))
-        trial.set_user_attr("flops_per_image", flops_per_image(watcher.model))
+    if watcher.model is None:
+        return {}
+    size = {"parameters": count_parameters(watcher.model),
+            "flops_per_image": flops_per_image(watcher.model)}
+    for key, value in size.items():
+        trial.set_user_attr(key, value)
+    return size
 
 
 def _beats_best(trial: optuna.Trial, value: float) -> bool:

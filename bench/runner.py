@@ -31,7 +31,7 @@ from bench.settings import SearchSettings, hidden_url
 from bench.spaces import SearchSpace, load_space
 from bench.study import claimed_trials, counted_trials, open_study
 from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
-from mnist_cnn.train import pick_device, use_available_cores
+from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
 POLL_SECONDS = 1.0
 
@@ -114,11 +114,11 @@ class _SignalGuard:
 
 def run_search(settings: SearchSettings) -> SearchOutcome:
     """Open (or resume) the study and run trials until `settings.trials` have finished."""
-    _quiet_optuna()
+    quiet_optuna()
     space = load_space(settings.space)
     study = open_study(settings, space)  # created once here, before any worker starts
     CurveTable(settings.curve_table_path)  # an unusable table path fails now, before training
-    split = _load_split(settings)  # bad data fails now, before any worker or training starts
+    split = load_search_split(settings)  # bad data fails now, before any worker or training starts
     name = study.study_name
     started = time.perf_counter()
     if settings.workers == 1:
@@ -131,13 +131,13 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     return _outcome(study, settings, time.perf_counter() - started, signal_received)
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     """Optuna's per-trial log lines would break the progress bar; failures are reported by us."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _load_split(settings: SearchSettings) -> TrainValidationSplit:
+def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
     split = load_train_validation(settings.data_dir, settings.validation_size, settings.seed)
     return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.seed),
                                 split.validation)
@@ -216,16 +216,15 @@ def _claim_place(study: optuna.Study, trial: optuna.Trial, total: int) -> None:
 def _worker_main(settings: SearchSettings, worker_index: int, threads: int) -> None:
     """Entry point of a spawned worker process."""
     torch.set_num_threads(threads)
-    _quiet_optuna()
-    received = _run_worker_here(settings, load_space(settings.space), _load_split(settings),
+    quiet_optuna()
+    received = _run_worker_here(settings, load_space(settings.space), load_search_split(settings),
                                 worker_index, progress=False)
     sys.exit(128 + received if received else 0)
 
 
 def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int | None:
     """K spawned workers on one study; this process shows progress and forwards signals."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, (cores or 1) // settings.workers)
+    threads = max(1, available_cores() // settings.workers)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker_main, args=(settings, index, threads),
                                name=f"search-worker-{index}")

@@ -145,24 +145,26 @@ def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int =
         study.set_user_attr(STUDY_ATTR_SETTINGS, settings.record())
         study.set_user_attr(STUDY_ATTR_SPACE, space.describe())
     else:
-        _check_resumable(name, stored, study.user_attrs.get(STUDY_ATTR_SPACE), settings, space)
+        check_resumable(name, stored, study.user_attrs.get(STUDY_ATTR_SPACE), settings, space)
     seed = sampler_seed(settings, worker_index, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(settings.sampler, space, seed)
     return study
 
 
-def _check_resumable(name: str, stored: dict, stored_space: dict | None,
-                     settings: SearchSettings, space: SearchSpace) -> None:
+def check_resumable(name: str, stored: dict, stored_space: dict | None,
+                    settings: SearchSettings, space: SearchSpace,
+                    rename_hint: str = "--study-name") -> None:
+    """Refuse to add trials to a stored study run with other settings or another space."""
     current = settings.record()
     for key in RESUME_MUST_MATCH:
         if stored.get(key) != current[key]:
             raise ValueError(
                 f"study {name!r} was run with {key}={stored.get(key)!r}, this command asks "
-                f"{key}={current[key]!r}: use the same settings to resume, or a new --study-name"
+                f"{key}={current[key]!r}: use the same settings to resume, or a new {rename_hint}"
             )
     if stored_space is not None and not _json_equal(stored_space, space.describe()):
         raise ValueError(f"study {name!r} was run on a different search space than "
-                         f"{space.source}: use a new --study-name")
+                         f"{space.source}: use a new {rename_hint}")
 
 
 def _json_equal(a: Any, b: Any) -> bool:
