@@ -1,9 +1,11 @@
-"""The table of measured learning curves: one row per (config, fidelity), replayed instead of retrained.
+"""The table of measured learning curves: one row per (config, fidelity, seed), replayed instead of
+retrained.
 
-Training a config under the same fidelity (train settings with their seed, data, subset size,
-device kind) gives the same curve, so a curve measured once can answer every later trial of that
-config at its recorded cost. That is what tabular HPO benchmarks (NAS-Bench-201, HPOBench) do, and
-what lets `mnist-bench compare` run hundreds of studies in seconds. The table is a SQLite file
+Training a config under the same fidelity (train settings, data, subset size, device kind) and seed
+gives the same curve, so a curve measured once can answer every later query of that config at its
+recorded cost; other seeds of the same config are repeated measurements, and a replay draws one of
+them, so that replayed values carry the measurement noise a real search would meet. That is what
+tabular HPO benchmarks (NAS-Bench-201, HPOBench) do, and what lets `mnist-bench compare` run hundreds of studies in seconds. The table is a SQLite file
 (stdlib sqlite3, WAL mode), so concurrent workers of one machine can add to it safely.
 """
 
@@ -26,17 +28,23 @@ from mnist_cnn.train import EpochRecord, TrainSettings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS curves (
-    key TEXT PRIMARY KEY,        -- sha256 of the canonical JSON of config and fidelity
+    key TEXT PRIMARY KEY,        -- sha256 of the canonical JSON of config, fidelity and seed
+    config_key TEXT NOT NULL,    -- sha256 of config and fidelity: the rows of one config's seeds
+    seed INTEGER NOT NULL,       -- the training seed (weights, data order)
     config TEXT NOT NULL,        -- JSON of dataclasses.asdict(CNNConfig)
-    fidelity TEXT NOT NULL,      -- JSON of Fidelity
+    fidelity TEXT NOT NULL,      -- JSON of Fidelity (no seed)
     curve TEXT NOT NULL,         -- JSON list of dataclasses.asdict(EpochRecord)
     complete INTEGER NOT NULL,   -- 1 when the curve has every planned evaluation
     measurements TEXT NOT NULL,  -- JSON: parameters, FLOPs, speed (complete curves)
     source TEXT NOT NULL,        -- study and trial that measured it
     host TEXT NOT NULL,
     recorded_at TEXT NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS curves_config_key ON curves (config_key);
 """
+# Version 1 keyed a row by config and fidelity with the seed inside the fidelity; opening such a
+# table moves its rows to this layout once (bench.curves._upgrade).
+SCHEMA_VERSION = 2
 TIMEOUT_SECONDS = 60.0
 
 
@@ -46,9 +54,13 @@ class CurveTableError(ValueError):
 
 @dataclass(frozen=True)
 class Fidelity:
-    """Everything a learning curve depends on besides the network: same Fidelity, same curve."""
+    """Everything a learning curve depends on besides the network and the seed.
 
-    train_settings: dict[str, Any]  # dataclasses.asdict(TrainSettings): epochs, seed, lr, ...
+    Same config, fidelity and seed: the same curve. Same config and fidelity, other seeds: repeated
+    measurements of one thing, whose spread is the noise every comparison has to beat.
+    """
+
+    train_settings: dict[str, Any]  # dataclasses.asdict(TrainSettings) without the seed
     train_size: int  # images trained on per epoch
     validation_size: int
     data: str  # "shipped" or the resolved --data-dir
@@ -58,19 +70,25 @@ class Fidelity:
     def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
            data_dir: Path | str | None, device_kind: str) -> "Fidelity":
         data = str(Path(data_dir).resolve()) if data_dir else "shipped"
-        return cls(asdict(settings), int(train_size), int(validation_size), data, device_kind)
+        train_settings = {k: v for k, v in asdict(settings).items() if k != "seed"}
+        return cls(train_settings, int(train_size), int(validation_size), data, device_kind)
 
     @property
     def planned_evaluations(self) -> int:
         return int(self.train_settings["epochs"]) * int(self.train_settings["evaluations_per_epoch"])
 
+    def record(self) -> dict[str, Any]:
+        """JSON-ready, for a trial's user attrs: the report groups measurements by it."""
+        return _canonical(asdict(self))
+
 
 @dataclass(frozen=True)
 class StoredCurve:
-    """One row of the table."""
+    """One row of the table: one measurement of a config at a fidelity with one seed."""
 
     config: dict[str, Any]
     fidelity: Fidelity
+    seed: int
     records: tuple[EpochRecord, ...]
     complete: bool
     measurements: dict[str, Any]
@@ -86,17 +104,26 @@ class StoredCurve:
         return max((r.validation_accuracy for r in self.records), default=0.0)
 
 
-def curve_key(config: CNNConfig | dict, fidelity: Fidelity) -> str:
-    """The row key: a hash of the canonical JSON of both halves."""
+def config_key(config: CNNConfig | dict, fidelity: Fidelity | dict) -> str:
+    """A hash of the canonical JSON of config and fidelity: one config's measurements, any seed."""
     config_dict = asdict(config) if isinstance(config, CNNConfig) else dict(config)
-    text = json.dumps({"config": _canonical(config_dict), "fidelity": _canonical(asdict(fidelity))},
+    fidelity_dict = asdict(fidelity) if isinstance(fidelity, Fidelity) else dict(fidelity)
+    text = json.dumps({"config": _canonical(config_dict), "fidelity": _canonical(fidelity_dict)},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def curve_key(config: CNNConfig | dict, fidelity: Fidelity | dict, seed: int) -> str:
+    """The row key: config, fidelity and seed."""
+    return hashlib.sha256(f"{config_key(config, fidelity)}/{int(seed)}".encode()).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
     """What JSON gives back: tuples as lists, so a stored key matches a fresh one."""
     return json.loads(json.dumps(value, sort_keys=True))
+
+
+COLUMNS = "config, fidelity, seed, curve, complete, measurements, source"
 
 
 class CurveTable:
@@ -108,8 +135,10 @@ class CurveTable:
             raise CurveTableError(f"curve table {self.path} is not a file")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as connection:
-                connection.execute(SCHEMA)
+            with self._connect(write=True) as connection:
+                _upgrade(connection)
+                _create(connection)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise CurveTableError(f"cannot use {self.path} as a curve table: {error}") from None
         except OSError as error:
@@ -117,12 +146,17 @@ class CurveTable:
         self._complete: dict[str, StoredCurve] = {}  # complete curves never change: cache them
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection that commits on success, rolls back on error, and is always closed."""
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection that commits on success, rolls back on error, and is always closed.
+
+        Writers take the lock up front (read-then-write with no writer in between); readers in
+        WAL mode never wait for a writer.
+        """
         connection = sqlite3.connect(self.path, timeout=TIMEOUT_SECONDS, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("BEGIN IMMEDIATE")  # read-then-write with no writer in between
+            if write:
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield connection
             connection.execute("COMMIT")
         except BaseException:
@@ -132,21 +166,30 @@ class CurveTable:
         finally:
             connection.close()
 
-    def get(self, config: CNNConfig | dict, fidelity: Fidelity) -> StoredCurve | None:
-        key = curve_key(config, fidelity)
+    def get(self, config: CNNConfig | dict, fidelity: Fidelity, seed: int) -> StoredCurve | None:
+        """The measurement of `config` at `fidelity` with `seed`, complete or partial."""
+        key = curve_key(config, fidelity, seed)
         if key in self._complete:
             return self._complete[key]
         with self._connect() as connection:
-            row = connection.execute(
-                "SELECT config, fidelity, curve, complete, measurements, source FROM curves "
-                "WHERE key = ?", (key,)).fetchone()
+            row = connection.execute(f"SELECT {COLUMNS} FROM curves WHERE key = ?",
+                                     (key,)).fetchone()
         stored = _stored(row) if row else None
         if stored is not None and stored.complete:
             self._complete[key] = stored
         return stored
 
-    def put(self, config: CNNConfig | dict, fidelity: Fidelity, records: list[EpochRecord],
-            complete: bool, measurements: dict[str, Any] | None = None, source: str = "") -> bool:
+    def seeds(self, config: CNNConfig | dict, fidelity: Fidelity) -> dict[int, StoredCurve]:
+        """Every complete measurement of `config` at `fidelity`, by seed."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT {COLUMNS} FROM curves WHERE config_key = ? AND complete = 1 "
+                "ORDER BY seed", (config_key(config, fidelity),)).fetchall()
+        return {stored.seed: stored for stored in map(_stored, rows)}
+
+    def put(self, config: CNNConfig | dict, fidelity: Fidelity, seed: int,
+            records: list[EpochRecord], complete: bool, measurements: dict[str, Any] | None = None,
+            source: str = "") -> bool:
         """Store a measured curve unless the table has a complete one, or (for a partial curve)
         one at least as long; True if stored.
 
@@ -155,40 +198,42 @@ class CurveTable:
         if not records:
             return False
         config_dict = asdict(config) if isinstance(config, CNNConfig) else dict(config)
-        key = curve_key(config_dict, fidelity)
-        with self._connect() as connection:
+        key = curve_key(config_dict, fidelity, seed)
+        with self._connect(write=True) as connection:
             existing = connection.execute("SELECT curve, complete FROM curves WHERE key = ?",
                                           (key,)).fetchone()
             if existing and (existing[1] or (not complete
                                              and len(json.loads(existing[0])) >= len(records))):
                 return False
-            connection.execute(
-                "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, json.dumps(_canonical(config_dict)), json.dumps(asdict(fidelity)),
-                 json.dumps([asdict(r) for r in records]), int(complete),
-                 json.dumps(measurements or {}), source, socket.gethostname(),
-                 datetime.now(timezone.utc).isoformat(timespec="seconds")))
+            _insert(connection, key, config_key(config_dict, fidelity), int(seed),
+                    _canonical(config_dict), asdict(fidelity),
+                    [asdict(r) for r in records], complete, measurements or {}, source,
+                    socket.gethostname(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
         return True
 
     def curves(self, complete_only: bool = False) -> list[StoredCurve]:
-        query = "SELECT config, fidelity, curve, complete, measurements, source FROM curves"
+        query = f"SELECT {COLUMNS} FROM curves"
         if complete_only:
             query += " WHERE complete = 1"
         with self._connect() as connection:
             return [_stored(row) for row in connection.execute(query + " ORDER BY rowid")]
 
-    def load(self) -> dict[str, StoredCurve]:
-        """Every complete curve by key: read once, for callers that replay many trials."""
-        return {curve_key(c.config, c.fidelity): c for c in self.curves(complete_only=True)}
+    def load(self) -> dict[str, dict[int, StoredCurve]]:
+        """Every complete curve, by config key (config_key) and seed: read once, for callers
+        that look up many configs."""
+        table: dict[str, dict[int, StoredCurve]] = {}
+        for stored in self.curves(complete_only=True):
+            table.setdefault(config_key(stored.config, stored.fidelity), {})[stored.seed] = stored
+        return table
 
     def frame(self) -> pd.DataFrame:
-        """One row per curve: config fields, fidelity, best accuracy and cost."""
+        """One row per curve: config fields, fidelity, seed, best accuracy and cost."""
         rows = []
         for stored in self.curves():
             rows.append({**stored.config,
                          "epochs": stored.fidelity.train_settings.get("epochs"),
                          "train_size": stored.fidelity.train_size,
-                         "seed": stored.fidelity.train_settings.get("seed"),
+                         "seed": stored.seed,
                          "device_kind": stored.fidelity.device_kind,
                          "complete": stored.complete,
                          "evaluations": len(stored.records),
@@ -198,9 +243,44 @@ class CurveTable:
         return pd.DataFrame(rows)
 
 
+def _insert(connection: sqlite3.Connection, key: str, group_key: str, seed: int, config: dict,
+            fidelity: dict, curve: list, complete: bool, measurements: dict, source: str,
+            host: str, recorded_at: str) -> None:
+    connection.execute(
+        "INSERT OR REPLACE INTO curves (key, config_key, seed, config, fidelity, curve, complete, "
+        "measurements, source, host, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, group_key, seed, json.dumps(config), json.dumps(fidelity), json.dumps(curve),
+         int(complete), json.dumps(measurements), source, host, recorded_at))
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Move a version-1 table (seed inside the fidelity, no seed column) to this layout."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(curves)")}
+    if not columns or "seed" in columns:
+        return
+    rows = connection.execute("SELECT config, fidelity, curve, complete, measurements, source, "
+                              "host, recorded_at FROM curves").fetchall()
+    connection.execute("DROP TABLE curves")
+    _create(connection)
+    for config, fidelity, curve, complete, measurements, source, host, recorded_at in rows:
+        fidelity_dict = json.loads(fidelity)
+        seed = int(fidelity_dict["train_settings"].pop("seed", 0))
+        config_dict = json.loads(config)
+        _insert(connection, curve_key(config_dict, fidelity_dict, seed),
+                config_key(config_dict, fidelity_dict), seed, config_dict, fidelity_dict,
+                json.loads(curve), bool(complete), json.loads(measurements), source, host,
+                recorded_at)
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+
+
 def _stored(row: tuple) -> StoredCurve:
-    config, fidelity, curve, complete, measurements, source = row
+    config, fidelity, seed, curve, complete, measurements, source = row
     return StoredCurve(config=json.loads(config), fidelity=Fidelity(**json.loads(fidelity)),
-                       records=tuple(EpochRecord(**r) for r in json.loads(curve)),
+                       seed=int(seed), records=tuple(EpochRecord(**r) for r in json.loads(curve)),
                        complete=bool(complete), measurements=json.loads(measurements),
                        source=source)

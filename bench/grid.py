@@ -16,7 +16,7 @@ from bench import layout
 from bench.runner import SearchOutcome, run_search
 from bench.settings import SearchSettings
 from bench.spaces import SearchSpace, load_space
-from mnist_cnn.model import CNNConfig, InvalidConfig, validate
+from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings
 
 
@@ -54,7 +54,7 @@ def valid_grid(space: SearchSpace,
         config, train_settings = space.build(params, epochs=settings.epochs, seed=settings.seed,
                                              evaluations_per_epoch=settings.evaluations_per_epoch)
         try:
-            validate(config)
+            space.check(config)
         except InvalidConfig:
             continue
         valid.append((params, config, train_settings))

@@ -24,6 +24,8 @@ ATTR_END_REASON = "end_reason"  # why a trial was pruned, failed or interrupted
 ATTR_REPLAYED = "replayed"  # True: answered from the curve table, not trained
 ATTR_REPLAYED_FROM = "replayed_from"  # the "study#trial" that measured the replayed curve
 ATTR_FULL_SECONDS = "full_seconds"  # replayed: recorded training seconds of the whole curve
+ATTR_FIDELITY = "fidelity"  # bench.curves.Fidelity.record(): what the value was measured at
+ATTR_SEED = "seed"  # the training seed of the curve behind the value (drawn, when replayed)
 
 
 def curve_table(results_dir: Path) -> Path:

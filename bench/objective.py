@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import optuna
 import torch
 from torch import nn
@@ -26,7 +28,7 @@ from bench.curves import CurveTable, Fidelity, StoredCurve
 from bench.spaces import SearchSpace
 from mnist_cnn.data import TrainValidationSplit
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
-from mnist_cnn.model import InvalidConfig, validate
+from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import EpochRecord, TrainResult, train
 
 # Speed measurements per completed trial: enough repeats for a stable median, few enough to be cheap.
@@ -63,7 +65,7 @@ class Objective:
             trial.set_user_attr(layout.ATTR_CONFIG, asdict(config))
             trial.set_user_attr(layout.ATTR_TRAIN_SETTINGS, asdict(settings))
             try:
-                validate(config)
+                self.space.check(config)
             except InvalidConfig as error:
                 trial.set_user_attr(layout.ATTR_INVALID_REASON, str(error))
                 trial.set_user_attr(layout.ATTR_END_REASON, f"invalid config: {error}")
@@ -71,13 +73,19 @@ class Objective:
                 raise optuna.TrialPruned(f"invalid config: {error}") from None
         fidelity = Fidelity.of(settings, len(self.split.train), len(self.split.validation),
                                self.data_dir, self.device.type)
-        stored = self.curves.get(config, fidelity) if self.curves and self.replay else None
+        with self.storage_section():
+            trial.set_user_attr(layout.ATTR_FIDELITY, fidelity.record())
+        stored = self._recorded(trial, config, fidelity, settings.seed) if self.replay else None
         replayed_steps = 0
         if stored is not None:
+            with self.storage_section():
+                trial.set_user_attr(layout.ATTR_SEED, stored.seed)
             value = self._replay(trial, stored, started)
             if value is not None:
                 return value
             replayed_steps = len(stored.records)  # a partial curve ran out: train past it
+        with self.storage_section():
+            trial.set_user_attr(layout.ATTR_SEED, settings.seed)
         watcher = _PruningWatcher(trial, self.storage_section, reported=replayed_steps)
         source = f"{self.study_name}#{trial.number}"
         trained = False
@@ -92,24 +100,38 @@ class Objective:
             with self.storage_section():
                 size = _record_training(trial, watcher, started)
             if self.curves is not None and not trained:  # pruned or interrupted: its curve so far
-                self.curves.put(config, fidelity, watcher.curve, complete=False, source=source)
+                self.curves.put(config, fidelity, settings.seed, watcher.curve, complete=False,
+                                source=source)
         with self.storage_section():
             measurements = {**size, **self._record_measurements(trial, result)}
             if _beats_best(trial, result.best_validation_accuracy):
                 self._keep_weights(trial, watcher.best_state)
             trial.set_user_attr("seconds", time.perf_counter() - started)
         if self.curves is not None:
-            self.curves.put(config, fidelity, result.history,
+            self.curves.put(config, fidelity, settings.seed, result.history,
                             complete=len(result.history) == fidelity.planned_evaluations,
                             measurements=measurements, source=source)
         return result.best_validation_accuracy
+
+    def _recorded(self, trial: optuna.Trial, config: CNNConfig, fidelity: Fidelity,
+                  seed: int) -> StoredCurve | None:
+        """What the table knows of this config: one of its complete seeds, drawn per query as
+        NAS-Bench-201 does (reproducibly from study and trial), else this search's own partial
+        curve, which training continues."""
+        if self.curves is None:
+            return None
+        recorded = self.curves.seeds(config, fidelity)
+        if recorded:
+            rng = np.random.default_rng([zlib.crc32(self.study_name.encode()), trial.number])
+            return recorded[sorted(recorded)[rng.integers(len(recorded))]]
+        return self.curves.get(config, fidelity, seed)
 
     def _replay(self, trial: optuna.Trial, stored: StoredCurve, started: float) -> float | None:
         """Report the stored curve to the pruner as if trained, at its recorded cost.
 
         Returns the value of a complete curve, raises TrialPruned where the pruner stops the
         trial within the stored curve, and returns None when a partial curve runs out first
-        (the caller then trains; the same seed reproduces the replayed part).
+        (the caller then trains; its seed is the search's, which reproduces the replayed part).
         """
         watcher = _PruningWatcher(trial, self.storage_section)
         try:

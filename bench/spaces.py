@@ -18,11 +18,15 @@ type and its choices or range, and fixes the other fields:
     channels = [32, 64]
     learning_rate = 0.003
 
+A top-level `max_mflops_per_image` caps the forward cost of the networks a space trains: those
+over it end like collapsed ones, as invalid configs, before any training.
+
 `epochs`, `seed` and `evaluations_per_epoch` belong to the search, not the space.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import typing
@@ -33,7 +37,10 @@ from typing import Any
 
 import optuna
 
-from mnist_cnn.model import PADDING_MODES, POOL_TYPES, CNNConfig
+from mnist_cnn.metrics import flops_per_image
+from mnist_cnn.model import (
+    PADDING_MODES, POOL_TYPES, CNNConfig, InvalidConfig, build_model, validate,
+)
 from mnist_cnn.train import LR_SCHEDULES, TrainSettings
 
 if sys.version_info >= (3, 11):
@@ -43,7 +50,7 @@ else:  # pragma: no cover - Python 3.10
 
 PARAM_TYPES = ("int", "float", "categorical")
 PARAM_KEYS = ("type", "choices", "low", "high", "log", "step", "grid")
-TOP_LEVEL_KEYS = ("description", "params", "fixed")
+TOP_LEVEL_KEYS = ("description", "max_mflops_per_image", "params", "fixed")
 SEARCH_OWNED = ("epochs", "seed", "evaluations_per_epoch")  # set by the search's own options
 FIXED_ONLY = ("channels", "conv_blocks")  # tuples and their length cannot be sampled as one value
 MAX_GRID_POINTS = 10_000
@@ -100,6 +107,17 @@ class SearchSpace:
     description: str
     params: tuple[Param, ...]
     fixed: dict[str, Any]
+    # Networks over this forward cost are not trained: the space's time budget.
+    max_mflops_per_image: float | None = None
+
+    def check(self, config: CNNConfig) -> None:
+        """Raise InvalidConfig unless `config` makes a network within the space's FLOP budget."""
+        validate(config)
+        if self.max_mflops_per_image is not None:
+            mflops = forward_flops(config) / 1e6
+            if mflops > self.max_mflops_per_image:
+                raise InvalidConfig(f"{mflops:.1f} MFLOP per image is over the space's budget of "
+                                    f"{self.max_mflops_per_image:g} (max_mflops_per_image)")
 
     def sample(self, trial: optuna.Trial, epochs: int, seed: int,
                evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
@@ -131,12 +149,21 @@ class SearchSpace:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready content, stored with the study so a resumed study can be checked against it."""
-        return {
+        described = {
             "name": self.name,
             "params": {p.name: {k: v for k, v in vars(p).items() if k != "name" and v is not None}
                        for p in self.params},
             "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in self.fixed.items()},
         }
+        if self.max_mflops_per_image is not None:  # absent before budgets: old studies still match
+            described["max_mflops_per_image"] = self.max_mflops_per_image
+        return described
+
+
+@functools.lru_cache(maxsize=4096)
+def forward_flops(config: CNNConfig) -> int:
+    """FLOPs of one image's forward pass, counted once per config (a CPU model, no training)."""
+    return flops_per_image(build_model(config))
 
 
 def _field_types() -> dict[str, Any]:
@@ -194,8 +221,12 @@ def parse_space(text: str, name: str, source: str) -> SearchSpace:
     for param in params:
         if param.name in fixed:
             raise SpaceError(f"{source}: {param.name} is both searched (params) and fixed")
+    budget = data.get("max_mflops_per_image")
+    if budget is not None and (not _is_number(budget) or budget <= 0):
+        raise SpaceError(f"{source}: max_mflops_per_image: must be a positive number, got {budget!r}")
     _check_builds(params, fixed, source)
-    return SearchSpace(name, source, description, params, fixed)
+    return SearchSpace(name, source, description, params, fixed,
+                       float(budget) if budget is not None else None)
 
 
 def _table(data: dict, key: str, source: str) -> dict:

@@ -1,10 +1,13 @@
-"""bench.curves: one row per (config, fidelity); longer curves win, complete ones are final."""
+"""bench.curves: one row per (config, fidelity, seed); longer curves win, complete ones are final."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 
-from bench.curves import CurveTable, CurveTableError, Fidelity, curve_key
+from bench.curves import CurveTable, CurveTableError, Fidelity, config_key, curve_key
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, TrainSettings
 
@@ -18,36 +21,76 @@ def record(step: int, accuracy: float) -> EpochRecord:
                        validation_accuracy=accuracy, seconds=2.0 * step, images_per_second=500.0)
 
 
-def test_key_depends_on_config_and_every_part_of_the_fidelity():
+def test_key_depends_on_config_seed_and_every_part_of_the_fidelity():
     config = CNNConfig(kernel_size=5)
-    assert curve_key(config, FIDELITY) == curve_key(
-        {**CNNConfig(kernel_size=5).__dict__, "channels": [32, 64]}, FIDELITY)
-    assert curve_key(config, FIDELITY) != curve_key(CNNConfig(kernel_size=3), FIDELITY)
+    assert curve_key(config, FIDELITY, 0) == curve_key(
+        {**CNNConfig(kernel_size=5).__dict__, "channels": [32, 64]}, FIDELITY, 0)
+    assert curve_key(config, FIDELITY, 0) != curve_key(CNNConfig(kernel_size=3), FIDELITY, 0)
+    assert curve_key(config, FIDELITY, 0) != curve_key(config, FIDELITY, 1)
+    # The seed is not part of the fidelity: seeds of one config share a config key.
     other_seed = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, seed=1), 1000, 200,
                              None, "cpu")
-    assert curve_key(config, FIDELITY) != curve_key(config, other_seed)
-    assert curve_key(config, FIDELITY) != curve_key(
-        config, Fidelity.of(SETTINGS, 1000, 200, None, "cuda"))
+    assert other_seed == FIDELITY and "seed" not in FIDELITY.train_settings
+    assert curve_key(config, FIDELITY, 0) != curve_key(
+        config, Fidelity.of(SETTINGS, 1000, 200, None, "cuda"), 0)
     assert FIDELITY.planned_evaluations == 2
 
 
 def test_longer_curve_replaces_shorter_and_complete_is_final(tmp_path):
     table = CurveTable(tmp_path / "curves.db")
     config = CNNConfig()
-    assert table.get(config, FIDELITY) is None
-    assert table.put(config, FIDELITY, [record(1, 0.5)], complete=False, source="a#0")
-    assert not table.put(config, FIDELITY, [record(1, 0.4)], complete=False, source="b#0")
-    assert table.put(config, FIDELITY, [record(1, 0.5), record(2, 0.7)], complete=True,
+    assert table.get(config, FIDELITY, 0) is None
+    assert table.put(config, FIDELITY, 0, [record(1, 0.5)], complete=False, source="a#0")
+    assert not table.put(config, FIDELITY, 0, [record(1, 0.4)], complete=False, source="b#0")
+    assert table.seeds(config, FIDELITY) == {}  # partial curves are no measurement yet
+    assert table.put(config, FIDELITY, 0, [record(1, 0.5), record(2, 0.7)], complete=True,
                      measurements={"parameters": 10}, source="c#1")
-    assert not table.put(config, FIDELITY, [record(1, 0.1), record(2, 0.2)], complete=True)
+    assert not table.put(config, FIDELITY, 0, [record(1, 0.1), record(2, 0.2)], complete=True)
 
-    stored = CurveTable(tmp_path / "curves.db").get(config, FIDELITY)  # read back from the file
-    assert stored.complete and stored.source == "c#1"
+    stored = CurveTable(tmp_path / "curves.db").get(config, FIDELITY, 0)  # read back from the file
+    assert stored.complete and stored.source == "c#1" and stored.seed == 0
     assert [r.validation_accuracy for r in stored.records] == [0.5, 0.7]
     assert stored.training_seconds == 6.0 and stored.best_validation_accuracy == 0.7
     assert stored.measurements == {"parameters": 10}
     frame = table.frame()
     assert len(frame) == 1 and frame.loc[0, "best_validation_accuracy"] == 0.7
+
+
+def test_seeds_are_separate_rows_of_one_config(tmp_path):
+    table = CurveTable(tmp_path / "curves.db")
+    config = CNNConfig()
+    for seed, accuracy in ((0, 0.7), (2, 0.72), (1, 0.69)):
+        assert table.put(config, FIDELITY, seed, [record(1, 0.5), record(2, accuracy)],
+                         complete=True, source=f"s#{seed}")
+    table.put(CNNConfig(kernel_size=5), FIDELITY, 0, [record(1, 0.5), record(2, 0.9)],
+              complete=True)
+    seeds = table.seeds(config, FIDELITY)
+    assert sorted(seeds) == [0, 1, 2]
+    assert [seeds[s].best_validation_accuracy for s in (0, 1, 2)] == [0.7, 0.69, 0.72]
+    loaded = table.load()
+    assert sorted(loaded[config_key(config, FIDELITY)]) == [0, 1, 2]
+    assert sorted(table.frame()["seed"]) == [0, 0, 1, 2]
+
+
+def test_a_version_1_table_is_moved_to_seed_rows(tmp_path):
+    """Tables written before seeds were rows keep their curves, under the seed they were run with."""
+    path = tmp_path / "curves.db"
+    old_fidelity = {"train_settings": {**FIDELITY.train_settings, "seed": 3}, "train_size": 1000,
+                    "validation_size": 200, "data": "shipped", "device_kind": "cpu"}
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE curves (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
+                           "fidelity TEXT NOT NULL, curve TEXT NOT NULL, complete INTEGER NOT NULL, "
+                           "measurements TEXT NOT NULL, source TEXT NOT NULL, host TEXT NOT NULL, "
+                           "recorded_at TEXT NOT NULL)")
+        connection.execute("INSERT INTO curves VALUES ('old', ?, ?, ?, 1, '{}', 'grid#4', 'h', 't')",
+                           (json.dumps(CNNConfig().__dict__ | {"channels": [32, 64]}),
+                            json.dumps(old_fidelity),
+                            json.dumps([record(1, 0.5).__dict__, record(2, 0.8).__dict__])))
+    table = CurveTable(path)
+    stored = table.get(CNNConfig(), FIDELITY, 3)
+    assert stored is not None and stored.source == "grid#4" and stored.complete
+    assert stored.best_validation_accuracy == 0.8
+    assert sorted(table.seeds(CNNConfig(), FIDELITY)) == [3]
 
 
 def test_a_folder_or_foreign_file_is_refused_in_one_line(tmp_path):

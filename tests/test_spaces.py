@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from bench.spaces import SpaceError, load_space, parse_space, shipped_space_names
-from mnist_cnn.model import CNNConfig
+from mnist_cnn.model import CNNConfig, InvalidConfig
 
 GOOD = """
 [params.kernel_size]
@@ -28,12 +28,27 @@ batch_size = 32
 def test_shipped_spaces_load_and_grid():
     assert {"faq", "training", "full"} <= set(shipped_space_names())
     faq = load_space("faq")
-    assert [p.name for p in faq.params] == ["kernel_size", "stride", "pool_size", "fc_width"]
+    assert [p.name for p in faq.params] == ["kernel_size", "stride", "pool_size", "pool_stride",
+                                            "fc_width"]
+    assert faq.grid()["pool_stride"] == [1, 2, 3] and faq.max_mflops_per_image == 46
     assert faq.grid()["kernel_size"] == [3, 5, 7]
     assert faq.grid()["fc_width"] == [32, 64, 128, 256, 512]
     assert {p.name for p in load_space("full").params} == (
         {p.name for p in faq.params} | {p.name for p in load_space("training").params}
     )
+
+
+def test_flop_budget_makes_costly_networks_invalid_before_training():
+    faq = load_space("faq")
+    cheap, _ = faq.build({"kernel_size": 3, "stride": 2, "pool_size": 1, "pool_stride": 1,
+                          "fc_width": 128}, epochs=1, seed=0, evaluations_per_epoch=1)
+    faq.check(cheap)  # no pooling after a stride-2 conv: 3.5 MFLOP, within the budget
+    costly, _ = faq.build({"kernel_size": 7, "stride": 1, "pool_size": 1, "pool_stride": 1,
+                           "fc_width": 128}, epochs=1, seed=0, evaluations_per_epoch=1)
+    with pytest.raises(InvalidConfig, match="over the space's budget of 46"):
+        faq.check(costly)
+    with pytest.raises(SpaceError, match="max_mflops_per_image: must be a positive number"):
+        parse_space("max_mflops_per_image = -1\n" + GOOD, "bad", "bad.toml")
 
 
 def test_space_from_path(tmp_path):
