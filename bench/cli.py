@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from bench.layout import ensure_results_dir
-from bench.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.settings import PRUNERS, SAMPLERS, ConfirmSettings, SearchSettings
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -345,6 +345,39 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     settings = CompareSettings(base=_search_settings(**options),
                                **{key: value for key, value in given.items() if value is not None})
     outcome = _run(settings, run_compare)
+    click.echo(outcome.summary())
+    _exit_if_interrupted(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--study", default=None,
+              help="The study to confirm (a folder under --results-dir). Default: the only one.")
+@click.option("--top", type=click.IntRange(min=1), default=ConfirmSettings.top, show_default=True,
+              help="Distinct configs of the study to measure again, best mean value first.")
+@click.option("--seeds", type=click.IntRange(min=1), default=ConfirmSettings.seeds,
+              show_default=True,
+              help="Seeds to add to the search's own: each config ends with this many + 1.")
+@click.option("--sweep/--no-sweep", default=ConfirmSettings.sweep, show_default=True,
+              help="Also measure the configs one grid step from the best in each network knob "
+              "(the paired comparisons that answer the FAQ).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL of the study. Default: sqlite:///<results-dir>/<study>/study.db.")
+@RESULTS_DIR_OPTION
+@DEVICE_OPTION
+@bad_input_errors
+def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
+    """Measure the study's top configs again with more seeds, at the study's own fidelity.
+
+    Each measurement is a trial of the study <study>-confirm in the same storage and a row of
+    the curve table; what either already has is not trained again. Resumable: rerun the same
+    command after an interruption.
+    """
+    from bench.confirm import run_confirm
+
+    outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, sweep=sweep,
+                                          results_dir=results_dir, storage=storage, device=device))
+    for note in outcome.skipped or []:
+        click.echo(f"note: not measured: {note}")
     click.echo(outcome.summary())
     _exit_if_interrupted(outcome.exit_code)
 

@@ -24,10 +24,12 @@ def test_report_writes_tables_from_storage(tmp_path):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
     assert (out / "summary.md").read_text().startswith("# mnist-bench report")
     stored = optuna.load_study(study_name="alpha", storage=f"sqlite:///{tmp_path}/alpha/study.db")
-    values = {t.number: t.value for t in stored.trials if t.value is not None}
+    completed = {t.params["kernel_size"]: t.value for t in stored.trials
+                 if t.state == optuna.trial.TrialState.COMPLETE}
     accuracy = pd.read_csv(out / "accuracy.csv")
-    assert {row.trial: row.validation_accuracy for row in accuracy.itertuples()} == values
-    assert "| alpha   |       2 | complete | 99.10%" in (out / "accuracy.md").read_text()
+    assert dict(zip(accuracy["kernel_size"], accuracy["validation_accuracy_mean"])) == completed
+    assert "|             7 |        1 |           2 |             2 |        256 |       1 | 99.10%" \
+        in (out / "accuracy.md").read_text()
 
 
 def test_default_out_is_the_report_folder_of_the_study(tmp_path):

@@ -8,13 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from bench import layout
+from bench.confirm import CONFIRM_SUFFIX
+from bench.evidence.measurements import KNOBS
+from bench.evidence.summary import Evidence, gather
 from bench.report import benchmark, tables
 from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
 from bench.report.page import Section, render_page
-from bench.report.plots import comparison_plots, study_plots
+from bench.report.plots import comparison_plots, evidence_plots, study_plots
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,10 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     out = ReportOutput(Path(settings.out_dir or layout.report_dir(settings.results_dir,
                                                                      settings.study)), notes=notes)
     out.out_dir.mkdir(parents=True, exist_ok=True)
-    named = _ordinary_tables(studies, settings.top) if studies else {}
+    evidence = gather(s.study for s in studies) if studies else None
+    if evidence is not None:
+        notes += evidence.notes
+    named = _ordinary_tables(studies, evidence, settings.top) if studies else {}
     bench = benchmark.summarize(compared) if compared else None
     if bench is not None:
         named.update(bench.tables())
@@ -54,12 +60,12 @@ def build_report(settings: ReportSettings) -> ReportOutput:
         out.files.append(_write(out.out_dir / f"{name}.csv", frame.to_csv(index=False)))
         out.files.append(_write(out.out_dir / f"{name}.md", markdown(frame) + "\n"))
 
-    summary = tables.summary_lines(studies) if studies else []
+    summary = _summary_lines(studies, evidence) if studies else []
     verdicts = bench.verdicts if bench is not None else []
-    answers = {s.name: tables.faq_answers(s) for s in studies}
+    answers = evidence.answers if evidence is not None else []
     out.files.append(_write(out.out_dir / "summary.md",
                             _summary_markdown(summary, verdicts, answers, notes)))
-    sections = _sections(studies, named, answers) if studies else []
+    sections = _sections(studies, named, evidence) if studies else []
     if bench is not None:
         sections.insert(min(2, len(sections)), Section(
             "Benchmark", lines=benchmark.DEFINITIONS,
@@ -87,15 +93,19 @@ def _reportable(ordinary: list[StudyData],
         return [], [str(error)]
 
 
-def _ordinary_tables(studies: list[StudyData], top: int) -> dict[str, tuple[str, pd.DataFrame]]:
-    named = {
-        "accuracy": ("Top trials: accuracy", tables.accuracy_table(studies, top)),
-        "size": ("Top trials: size", tables.size_table(studies, top)),
-        "speed": ("Top trials: speed (inference throughput at batch 256)",
-                  tables.speed_table(studies, top)),
-        "pruning": ("Pruning", tables.pruning_table(studies)),
-        "faq": ("FAQ", pd.concat([tables.faq_table(s) for s in studies], ignore_index=True)),
-    }
+def _ordinary_tables(studies: list[StudyData], evidence: Evidence | None,
+                     top: int) -> dict[str, tuple[str, pd.DataFrame]]:
+    named = {}
+    if evidence is not None:
+        finals = tables.final_models_by_config(studies)
+        named = {
+            "accuracy": ("Top configs: validation accuracy over seeds (replays folded in)",
+                         tables.accuracy_table(evidence.ranked, finals, top)),
+            "size": ("Top configs: size", tables.size_table(evidence.ranked, top)),
+            "speed": ("Top configs: speed", tables.speed_table(evidence.ranked, top)),
+            "faq": ("FAQ: paired comparisons", tables.faq_table(evidence.pairs)),
+        }
+    named["pruning"] = ("Pruning", tables.pruning_table(studies))
     finals = tables.final_models_table(studies)
     if len(finals):
         named["final_models"] = ("Final models (test set)", finals)
@@ -105,30 +115,64 @@ def _ordinary_tables(studies: list[StudyData], top: int) -> dict[str, tuple[str,
     return named
 
 
-def _sections(studies: list[StudyData], named: dict, answers: dict) -> list[Section]:
+def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None) -> list[Section]:
     overview = Section("Tables", tables=[named[k] for k in
                                          ("accuracy", "size", "speed", "pruning", "final_models")
-                                         if k in named])
-    sections = [Section("FAQ answers", lines=[f"{name}: {line}" if len(studies) > 1 else line
-                                             for name, lines in answers.items() for line in lines]),
-                overview]
+                                         if k in named],
+                       plots=evidence_plots(evidence.ranked) if evidence is not None else [])
+    answers = evidence.answers if evidence is not None else [
+        "No completed trial is a whole measurement yet: nothing to answer."]
+    faq_tables = [named["faq"]] if "faq" in named else []
+    sections = [Section("FAQ answers", lines=answers, tables=faq_tables), overview]
     comparison = comparison_plots(studies)
     if comparison:
         sections.append(Section("Studies compared", plots=comparison))
     for study in studies:
-        sections.append(Section(f"Study {study.name}",
-                                tables=[("FAQ table", tables.faq_table(study))],
-                                plots=study_plots(study)))
+        sections.append(Section(f"Study {study.name}", plots=study_plots(study)))
     return sections
 
 
-def _summary_markdown(summary: list[str], verdicts: list[str], answers: dict[str, list[str]],
+def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[str]:
+    """The headline from the evidence, the test accuracy of the config to use, and the counts."""
+    trials = sum(len(s.trials) for s in studies)
+    counts = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, {trials} trials"
+    if evidence is None:
+        return ["No completed trial is a whole measurement yet.", counts + "."]
+    ranked, measured = evidence.ranked, evidence.measurements
+    lines = list(evidence.headline)
+    use = ranked[ranked["recommended"]].iloc[0]
+    finals = tables.final_models_by_config(studies).set_index("config_id")
+    if use["config_id"] in finals.index:
+        final = finals.loc[use["config_id"]]
+        lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
+                     f"{final['repeats']} repeats): {final['test_accuracy_mean'] * 100:.2f}% ± "
+                     f"{final['test_accuracy_std'] * 100:.2f} pp.")
+    else:
+        lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
+    lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "
+                 f"measurements (config x fidelity x seed; replays and repeats of one measurement "
+                 f"count once).")
+    return lines
+
+
+def _how_to_test(config: pd.Series, measured: pd.DataFrame) -> str:
+    """The command that finetunes and tests `config`: from a search trial where one measured it."""
+    sources = measured[(measured["config_id"] == config["config_id"])
+                       & ~measured["study"].str.endswith(CONFIRM_SUFFIX)]
+    if len(sources):
+        source = sources.iloc[0]
+        return (f"`mnist-bench finetune --study {source['study']} --trial {source['trial']}` "
+                "trains and tests it")
+    flags = " ".join(f"--{knob.replace('_', '-')} {config[knob]}" for knob in KNOBS)
+    return f"only `confirm` measured it; `mnist-bench train {flags}` trains it from scratch"
+
+
+def _summary_markdown(summary: list[str], verdicts: list[str], answers: list[str],
                       notes: list[str]) -> str:
     lines = ["# mnist-bench report", "", *summary, ""]
     if verdicts:
         lines += ["## Benchmark", "", *[f"- {v}" for v in verdicts], ""]
-    for name, study_answers in answers.items():
-        lines += [f"## FAQ: {name}", "", *[f"- {a}" for a in study_answers], ""]
+    lines += ["## FAQ answers", "", *[f"- {a}" for a in answers], ""]
     lines += [f"Note: {n}" for n in notes]
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 
 from bench import layout
+from bench.evidence.measurements import config_id
 
 # One state per trial, as the report counts them: Optuna's state, with invalid configs split out.
 STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
@@ -120,7 +121,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = [_trial_row(trial) for trial in study.get_trials(deepcopy=False)]
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["trial", "state", "validation_accuracy", "learning_curve",
+        frame = pd.DataFrame(columns=["trial", "config_id", "state", "validation_accuracy", "learning_curve",
                                       "replayed", "training_seconds", "full_seconds", "seconds"])
     return frame
 
@@ -142,6 +143,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
         last_epoch = trial.last_step
     row = {
         "trial": trial.number,
+        "config_id": config_id(config) if config else None,  # one id per distinct network
         "state": state,
         "validation_accuracy": trial.value,
         "epochs_trained": epochs_trained,

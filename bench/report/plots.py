@@ -13,7 +13,10 @@ import plotly.graph_objects as go
 from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
-from bench.report.tables import FAQ_PARAMS, pareto_front, progress_table
+from bench.evidence.answers import describe
+from bench.evidence.measurements import KNOBS
+from bench.evidence.statistics import MIN_SEEDS
+from bench.report.tables import pareto_front, progress_table
 
 ACCURACY_AXIS = {"tickformat": ".2%"}
 STATE_STYLE = {  # how each trial state is drawn in the learning curves
@@ -43,8 +46,6 @@ def study_plots(study: StudyData) -> list[Plot]:
         faq_plot(study, optuna.visualization.plot_slice, "FAQ parameters: slice"),
         faq_plot(study, optuna.visualization.plot_parallel_coordinate,
                  "FAQ parameters: parallel coordinates"),
-        accuracy_against(study, "parameters", "parameters", log=True),
-        accuracy_against(study, "latency_ms_batch1", "latency at batch 1 (ms)", log=False),
         *confusion_matrices(study),
     ]
 
@@ -108,7 +109,7 @@ def param_importances(study: StudyData) -> Plot:
 def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
     """Slice or parallel coordinates of the FAQ parameters the study sampled (else of all varied)."""
     params = varying_params(study)
-    faq = [p for p in FAQ_PARAMS if p in params]
+    faq = [p for p in KNOBS if p in params]
     if not params:
         return Plot(title, skipped="no parameter took more than one value in completed trials")
     if not faq:
@@ -119,29 +120,43 @@ def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
     return Plot(title, _styled(figure))
 
 
-def accuracy_against(study: StudyData, column: str, label: str, log: bool) -> Plot:
-    """Completed trials' validation accuracy against a cost, with the Pareto front drawn."""
-    title = f"Validation accuracy vs {label}"
-    done = study.completed[study.completed[column].notna()]
-    if done.empty:
-        return Plot(title, skipped=f"no completed trial recorded {column}")
-    done = done.assign(pareto=pareto_front(done[column].astype(float),
-                                           done["validation_accuracy"].astype(float)))
-    front = done[done["pareto"]].sort_values(column)
-    figure = go.Figure([
-        go.Scatter(x=done[column], y=done["validation_accuracy"], mode="markers",
-                   name="completed trial", marker={"color": "#9ecae1", "size": 8},
-                   customdata=done["trial"],
-                   hovertemplate=f"trial %{{customdata}}<br>{label} %{{x}}<br>"
-                                 "validation accuracy %{y:.2%}<extra></extra>"),
-        go.Scatter(x=front[column], y=front["validation_accuracy"], mode="lines+markers",
-                   name="Pareto front", line={"shape": "hv", "color": "#d62728"},
-                   marker={"size": 10}, customdata=front["trial"],
-                   hovertemplate=f"trial %{{customdata}} (Pareto)<br>{label} %{{x}}<br>"
-                                 "validation accuracy %{y:.2%}<extra></extra>"),
-    ])
-    figure.update_layout(xaxis_title=label, yaxis_title="validation accuracy", yaxis=ACCURACY_AXIS,
-                         xaxis_type="log" if log else "linear")
+def evidence_plots(ranked: pd.DataFrame) -> list[Plot]:
+    """Distinct configs' mean validation accuracy against training cost and against latency,
+    with 95% intervals over seeds as error bars, as architecture comparisons are drawn."""
+    return [accuracy_against(ranked, "training_flops", "training FLOPs per run", log=True),
+            accuracy_against(ranked, "latency_ms_batch1", "latency at batch 1 (ms)", log=True)]
+
+
+def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -> Plot:
+    """One point per distinct config: mean over seeds, error bars from its t interval (configs
+    measured once are hollow and have none), and the Pareto front of the means."""
+    title = f"Validation accuracy (mean over seeds) vs {label}"
+    configs = ranked[ranked[column].notna()]
+    if configs.empty:
+        return Plot(title, skipped=f"no config recorded {column}")
+    configs = configs.assign(label=[describe(row) for _, row in configs.iterrows()],
+                             pareto=pareto_front(configs[column].astype(float),
+                                                 configs["mean"].astype(float)))
+    figure = go.Figure()
+    for repeated, name, symbol in ((True, "2+ seeds (95% CI)", "circle"),
+                                   (False, "single seed", "circle-open")):
+        part = configs[(configs["seeds"] >= MIN_SEEDS) == repeated]
+        if part.empty:
+            continue
+        figure.add_trace(go.Scatter(
+            x=part[column], y=part["mean"], mode="markers", name=name,
+            marker={"symbol": symbol, "size": 9, "color": "#1f77b4" if repeated else "#9ecae1"},
+            error_y={"type": "data", "symmetric": False, "visible": repeated,
+                     "array": (part["ci_high"] - part["mean"]).fillna(0),
+                     "arrayminus": (part["mean"] - part["ci_low"]).fillna(0)},
+            customdata=part[["label", "seeds"]],
+            hovertemplate="%{customdata[0]}<br>n=%{customdata[1]} seeds<br>" + label
+                          + " %{x:.3g}<br>mean validation accuracy %{y:.2%}<extra></extra>"))
+    front = configs[configs["pareto"]].sort_values(column)
+    figure.add_trace(go.Scatter(x=front[column], y=front["mean"], mode="lines", name="Pareto front",
+                                line={"shape": "hv", "color": "#d62728"}, hoverinfo="skip"))
+    figure.update_layout(xaxis_title=label, yaxis_title="validation accuracy (mean over seeds)",
+                         yaxis=ACCURACY_AXIS, xaxis_type="log" if log else "linear")
     return Plot(title, _styled(figure))
 
 

@@ -1,0 +1,2 @@
+"""Seed-aware evidence: measurements per (config, fidelity, seed), their statistics, and the
+sentences that answer the FAQ, computed in one place so every table, plot and sentence agrees."""

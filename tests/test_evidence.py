@@ -1,0 +1,150 @@
+"""bench.evidence: statistics on synthetic studies whose effects are known, built the way the
+search and confirm write trials."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from bench import layout
+from bench.evidence.answers import NOISE, SUPPORTED, claim_verdict, knob_answer, pair_sentence
+from bench.evidence.measurements import KNOBS, measurements
+from bench.evidence.statistics import config_summary, knob_pairs
+from bench.evidence.summary import gather
+from mnist_cnn.model import CNNConfig
+from mnist_cnn.train import TrainSettings
+
+FIDELITY = {"train_settings": {"epochs": 1}, "train_size": 1000, "validation_size": 200,
+            "data": "shipped", "device_kind": "cpu"}
+BEST = dict(kernel_size=5, stride=1, pool_size=2, pool_stride=2, fc_width=256)
+NOISE_SD = 0.001  # 0.1 pp, MNIST's seed noise
+
+
+def flops(params: dict) -> float:
+    """A made-up but monotone cost: more kernel, less stride, more FC -> more FLOPs."""
+    return 1e6 * params["kernel_size"] ** 2 / params["stride"] ** 2 / params["pool_stride"] \
+        + 1e3 * params["fc_width"]
+
+
+def add_measurement(study: optuna.Study, params: dict, seed: int, value: float,
+                    replayed: bool = False) -> None:
+    config = CNNConfig(channels=(32, 64), **params)
+    curve = [dict(epoch=1.0, train_loss=0.05, validation_loss=0.06, validation_accuracy=value,
+                  seconds=10.0, images_per_second=1000.0)]
+    attrs = {layout.ATTR_CONFIG: asdict(config),
+             layout.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, seed=seed)),
+             layout.ATTR_FIDELITY: FIDELITY, layout.ATTR_SEED: seed,
+             layout.ATTR_LEARNING_CURVE: curve, "flops_per_image": flops(params),
+             "parameters": int(10 * params["fc_width"] + 100 * params["kernel_size"] ** 2),
+             "latency_ms_batch1": flops(params) / 1e7}
+    if replayed:
+        attrs[layout.ATTR_REPLAYED] = True
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=value, user_attrs=attrs,
+        params={k: params[k] for k in KNOBS},
+        distributions={k: CategoricalDistribution([1, 2, 3, 5, 7, 128, 256, 512]) for k in KNOBS}))
+
+
+def synthetic_study(rng: np.random.Generator, effects: dict[str, float], seeds: int = 4,
+                    name: str = "s") -> optuna.Study:
+    """The best config and one neighbour per knob, `seeds` seeds each; a neighbour differs from
+    the best by `effects[knob]` in mean accuracy, plus seed noise shared by a seed's runs
+    (data order) and noise of its own."""
+    study = optuna.create_study(study_name=name, direction="maximize")
+    neighbours = {"kernel_size": 7, "stride": 2, "pool_size": 3, "pool_stride": 3, "fc_width": 512}
+    shared = rng.normal(0, NOISE_SD / 2, size=seeds)
+    for seed in range(seeds):
+        add_measurement(study, BEST, seed, 0.988 + shared[seed] + rng.normal(0, NOISE_SD))
+        for knob, value in neighbours.items():
+            params = {**BEST, knob: value}
+            add_measurement(study, params, seed, 0.988 + effects.get(knob, 0.0) + shared[seed]
+                            + rng.normal(0, NOISE_SD))
+    return study
+
+
+def pairs_of(study: optuna.Study, knob: str):
+    measured = measurements([study])
+    return knob_pairs(measured, config_summary(measured), knob)
+
+
+def test_a_planted_effect_is_reported_with_its_sign():
+    study = synthetic_study(np.random.default_rng(0), {"stride": -0.008, "kernel_size": +0.006})
+    stride = pairs_of(study, "stride").iloc[0]
+    assert (stride["low_value"], stride["high_value"]) == (1, 2)
+    assert stride["effect"] == -1 and stride["ci_high"] < 0
+    assert stride["difference"] == pytest.approx(-0.008, abs=0.003)
+    kernel = pairs_of(study, "kernel_size").iloc[0]
+    assert kernel["effect"] == 1 and kernel["ci_low"] > 0
+    answer = knob_answer("stride", pairs_of(study, "stride"))
+    assert f"is {SUPPORTED}" in answer[0]  # "too large a stride filters out important features"
+    assert "conv stride 2 is less accurate" in answer[1]
+
+
+def test_a_knob_with_no_effect_is_within_noise_in_at_least_9_of_10_seeds():
+    within = 0
+    for seed in range(10):
+        study = synthetic_study(np.random.default_rng(100 + seed), {"stride": -0.01})
+        pairs = pairs_of(study, "fc_width")
+        within += claim_verdict(pairs["effect"].to_numpy(), +1) == NOISE
+    assert within >= 9
+
+
+def test_two_configs_with_equal_means_are_tied_and_the_cheaper_is_the_one_to_use():
+    rng = np.random.default_rng(7)
+    study = optuna.create_study(direction="maximize")
+    cheap = {**BEST, "kernel_size": 3}
+    for seed in range(4):
+        noise = rng.normal(0, NOISE_SD, size=2)
+        add_measurement(study, BEST, seed, 0.988 + noise[0])
+        add_measurement(study, cheap, seed, 0.988 + noise[1])
+    evidence = gather([study])
+    ranked = evidence.ranked.set_index("kernel_size")
+    assert ranked["tied_with_best"].all()
+    assert ranked.loc[3, "recommended"] and not ranked.loc[5, "recommended"]
+    assert any(line.startswith("The one to use: kernel 3") for line in evidence.headline)
+
+
+def test_a_clearly_worse_config_is_not_tied():
+    study = synthetic_study(np.random.default_rng(3), {"stride": -0.02})
+    ranked = gather([study]).ranked
+    worse = ranked[ranked["stride"] == 2].iloc[0]
+    assert not worse["tied_with_best"] and worse["p_vs_best"] < 0.05
+
+
+def test_no_sentence_claims_fewer_flops_or_parameters_where_the_count_is_higher():
+    study = synthetic_study(np.random.default_rng(1), {"fc_width": 0.003, "pool_stride": -0.004})
+    evidence = gather([study])
+    checked = 0
+    for _, row in evidence.pairs.iterrows():
+        sentence = pair_sentence(row)
+        assert sentence in evidence.answers  # the report writes this very sentence
+        for unit, low, high in (("FLOPs", row["low_flops_per_image"], row["high_flops_per_image"]),
+                                ("parameters", row["low_parameters"], row["high_parameters"])):
+            word = re.search(rf"x (more|fewer) {unit}\)", sentence)
+            if high == low:
+                assert f"the same {unit}" in sentence
+            else:
+                assert word is not None and word.group(1) == ("more" if high > low else "fewer")
+                checked += 1
+    assert checked == 6  # FLOPs differ in 4 of the 5 pairs, parameters in 2
+
+
+def test_replays_and_the_same_measurement_in_two_studies_never_inflate_a_count():
+    first = optuna.create_study(study_name="search", direction="maximize")
+    second = optuna.create_study(study_name="search-confirm", direction="maximize")
+    for study in (first, second):
+        add_measurement(study, BEST, 0, 0.988)
+    add_measurement(first, BEST, 0, 0.988, replayed=True)  # answered from the curve table
+    add_measurement(second, BEST, 1, 0.989)
+    measured = measurements([first, second])
+    assert len(measured) == 2  # seeds 0 and 1
+    assert measured.set_index("seed").loc[0, "queries"] == 3
+    summary = config_summary(measured)
+    assert summary.loc[0, "seeds"] == 2 and summary.loc[0, "queries"] == 4
+    assert summary.loc[0, "mean"] == pytest.approx(0.9885)
