@@ -182,6 +182,23 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp
         means[key(picked.user_attrs[layout.ATTR_CONFIG])])
     assert attr["picked_config_seeds"] == 3
 
+    # A fourth seed of every config, 0.4 pp lower (as `confirm` adds them): a rerun runs nothing
+    # and brings both means in the complete study up to date.
+    for stored in table.curves(complete_only=True):
+        if stored.seed == 0:
+            table.put(stored.config, stored.fidelity, 3,
+                      [replace(r, validation_accuracy=r.validation_accuracy - 0.004)
+                       for r in stored.records], complete=True, source="test#confirm")
+    assert run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",),
+                                       seeds=1, trials=12, workers=1)).run == 0
+    refreshed = optuna.load_study(study_name=study.study_name,
+                                  storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
+    after = refreshed.user_attrs["compare"]
+    assert (after["best_in_table_seeds"], after["picked_config_seeds"]) == (4, 4)
+    # seed offsets 0, -0.2, -0.4 pp had mean -0.2 pp; with -0.4 pp more, -0.25 pp
+    assert after["best_in_table"] == pytest.approx(attr["best_in_table"] - 0.0005)
+    assert after["picked_config_mean"] == pytest.approx(attr["picked_config_mean"] - 0.0005)
+
 
 def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
     table = tmp_path / "curves.db"

@@ -51,7 +51,11 @@ DEFINITIONS = [
     "Compute: training seconds from the recorded learning curves (a replayed trial costs what its "
     "curve cost when measured). Without pruning: every pruned trial counted at its full curve's "
     "cost. Saved by pruning = without - used; x = without / used.",
-    "Best-so-far bands: min to max over seeds; a seed that ran out of trials keeps its final best.",
+    "Best so far: the best value a study's trials found (one drawn seed each), one panel per "
+    "pruner; bands: min to max over sampler seeds; a seed that ran out of trials keeps its final "
+    "best.",
+    "Rank: at each trial count, the combinations ranked by mean best so far over sampler seeds "
+    "(1 = best, ties share the average rank).",
 ]
 
 
