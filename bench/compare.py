@@ -1,8 +1,10 @@
 """Benchmark samplers and pruners: a matrix of ordinary studies answered from the curve table.
 
 Each (sampler, pruner, seed) is one Optuna study named `<group>-<sampler>-<pruner>-seed<k>` in the
-group's storage (results/<group>/study.db by default); seed k seeds the sampler only, the training
-seed is the search's, so every trial of a config replays the same stored curve. Studies run whole
+group's storage (results/<group>/study.db by default); seed k seeds the sampler, and each query
+of a config draws one of its recorded training seeds (bench.objective), so replayed values carry
+measurement noise. Regret is measured on seed means: the "compare" attr holds the best config's
+mean over its recorded seeds and the mean of the config the study picked. Studies run whole
 in worker processes on in-memory storage; the parent writes each finished one's attrs and trials
 in a single transaction, so a study with its "compare" attr is complete (a rerun skips it) and one
 without was cut off between creation and that write (a rerun replaces it).
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import torch
 from optuna.storages._rdb import models  # private: see _write_study for why
@@ -33,7 +36,7 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from bench import layout
-from bench.curves import CurveTable, Fidelity, curve_key
+from bench.curves import CurveTable, Fidelity, StoredCurve, config_key
 from bench.grid import valid_grid
 from bench.objective import Objective
 from bench.runner import load_search_split, quiet_optuna
@@ -49,6 +52,9 @@ DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
 DEFAULT_PRUNERS = ("median", "hyperband", "none")
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 POLL_SECONDS = 0.5
+# The "compare" attr's table fields, refreshed in every study after a run.
+COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
+                 "grid_configs")
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,8 @@ class TableCoverage:
 
     grid_configs: int | None  # None: the space has no finite grid
     table_configs: int | None
-    best_in_table: float | None
+    best_in_table: float | None  # the highest mean over seeds of a config's best accuracy
+    best_in_table_seeds: int | None  # how many seeds that mean is over
     best_config_in_table: dict[str, Any] | None
 
     @property
@@ -185,11 +192,12 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
         optuna.delete_study(study_name=name, storage=storage)
     pending = [job for job in jobs if job.name not in complete]
     tqdm.write(note)
-    writer = _StudyWriter(settings, space, group, coverage, storage)
+    writer = _StudyWriter(settings, space, group, coverage, storage, table)
     received = _run_jobs(settings, split, pending, len(jobs), writer) if pending else None
-    # Trained configs grew the table: keep best_in_table and table_configs current in every study.
+    # Trained configs (and seeds added since) changed the table: keep the best config, the table
+    # counts and each study's picked-config mean current in every study.
     final = table_coverage(space, base, split, table)
-    _refresh_coverage(storage, [job.name for job in jobs], final)
+    _refresh_coverage(storage, [job.name for job in jobs], final, table)
     return CompareOutcome(group=group, storage_url=hidden_url(url), studies=len(jobs),
                           run=writer.studies, skipped=len(jobs) - len(pending),
                           replaced=len(incomplete), trials=writer.trials,
@@ -200,25 +208,52 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
 
 def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidationSplit,
                    table: CurveTable) -> TableCoverage:
-    """How many valid grid configs have a complete curve at this fidelity, and the best of them."""
+    """How many valid grid configs have a complete curve at this fidelity, and the best of them:
+    the config with the highest mean over its recorded seeds (a lucky seed does not make it)."""
     try:
         valid = valid_grid(space, base)
     except SpaceError:
-        return TableCoverage(None, None, None, None)
+        return TableCoverage(None, None, None, None, None)
     stored = table.load()
     device_kind = pick_device(base.device).type
     found = 0
-    best: tuple[float, dict] | None = None
+    best: tuple[float, int, dict] | None = None
     for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                base.data_dir, device_kind)
-        curve = stored.get(curve_key(config, fidelity))
-        if curve is None:
+        seeds = stored.get(config_key(config, fidelity))
+        if not seeds:
             continue
         found += 1
-        if best is None or curve.best_validation_accuracy > best[0]:
-            best = (curve.best_validation_accuracy, params)
-    return TableCoverage(len(valid), found, best[0] if best else None, best[1] if best else None)
+        mean = seed_mean(seeds)
+        if best is None or mean > best[0]:
+            best = (mean, len(seeds), params)
+    if best is None:
+        return TableCoverage(len(valid), found, None, None, None)
+    return TableCoverage(len(valid), found, *best)
+
+
+def seed_mean(seeds: dict[int, StoredCurve]) -> float:
+    """A config's value in the benchmark: the arithmetic mean (numpy.mean) over its recorded
+    seeds of each seed's best validation accuracy, as NAS-Bench-201 reports a config."""
+    return float(np.mean([curve.best_validation_accuracy for curve in seeds.values()]))
+
+
+def picked_config(trials: list[FrozenTrial], table: CurveTable) -> dict[str, Any]:
+    """The config a study picked (its best completed trial; the earliest on ties) and that
+    config's mean over its seeds in the table: what its regret is measured on. None values
+    where the study completed no trial or the table has no complete curve of the config."""
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        return {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
+    best = max(done, key=lambda t: (t.value, -t.number))
+    seeds = {}
+    fidelity = best.user_attrs.get(layout.ATTR_FIDELITY)
+    if fidelity is not None:
+        seeds = table.seeds(best.user_attrs[layout.ATTR_CONFIG], Fidelity(**fidelity))
+    return {"picked_trial": best.number,
+            "picked_config_mean": seed_mean(seeds) if seeds else None,
+            "picked_config_seeds": len(seeds) if seeds else None}
 
 
 def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
@@ -226,17 +261,16 @@ def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job
     return {"group": group, "space": space.name, "sampler": job.sampler, "pruner": job.pruner,
             "seed": job.seed, "trials": settings.trials,
             "curve_table": str(settings.base.curve_table_path),
-            "best_in_table": coverage.best_in_table,
-            "best_config_in_table": coverage.best_config_in_table,
-            "table_configs": coverage.table_configs, "grid_configs": coverage.grid_configs}
+            **{key: getattr(coverage, key) for key in COVERAGE_KEYS}}
 
 
 def _study_attrs(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
-                 coverage: TableCoverage) -> dict[str, Any]:
+                 coverage: TableCoverage, picked: dict[str, Any]) -> dict[str, Any]:
     search = replace(settings.base, sampler=job.sampler, pruner=job.pruner,
                      trials=settings.trials, study_name=job.name)
     return {STUDY_ATTR_SETTINGS: search.record(), STUDY_ATTR_SPACE: space.describe(),
-            STUDY_ATTR_COMPARE: _compare_attr(settings, space, group, job, coverage)}
+            STUDY_ATTR_COMPARE: {**_compare_attr(settings, space, group, job, coverage),
+                                 **picked}}
 
 
 def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
@@ -268,15 +302,28 @@ def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
     return complete, incomplete
 
 
-def _refresh_coverage(storage, names: list[str], coverage: TableCoverage) -> None:
-    keys = ("best_in_table", "best_config_in_table", "table_configs", "grid_configs")
+def _refresh_coverage(storage, names: list[str], coverage: TableCoverage,
+                      table: CurveTable) -> None:
     for study in storage.get_all_studies():
         attr = study.user_attrs.get(STUDY_ATTR_COMPARE)
-        if study.study_name in names and attr is not None and any(
-                attr.get(key) != getattr(coverage, key) for key in keys):
-            storage.set_study_user_attr(storage.get_study_id_from_name(study.study_name),
-                                        STUDY_ATTR_COMPARE,
-                                        {**attr, **{key: getattr(coverage, key) for key in keys}})
+        if study.study_name not in names or attr is None:
+            continue
+        study_id = storage.get_study_id_from_name(study.study_name)
+        current = {**attr, **{key: getattr(coverage, key) for key in COVERAGE_KEYS},
+                   **picked_config(_picked_candidates(storage, study_id, attr), table)}
+        if current != attr:
+            storage.set_study_user_attr(study_id, STUDY_ATTR_COMPARE, current)
+
+
+def _picked_candidates(storage, study_id: int, attr: dict[str, Any]) -> list[FrozenTrial]:
+    """The trial a study picked when its attr names it (two queries), else all its completed
+    trials (a study written before picked_trial existed)."""
+    number = attr.get("picked_trial")
+    if number is None:
+        return storage.get_all_trials(study_id, deepcopy=False,
+                                      states=(optuna.trial.TrialState.COMPLETE,))
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return [storage.get_trial(trial_id)]
 
 
 def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: list[StudyJob],
@@ -313,6 +360,7 @@ class _StudyWriter:
     group: str
     coverage: TableCoverage
     storage: optuna.storages.RDBStorage
+    table: CurveTable
     studies: int = 0
     trials: int = 0
     replayed: int = 0
@@ -325,7 +373,8 @@ class _StudyWriter:
         except Exception as error:
             raise RuntimeError(f"study {job.name} failed: {type(error).__name__}: "
                                f"{error}") from error
-        attrs = _study_attrs(self.settings, self.space, self.group, job, self.coverage)
+        attrs = _study_attrs(self.settings, self.space, self.group, job, self.coverage,
+                             picked_config(trials, self.table))
         _write_study(self.storage, job.name, attrs, trials)
         self.studies += 1
         self.trials += len(trials)

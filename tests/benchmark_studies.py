@@ -3,12 +3,16 @@ values, written the way bench.compare and the search write them (for report test
 
 Every evaluation costs SECONDS_PER_EVALUATION training seconds; a full curve is
 PLANNED_EVALUATIONS evaluations (1 epoch x 4 evaluations), so a complete trial costs 20 s.
+The curve table behind the group holds SEED_VALUES: per config, each recorded seed's best
+validation accuracy; a complete trial drew one of those seeds, and the "compare" attr holds the
+seed means of the best config and of the config each study picked, as bench.compare writes them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from statistics import fmean
 from typing import NamedTuple
 
 import optuna
@@ -20,11 +24,21 @@ from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
 
 GROUP = "compare-faq"
-BEST_IN_TABLE = 0.9920
 SECONDS_PER_EVALUATION = 5.0
 PLANNED_EVALUATIONS = 4
 FULL_SECONDS = SECONDS_PER_EVALUATION * PLANNED_EVALUATIONS
 WALL_EXTRA_SECONDS = 3.0  # a trained trial's wall time ("seconds") beyond its training seconds
+
+CONFIGS = {"A": dict(kernel_size=5, stride=1, pool_size=2, fc_width=256),
+           "B": dict(kernel_size=7, stride=1, pool_size=2, fc_width=256),
+           "C": dict(kernel_size=3, stride=1, pool_size=2, fc_width=128),
+           "D": dict(kernel_size=3, stride=1, pool_size=1, fc_width=64),
+           "invalid": dict(kernel_size=7, stride=2, pool_size=3, fc_width=64)}
+# Seed k's best validation accuracy is SEED_VALUES[config][k]. Means: A 99.14% (the best config,
+# 4 seeds), B 99.06%, C 98.90%, D 98.40%. B's seed 0 (99.15%) beats A's mean: a lucky seed.
+SEED_VALUES = {"A": (0.9920, 0.9916, 0.9910, 0.9910), "B": (0.9915, 0.9914, 0.9904, 0.9891),
+               "C": (0.9900, 0.9890, 0.9880), "D": (0.9870, 0.9850, 0.9800)}
+BEST_IN_TABLE = fmean(SEED_VALUES["A"])
 
 
 class Trial(NamedTuple):
@@ -32,41 +46,60 @@ class Trial(NamedTuple):
     value: float | None = None
     evaluations: int = 0  # learning-curve records, each SECONDS_PER_EVALUATION long
     replayed: bool = True  # answered from the curve table (whose curves are complete)
+    config: str = "invalid"  # a key of CONFIGS
+
+    @property
+    def seed(self) -> int:
+        """The recorded seed the trial drew: the one whose value it is (seed 0 when pruned)."""
+        values = SEED_VALUES.get(self.config, ())
+        return values.index(self.value) if self.value in values else 0
 
 
-def complete(value: float, replayed: bool = True) -> Trial:
-    return Trial("complete", value, PLANNED_EVALUATIONS, replayed)
+def complete(value: float, config: str, replayed: bool = True) -> Trial:
+    return Trial("complete", value, PLANNED_EVALUATIONS, replayed, config)
 
 
 def pruned(evaluations: int, replayed: bool = True) -> Trial:
-    return Trial("pruned", 0.97, evaluations, replayed)
+    return Trial("pruned", 0.97, evaluations, replayed, "D")
 
 
 INVALID = Trial("invalid")
 
 # (sampler, pruner) -> one list of trials per seed.
 RUNS = {
-    ("random", "none"): [[complete(0.9850), complete(0.9900), INVALID],
-                         [complete(0.9910, replayed=False), complete(0.9800), complete(0.9870)]],
-    ("tpe", "none"): [[complete(0.9880), complete(0.9920), complete(0.9915)],
-                      [complete(0.9890), complete(0.9916), INVALID]],
-    ("random", "hyperband"): [[complete(0.9890), pruned(1), complete(0.9904)],
-                              [pruned(1), complete(0.9900), pruned(2)]],
-    ("tpe", "hyperband"): [[complete(0.9920), pruned(1), pruned(1)],
-                           [pruned(1), complete(0.9914), pruned(2, replayed=False)]],
+    ("random", "none"): [[complete(0.9850, "D"), complete(0.9900, "C"), INVALID],
+                         [complete(0.9910, "A", replayed=False), complete(0.9800, "D"),
+                          complete(0.9870, "D")]],
+    ("tpe", "none"): [[complete(0.9880, "C"), complete(0.9920, "A"), complete(0.9915, "B")],
+                      [complete(0.9890, "C"), complete(0.9916, "A"), INVALID]],
+    ("random", "hyperband"): [[complete(0.9890, "C"), pruned(1), complete(0.9904, "B")],
+                              [pruned(1), complete(0.9900, "C"), pruned(2)]],
+    ("tpe", "hyperband"): [[complete(0.9920, "A"), pruned(1), pruned(1)],
+                           [pruned(1), complete(0.9914, "B"), pruned(2, replayed=False)]],
 }
-PARAMS = [dict(kernel_size=3, stride=1, pool_size=2, fc_width=128),
-          dict(kernel_size=5, stride=1, pool_size=2, fc_width=256),
-          dict(kernel_size=7, stride=2, pool_size=3, fc_width=64)]
 
 
 def study_name(sampler: str, pruner: str, seed: int, group: str = GROUP) -> str:
     return f"{group}-{sampler}-{pruner}-seed{seed}"
 
 
+def picked(trials: list[Trial], with_table: bool = True) -> dict:
+    """The "compare" attr's picked-config fields: the best complete trial (earliest on ties) and
+    its config's mean over the seeds in the table."""
+    done = [(t.value, -number, t) for number, t in enumerate(trials) if t.state == "complete"]
+    if not done:
+        return {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
+    _, negative_number, best = max(done)
+    values = SEED_VALUES[best.config]
+    return {"picked_trial": -negative_number,
+            "picked_config_mean": fmean(values) if with_table else None,
+            "picked_config_seeds": len(values) if with_table else None}
+
+
 def write_compare_group(results_dir: Path, group: str = GROUP, runs=RUNS,
-                        best_in_table: float | None = BEST_IN_TABLE) -> None:
-    """One SQLite file results/<group>/study.db holding one study per (sampler, pruner, seed)."""
+                        with_table: bool = True) -> None:
+    """One SQLite file results/<group>/study.db holding one study per (sampler, pruner, seed);
+    without the table, the attrs hold no means (as when the table had no complete curve)."""
     layout.study_dir(results_dir, group).mkdir(parents=True, exist_ok=True)
     storage = layout.sqlite_url(results_dir, group)
     for (sampler, pruner), seeds in runs.items():
@@ -78,14 +111,16 @@ def write_compare_group(results_dir: Path, group: str = GROUP, runs=RUNS,
             study.set_user_attr("compare", {
                 "group": group, "space": "faq", "sampler": sampler, "pruner": pruner,
                 "seed": seed, "trials": len(trials), "curve_table": "results/curves.db",
-                "best_in_table": best_in_table, "best_config_in_table": PARAMS[1],
-                "table_configs": 45, "grid_configs": 45})
+                "best_in_table": BEST_IN_TABLE if with_table else None,
+                "best_in_table_seeds": len(SEED_VALUES["A"]) if with_table else None,
+                "best_config_in_table": CONFIGS["A"] if with_table else None,
+                "table_configs": 4, "grid_configs": 4, **picked(trials, with_table)})
             for number, trial in enumerate(trials):
-                add_compare_trial(study, trial, PARAMS[number % len(PARAMS)],
-                                  source=f"{GROUP}-grid#{number}")
+                add_compare_trial(study, trial, source=f"{GROUP}-grid#{number}")
 
 
-def add_compare_trial(study: optuna.Study, trial: Trial, params: dict, source: str) -> None:
+def add_compare_trial(study: optuna.Study, trial: Trial, source: str) -> None:
+    params = CONFIGS[trial.config]
     config = CNNConfig(channels=(32, 64), kernel_size=params["kernel_size"],
                        stride=params["stride"], pool_size=params["pool_size"],
                        fc_width=params["fc_width"])
@@ -103,6 +138,7 @@ def add_compare_trial(study: optuna.Study, trial: Trial, params: dict, source: s
         intermediate = {step: point["validation_accuracy"] for step, point in enumerate(curve, 1)}
         cost = SECONDS_PER_EVALUATION * trial.evaluations
         attrs.update({layout.ATTR_LEARNING_CURVE: curve, "epochs_trained": curve[-1]["epoch"],
+                      layout.ATTR_SEED: trial.seed,
                       "parameters": 100_000, "flops_per_image": 1_000_000,
                       "seconds": cost if trial.replayed else cost + WALL_EXTRA_SECONDS})
         if trial.replayed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 import signal
 import sqlite3
 import subprocess
@@ -87,12 +88,19 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     for name in names:
         study = optuna.load_study(study_name=name, storage=url)
         _, sampler, pruner, seed = name.rsplit("-", 3)
+        # one seed per config: a config's mean is its one value; the picked config is the best
+        # completed trial's (none when the pruner stopped every trial)
+        completed = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        picked = study.best_trial if completed else None
+        picked_mean = best[key(picked.user_attrs[layout.ATTR_CONFIG])] if picked else None
         assert study.user_attrs["compare"] == {
             "group": "compare-tiny", "space": "tiny", "sampler": sampler, "pruner": pruner,
             "seed": int(seed[4:]), "trials": 6, "curve_table": str(filled.curve_table),
-            "best_in_table": max(best.values()),
+            "best_in_table": max(best.values()), "best_in_table_seeds": 1,
             "best_config_in_table": {"kernel_size": top.config["kernel_size"], "pool_size": 2},
-            "table_configs": 2, "grid_configs": 2}
+            "table_configs": 2, "grid_configs": 2,
+            "picked_trial": picked.number if picked else None, "picked_config_mean": picked_mean,
+            "picked_config_seeds": 1 if picked else None}
         recorded = study.user_attrs["search_settings"]
         assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
         trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
@@ -104,6 +112,8 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
                 assert trial.params["pool_size"] == 3
                 continue
             assert attrs[layout.ATTR_REPLAYED] is True and layout.ATTR_WEIGHTS not in attrs
+            assert attrs[layout.ATTR_SEED] == 0  # the only recorded seed, drawn
+            assert attrs[layout.ATTR_FIDELITY]["train_size"] == 600
             curve = table_curves[key(attrs[layout.ATTR_CONFIG])]
             accuracies = [r.validation_accuracy for r in curve.records]
             steps = sorted(trial.intermediate_values)
@@ -131,6 +141,63 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     assert (again.run, again.replaced, again.skipped) == (1, 1, 7)
     replaced = optuna.load_study(study_name=broken, storage=url)
     assert len(replaced.trials) == 6 and replaced.user_attrs["compare"]["seed"] == 1
+
+
+def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp_path):
+    """Three seeds per config, 0.2 pp apart: replayed values differ between queries of one config,
+    and the compare attr holds seed means, not the lucky seed."""
+    table_path = tmp_path / "curves.db"
+    shutil.copy(filled.curve_table, table_path)
+    table = CurveTable(table_path)
+    for stored in table.curves(complete_only=True):
+        for seed in (1, 2):
+            shifted = [replace(r, validation_accuracy=r.validation_accuracy - 0.002 * seed)
+                       for r in stored.records]
+            assert table.put(stored.config, stored.fidelity, seed, shifted, complete=True,
+                             measurements=stored.measurements, source="test#seed")
+    by_config = {key(c.config): table.seeds(c.config, c.fidelity)
+                 for c in table.curves(complete_only=True)}
+    means = {k: sum(c.best_validation_accuracy for c in seeds.values()) / 3
+             for k, seeds in by_config.items()}
+    base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path / "results",
+                             "curve_table": table_path})
+    run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",), seeds=1,
+                                trials=12, workers=1))
+
+    study = optuna.load_study(study_name="compare-tiny-random-none-seed0",
+                              storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
+    values: dict[str, set[float]] = {}
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        config = key(trial.user_attrs[layout.ATTR_CONFIG])
+        drawn = by_config[config][trial.user_attrs[layout.ATTR_SEED]]
+        assert trial.value == drawn.best_validation_accuracy
+        values.setdefault(config, set()).add(trial.value)
+    assert max(len(v) for v in values.values()) > 1  # one config, different values: drawn seeds
+    attr = study.user_attrs["compare"]
+    assert attr["best_in_table"] == pytest.approx(max(means.values()))
+    assert attr["best_in_table_seeds"] == 3
+    picked = study.best_trial
+    assert attr["picked_trial"] == picked.number
+    assert attr["picked_config_mean"] == pytest.approx(
+        means[key(picked.user_attrs[layout.ATTR_CONFIG])])
+    assert attr["picked_config_seeds"] == 3
+
+    # A fourth seed of every config, 0.4 pp lower (as `confirm` adds them): a rerun runs nothing
+    # and brings both means in the complete study up to date.
+    for stored in table.curves(complete_only=True):
+        if stored.seed == 0:
+            table.put(stored.config, stored.fidelity, 3,
+                      [replace(r, validation_accuracy=r.validation_accuracy - 0.004)
+                       for r in stored.records], complete=True, source="test#confirm")
+    assert run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",),
+                                       seeds=1, trials=12, workers=1)).run == 0
+    refreshed = optuna.load_study(study_name=study.study_name,
+                                  storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
+    after = refreshed.user_attrs["compare"]
+    assert (after["best_in_table_seeds"], after["picked_config_seeds"]) == (4, 4)
+    # seed offsets 0, -0.2, -0.4 pp had mean -0.2 pp; with -0.4 pp more, -0.25 pp
+    assert after["best_in_table"] == pytest.approx(attr["best_in_table"] - 0.0005)
+    assert after["picked_config_mean"] == pytest.approx(attr["picked_config_mean"] - 0.0005)
 
 
 def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):

@@ -1,12 +1,13 @@
 """bench/report/benchmark.py and benchmark_plots.py: the benchmark tables equal values computed by
 hand from tests/benchmark_studies.py (2 samplers x 2 pruners x 2 seeds x 3 trials, 5 s per
-evaluation, 20 s per full curve, best in table 99.20%), and the report shows them in one part."""
+evaluation, 20 s per full curve; per-seed values in the table, best config A: mean 99.14% over 4
+seeds), and the report shows them in one part."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from benchmark_studies import GROUP, study_name, write_compare_group
+from benchmark_studies import GROUP, SEED_VALUES, study_name, write_compare_group
 from click.testing import CliRunner
 from report_studies import write_study
 
@@ -41,16 +42,26 @@ def test_regret_table_matches_values_computed_by_hand(bench):
     table = bench.regret.set_index("combination")
     assert list(table.index) == ["TPE+Hyperband", "TPE without pruning", "random+Hyperband",
                                  "random without pruning"]
-    # best per seed: TPE+Hyperband 99.20, 99.14; TPE none 99.20, 99.16; random+Hyperband 99.04,
-    # 99.00; random none 99.00, 99.10 -> regret (pp) per seed against 99.20
-    regrets = {"TPE+Hyperband": (0.00, 0.06), "TPE without pruning": (0.00, 0.04),
-               "random+Hyperband": (0.16, 0.20), "random without pruning": (0.20, 0.10)}
+    # config values, the mean of the per-seed values: A (99.20 + 99.16 + 99.10 + 99.10) / 4 =
+    # 99.14 (the best), B (99.15 + 99.14 + 99.04 + 98.91) / 4 = 99.06, C (99.00 + 98.90 +
+    # 98.80) / 3 = 98.90. Per seed, the best trial found (one drawn seed) -> its config:
+    # TPE+Hyperband 99.20 A, 99.14 B; TPE none 99.20 A, 99.16 A; random+Hyperband 99.04 B,
+    # 99.00 C; random none 99.00 C, 99.10 A -> regret = 99.14 - the picked config's value
+    a, b, c = 99.14, 99.06, 98.90
+    regrets = {"TPE+Hyperband": (a - a, a - b), "TPE without pruning": (a - a, a - a),
+               "random+Hyperband": (a - b, a - c), "random without pruning": (a - c, a - a)}
     for name, (first, second) in regrets.items():
         assert table.loc[name, "regret_pp_mean"] == pytest.approx((first + second) / 2)
         assert table.loc[name, "regret_pp_std"] == pytest.approx(abs(first - second) / 2 ** 0.5)
-    assert list(table["seeds_within_0.1pp_fraction"]) == [1.0, 1.0, 0.0, 0.5]
+    # TPE+Hyperband's seed 1 found 99.14% on B's lucky seed but scores B's value: 0.08 pp
+    assert table.loc["TPE+Hyperband", "regret_pp_mean"] == pytest.approx(0.04)
+    assert list(table["seeds_within_0.1pp_fraction"]) == [1.0, 1.0, 0.5, 0.5]
     assert list(table["best_validation_accuracy_mean"]) == pytest.approx(
         [0.9917, 0.9918, 0.9902, 0.9905])
+    assert list(table["picked_config_accuracy_mean"]) == pytest.approx(
+        [(a + b) / 200, a / 100, (b + c) / 200, (c + a) / 200])
+    assert list(table["table_best_accuracy"]) == pytest.approx([a / 100] * 4)
+    assert set(table["table_best_seeds"]) == {4}
     # compute (s) per seed: complete 20, pruned after k evaluations 5k, invalid 0
     used = {"TPE+Hyperband": (20 + 5 + 5, 5 + 20 + 10), "TPE without pruning": (60, 40),
             "random+Hyperband": (20 + 5 + 20, 5 + 20 + 10), "random without pruning": (40, 60)}
@@ -68,13 +79,20 @@ def test_regret_table_matches_values_computed_by_hand(bench):
     assert list(table["full_cost_estimated_trials"]) == [1, 0, 0, 0]
     # replayed / trials with a curve: one trained trial in TPE+Hyperband and in random none
     assert list(table["replayed_trials_fraction"]) == pytest.approx([5 / 6, 1.0, 1.0, 4 / 5])
-    assert set(table["table_best_accuracy"]) == {0.9920}
+
+
+def test_the_fixture_values_are_the_seed_means_the_regret_is_computed_from():
+    assert sum(SEED_VALUES["A"]) / 4 == pytest.approx(0.9914)
+    assert sum(SEED_VALUES["B"]) / 4 == pytest.approx(0.9906)
+    assert sum(SEED_VALUES["C"]) / 3 == pytest.approx(0.9890)
 
 
 def test_runs_hold_one_row_per_seed_with_its_regret_and_compute(bench):
     run = bench.runs.set_index("study").loc[study_name("tpe", "hyperband", 1)]
     assert (run["seed"], run["trials"], run["best_validation_accuracy"]) == (1, 3, 0.9914)
-    assert run["regret_pp"] == pytest.approx(0.06)
+    # it picked config B on a lucky seed (99.14%); B's value is 99.06%
+    assert (run["picked_config_accuracy"], run["picked_config_seeds"]) == (pytest.approx(0.9906), 4)
+    assert run["regret_pp"] == pytest.approx(0.08)
     assert (run["compute_seconds"], run["compute_without_pruning_seconds"]) == (35, 60)
     assert (run["replayed_trials"], run["trials_with_curve"]) == (2, 3)
 
@@ -103,19 +121,24 @@ def test_best_so_far_over_seeds_against_trials_and_seconds(bench):
 def test_verdicts_name_the_right_combination_and_ratio(bench):
     least, pruner, sampler = bench.verdicts
     # within 0.1 pp: TPE none (50 s) and TPE+Hyperband (32.5 s); baseline random none 50 s
-    assert least == ("On the faq space, TPE+Hyperband reached within 0.1 pp of the best in the "
-                     "table (99.20%) with the least compute: 1.5x less than random without pruning "
-                     "(32.5 s vs 50 s of training per seed; regret 0.03 ± 0.04 pp vs "
-                     "0.15 ± 0.07 pp), over 2 seeds.")
-    # (50 + 50) / (32.5 + 40) = 1.38x; TPE 50 / 32.5, random 50 / 40; regret +0.01 and +0.03;
-    # own trials unpruned (60 + 60) / (32.5 + 40) = 1.66x, saved (27.5 + 20) / 2 per seed
+    assert least == ("On the faq space, TPE+Hyperband reached within 0.1 pp of the best config "
+                     "in the table (99.14%, mean of 4 training seeds) with the least compute: 1.5x "
+                     "less than random without pruning (32.5 s vs 50 s of training per seed; "
+                     "regret 0.04 ± 0.06 pp vs 0.12 ± 0.17 pp), over 2 sampler seeds.")
+    # (50 + 50) / (32.5 + 40) = 1.38x; TPE 50 / 32.5, random 50 / 40; regret 0.04 - 0.00 and
+    # 0.16 - 0.12; own trials unpruned (60 + 60) / (32.5 + 40) = 1.66x, saved (27.5 + 20) / 2
     assert pruner == ("On the faq space, Hyperband used 1.4x less compute than no pruning with "
-                      "the same samplers (TPE 1.5x less, random 1.2x less) at +0.02 pp mean regret "
-                      "(TPE +0.01 pp, random +0.03 pp); its own trials would have cost 1.7x as "
-                      "much unpruned (23.8 s saved per seed), over 2 seeds.")
-    assert sampler == ("On the faq space, without pruning, TPE was the best sampler at equal "
-                       "trials: after 3 trials its regret was 0.02 ± 0.03 pp (best so far 99.18%), "
-                       "vs random 0.15 pp, over 2 seeds.")
+                      "the same samplers (TPE 1.5x less, random 1.2x less) at +0.04 pp mean regret "
+                      "(TPE +0.04 pp, random +0.04 pp); its own trials would have cost 1.7x as "
+                      "much unpruned (23.8 s saved per seed), over 2 sampler seeds.")
+    assert sampler == ("On the faq space, without pruning, TPE picked the best configs: after 3 "
+                       "trials its regret was 0.00 ± 0.00 pp (picked configs' value 99.14% on "
+                       "average), vs random 0.12 pp, over 2 sampler seeds.")
+    # each verdict's numbers are the regret table's
+    table = bench.regret.set_index("combination")
+    for name in ("TPE+Hyperband", "random without pruning"):
+        mean, std = table.loc[name, ["regret_pp_mean", "regret_pp_std"]]
+        assert f"{mean:.2f} ± {std:.2f} pp" in least
 
 
 def _rows(*rows) -> pd.DataFrame:
@@ -132,26 +155,40 @@ def test_verdict_when_nothing_reached_the_best_or_no_baseline_ran():
     rows = _rows(("random", "none", 0.50, 100.0, 100.0), ("tpe", "median", 0.30, 400.0, 800.0),
                  ("qmc", "none", 0.30, 200.0, 200.0))
     line = benchmark.least_compute_verdict("On the faq space", rows)
-    assert line.startswith("On the faq space, no combination reached within 0.1 pp of the best in "
-                           "the table (99.00%) on average; QMC without pruning came closest: "
+    assert line.startswith("On the faq space, no combination reached within 0.1 pp of the best "
+                           "config in the table (99.00%) on average; QMC without pruning came "
+                           "closest: "
                            "2.0x more than random without pruning")
     alone = benchmark.least_compute_verdict("On the faq space", rows.iloc[1:])
     assert "no random without pruning run to compare with" in alone
     median = benchmark.pruner_verdict("On the faq space", rows, "median")
     assert median == ("On the faq space, median: no run without pruning with the same sampler "
                       "completed a trial; its own trials would have cost 2.0x as much unpruned "
-                      "(400 s saved per seed), over 3 seeds.")
+                      "(400 s saved per seed), over 3 sampler seeds.")
 
 
-def test_regret_falls_back_to_the_best_found_when_the_table_had_none(bench):
+def test_regret_falls_back_to_the_trial_value_when_the_table_had_none(bench):
     notes = []
-    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=None), notes)
+    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=None,
+                                                    picked_config_accuracy=None), notes)
     assert set(runs["table_best_accuracy"]) == {0.9920}  # TPE found 99.20% itself
-    assert "no complete curve" in notes[0]
+    assert list(runs["picked_config_accuracy"]) == list(runs["best_validation_accuracy"])
+    assert "8 studies have no seed mean of their picked config" in notes[0]
+    assert "no complete curve" in notes[1]
     notes = []
-    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=0.9915), notes)
-    assert runs["regret_pp"].min() == pytest.approx(-0.05)
-    assert "3 studies beat the table's best (99.15%)" in notes[0]  # 99.20, 99.20, 99.16
+    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=0.9910), notes)
+    assert runs["regret_pp"].min() == pytest.approx(-0.04)  # config A: 99.14%
+    # TPE+Hyperband seed 0, TPE none seeds 0 and 1, random none seed 1 picked A
+    assert "4 studies picked a config whose value beats the table's best (99.10%)" in notes[0]
+
+
+def test_a_report_of_a_group_written_without_the_table_says_so(tmp_path):
+    write_compare_group(tmp_path, with_table=False)
+    bench = benchmark.summarize(load_studies(tmp_path))
+    assert bench.regret["regret_pp_mean"].iloc[0] == pytest.approx(0.03)  # 99.20 vs 99.20, 99.14
+    assert "have no seed mean of their picked config" in bench.notes[0]
+    assert "TPE+Hyperband reached within 0.1 pp of the best config in the table (99.20%) with" \
+        in bench.verdicts[0]
 
 
 def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
@@ -171,17 +208,22 @@ def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
     assert "replayed from compare-faq-grid#0" in figure.data[0].hovertemplate
 
 
-def test_benchmark_plots_draw_bands_lines_and_seed_points(bench):
-    trials, seconds, scatter = benchmark_plots(bench)
+def test_best_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per_sampler(bench):
+    trials, seconds, ranks, scatter = benchmark_plots(bench)
     assert trials.title == f"Benchmark {GROUP}: best so far vs trials finished"
-    lines = [t for t in trials.figure.data if t.fill is None]
-    bands = [t for t in trials.figure.data if t.fill == "toself"]
-    assert [t.name for t in lines] == list(bench.regret["combination"])
-    assert len(bands) == 4
+    figure = trials.figure
+    titles = [a.text for a in figure.layout.annotations if a.text in ("Hyperband", "no pruning")]
+    assert titles == ["Hyperband", "no pruning"]  # one subplot per pruner, in the table's order
+    assert figure.layout.yaxis2.matches == "y"  # a shared y axis
+    lines = [t for t in figure.data if t.fill is None]
+    bands = [t for t in figure.data if t.fill == "toself"]
+    assert [(t.name, t.xaxis) for t in lines] == [("TPE", "x"), ("random", "x"),
+                                                  ("TPE", "x2"), ("random", "x2")]
+    assert [t.xaxis for t in bands] == ["x", "x", "x2", "x2"]
+    assert [t.showlegend for t in lines] == [True, True, False, False]  # one entry per sampler
     tpe_hyperband = lines[0]
     assert list(tpe_hyperband.y) == pytest.approx([0.9920, 0.9917, 0.9917])
-    assert tpe_hyperband.line.dash == "dot" and lines[1].line.dash == "solid"
-    assert tpe_hyperband.line.color == lines[1].line.color != lines[2].line.color
+    assert tpe_hyperband.line.color == lines[2].line.color != lines[1].line.color
     # the band of TPE+Hyperband: max 99.20 throughout, min 99.20 then 99.14 (held as a step)
     assert list(bands[0].x) == [1, 2, 2, 3, 3, 3, 3, 2, 2, 1]
     assert list(bands[0].y) == [0.992, 0.992, 0.992, 0.992, 0.992,
@@ -189,7 +231,36 @@ def test_benchmark_plots_draw_bands_lines_and_seed_points(bench):
     assert seconds.figure.layout.xaxis.title.text == "cumulative training seconds"
     means = [t for t in scatter.figure.data if t.showlegend is not False]
     assert (means[0].name, means[0].x[0], means[0].y[0]) == ("TPE+Hyperband", 32.5,
-                                                             pytest.approx(0.03))
+                                                             pytest.approx(0.04))
+
+
+def test_rank_over_trials_ranks_combinations_by_mean_best_so_far(bench):
+    ranks = bench.ranks.set_index(["combination", "trials_finished"])["rank"]
+    # after 1 trial, means: TPE+Hyperband 99.20, random+Hyperband 98.90, TPE none 98.85, random
+    # none 98.80; after 3: TPE none 99.18, TPE+Hyperband 99.17, random none 99.05, random+HB 99.02
+    assert [ranks[(name, 1)] for name in bench.regret["combination"]] == [1, 3, 2, 4]
+    assert [ranks[(name, 3)] for name in bench.regret["combination"]] == [2, 1, 4, 3]
+    plot = benchmark_plots(bench)[2]
+    assert plot.title == f"Benchmark {GROUP}: rank by mean best so far vs trials finished"
+    assert plot.figure.layout.yaxis.autorange == "reversed"  # rank 1 on top
+    assert list(plot.figure.data[0].y) == [1, 2, 2]  # TPE+Hyperband
+
+
+def test_a_dominant_combination_ranks_first_throughout_and_ties_share_a_rank():
+    def row(sampler, pruner, trials, mean):
+        return {"group": GROUP, "sampler": sampler, "pruner": pruner, "trials_finished": trials,
+                "combination": benchmark.combination_name(sampler, pruner),
+                "best_validation_accuracy_mean": mean}
+    by_trials = pd.DataFrame(
+        [row("tpe", "none", n, 0.990 + n / 1000) for n in (1, 2, 3)]
+        + [row("random", "none", n, 0.980 + n / 1000) for n in (1, 2)]  # ran out after 2
+        + [row("gp", "none", n, 0.980 + (n == 3) / 500) for n in (2, 3)])  # nothing at 1
+    ranks = benchmark.rank_over_trials(by_trials).set_index(["combination", "trials_finished"])
+    assert list(ranks.loc["TPE without pruning", "rank"]) == [1, 1, 1]
+    # after 2 trials random (98.20) beats GP (98.00); after 3 random keeps 98.20, GP has 98.20
+    assert list(ranks.loc["random without pruning", "rank"]) == [2, 2, 2.5]
+    assert list(ranks.loc["GP without pruning", "rank"]) == [3, 2.5]
+    assert list(ranks["combinations_ranked"]) == [2, 3, 3, 2, 3, 3, 3, 3]
 
 
 def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results, tmp_path):
@@ -198,11 +269,12 @@ def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results,
     assert result.exit_code == 0, result.output
     regret = pd.read_csv(out / "regret.csv")
     assert regret.loc[0, "combination"] == "TPE+Hyperband"
-    assert regret.loc[0, "regret_pp_mean"] == pytest.approx(0.03)
+    assert regret.loc[0, "regret_pp_mean"] == pytest.approx(0.04)
+    assert regret.loc[0, "table_best_seeds"] == 4
     for name in ("regret", "benchmark_runs", "best_so_far_by_trials", "best_so_far_by_seconds",
-                 "accuracy", "size", "speed", "pruning", "faq"):
+                 "rank_by_trials", "accuracy", "size", "speed", "pruning", "faq"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
-    assert "| 0.03 pp" in (out / "regret.md").read_text()
+    assert "| 0.04 pp" in (out / "regret.md").read_text()
     assert set(pd.read_csv(out / "accuracy.csv")["study"]) == {"alpha"}
     assert list(pd.read_csv(out / "pruning.csv")["study"]) == ["alpha"]
     summary = (out / "summary.md").read_text()

@@ -1,7 +1,10 @@
 """The benchmark's figures, per compare group: best so far over seeds (mean line, min..max band)
-against trials and against training seconds, and regret against compute per combination.
+against trials and against training seconds as small multiples (one panel per pruner, one line
+per sampler), each combination's rank by mean best so far against trials, and regret against
+compute per combination.
 
-Colour says the sampler, line dash and marker symbol say the pruner (solid / circle: none).
+Colour says the sampler; in the rank and regret plots, line dash and marker symbol say the pruner
+(solid / circle: none).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
+from plotly.subplots import make_subplots
 
-from bench.report.benchmark import TOLERANCE_PP, Benchmark
+from bench.report.benchmark import PRUNER_NAMES, SAMPLER_NAMES, TOLERANCE_PP, Benchmark
 from bench.report.plots import ACCURACY_AXIS, Plot, _styled
 
 DASHES = ["dot", "dash", "dashdot", "longdash", "longdashdot"]
@@ -20,7 +24,7 @@ SYMBOLS = ["diamond", "square", "triangle-up", "x", "star"]
 
 
 def benchmark_plots(bench: Benchmark) -> list[Plot]:
-    """Three plots per compare group, in page order."""
+    """Four plots per compare group, in page order."""
     plots = []
     for group, regret in bench.regret.groupby("group", sort=False):
         styles = _styles(regret)
@@ -28,44 +32,92 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
         for frame, x, label in (
                 (bench.by_trials, "trials_finished", "trials finished"),
                 (bench.by_seconds, "cumulative_training_seconds", "cumulative training seconds")):
-            plots.append(best_so_far(frame[frame["group"] == group], x, label, styles, reference,
+            plots.append(best_so_far(frame[frame["group"] == group], x, label, regret, reference,
                                      f"Benchmark {group}: best so far vs {label}"))
+        plots.append(rank_over_trials(bench.ranks[bench.ranks["group"] == group], styles,
+                                      f"Benchmark {group}: rank by mean best so far vs trials "
+                                      "finished"))
         plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], styles,
                                        f"Benchmark {group}: regret vs compute"))
     return plots
 
 
-def best_so_far(frame: pd.DataFrame, x: str, label: str, styles: dict[str, dict],
+def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
                 reference: float, title: str) -> Plot:
-    """Mean best-so-far validation accuracy per combination, with its min..max band over seeds."""
-    figure = go.Figure()
-    for name, style in styles.items():
-        rows = frame[frame["combination"] == name].sort_values(x)
-        if rows.empty:
-            continue
-        xs, upper = _steps(rows[x], rows["best_validation_accuracy_max"])
-        _, lower = _steps(rows[x], rows["best_validation_accuracy_min"])
-        figure.add_trace(go.Scatter(
-            x=xs + xs[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
-            fillcolor=_rgba(style["color"], 0.15), line={"width": 0}, hoverinfo="skip",
-            name=f"{name} (min-max over seeds)", legendgroup=name, showlegend=False))
-        figure.add_trace(go.Scatter(
-            x=rows[x], y=rows["best_validation_accuracy_mean"], mode="lines", name=name,
-            legendgroup=name, line={"color": style["color"], "dash": style["dash"], "shape": "hv"},
-            customdata=np.stack([rows["seeds"],
-                                 rows["best_validation_accuracy_std"].fillna(0) * 100,
-                                 rows["best_validation_accuracy_min"],
-                                 rows["best_validation_accuracy_max"]], axis=-1),
-            hovertemplate=f"{name}<br>{label} %{{x:,.4g}}<br>best so far %{{y:.2%}} mean over "
-                          "%{customdata[0]} seeds (± %{customdata[1]:.2f} pp; "
-                          "%{customdata[2]:.2%} to %{customdata[3]:.2%})<extra></extra>"))
+    """One panel per pruner on a shared y axis, one line per sampler: mean best-so-far validation
+    accuracy over seeds with its min..max band, so that no two pruners' bands overlap."""
+    pruners = list(dict.fromkeys(regret["pruner"]))
+    colors = _sampler_colors(regret)
+    figure = make_subplots(rows=1, cols=len(pruners), shared_yaxes=True, horizontal_spacing=0.02,
+                           subplot_titles=[PRUNER_NAMES.get(p, p) for p in pruners])
+    shown: set[str] = set()
+    for column, pruner in enumerate(pruners, start=1):
+        for sampler, color in colors.items():
+            rows = frame[(frame["sampler"] == sampler) & (frame["pruner"] == pruner)].sort_values(x)
+            if rows.empty:
+                continue
+            for trace in _line_with_band(rows, x, label, SAMPLER_NAMES.get(sampler, sampler),
+                                         color, show_legend=sampler not in shown):
+                figure.add_trace(trace, row=1, col=column)
+            shown.add(sampler)
     if not figure.data:
         return Plot(title, skipped="no compare study has a completed trial")
-    figure.add_hline(y=reference, line={"color": "#555", "dash": "dot", "width": 1},
-                     annotation_text="best in table", annotation_position="bottom right")
-    figure.update_layout(xaxis_title=label, yaxis_title="best validation accuracy so far",
-                         yaxis=ACCURACY_AXIS, legend_title="sampler + pruner")
-    return Plot(title, _styled(figure, height=480))
+    for column in range(1, len(pruners) + 1):
+        figure.add_hline(y=reference, line={"color": "#555", "dash": "dot", "width": 1},
+                         row=1, col=column, exclude_empty_subplots=False,
+                         annotation_text="best config in table" if column == 1 else None,
+                         annotation_position="bottom right")
+    figure.update_xaxes(title_text=label)
+    figure.update_yaxes(**ACCURACY_AXIS)
+    figure.update_yaxes(title_text="best validation accuracy so far", row=1, col=1)
+    figure.update_layout(legend_title="sampler (panels: pruner)")
+    return Plot(title, _styled(figure, height=440))
+
+
+def _line_with_band(rows: pd.DataFrame, x: str, label: str, name: str, color: str,
+                    show_legend: bool) -> list[go.Scatter]:
+    """A sampler's min..max band over seeds (light) and its mean line, grouped in the legend."""
+    xs, upper = _steps(rows[x], rows["best_validation_accuracy_max"])
+    _, lower = _steps(rows[x], rows["best_validation_accuracy_min"])
+    combination = rows["combination"].iloc[0]
+    band = go.Scatter(x=xs + xs[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
+                      fillcolor=_rgba(color, 0.15), line={"width": 0}, hoverinfo="skip",
+                      name=f"{combination} (min-max over seeds)", legendgroup=name,
+                      showlegend=False)
+    line = go.Scatter(
+        x=rows[x], y=rows["best_validation_accuracy_mean"], mode="lines", name=name,
+        legendgroup=name, showlegend=show_legend, line={"color": color, "shape": "hv"},
+        customdata=np.stack([rows["seeds"], rows["best_validation_accuracy_std"].fillna(0) * 100,
+                             rows["best_validation_accuracy_min"],
+                             rows["best_validation_accuracy_max"]], axis=-1),
+        hovertemplate=f"{combination}<br>{label} %{{x:,.4g}}<br>best so far %{{y:.2%}} mean over "
+                      "%{customdata[0]} seeds (± %{customdata[1]:.2f} pp; "
+                      "%{customdata[2]:.2%} to %{customdata[3]:.2%})<extra></extra>")
+    return [band, line]
+
+
+def rank_over_trials(ranks: pd.DataFrame, styles: dict[str, dict], title: str) -> Plot:
+    """Each combination's rank by mean best so far over seeds at each trial count (1 = best)."""
+    figure = go.Figure()
+    for name, style in styles.items():
+        rows = ranks[ranks["combination"] == name].sort_values("trials_finished")
+        if rows.empty:
+            continue
+        figure.add_trace(go.Scatter(
+            x=rows["trials_finished"], y=rows["rank"], mode="lines", name=name,
+            line={"color": style["color"], "dash": style["dash"], "shape": "hv"},
+            customdata=np.stack([rows["best_validation_accuracy_mean"],
+                                 rows["combinations_ranked"]], axis=-1),
+            hovertemplate=f"{name}<br>after %{{x}} trials: rank %{{y:g}} of "
+                          "%{customdata[1]} (mean best so far %{customdata[0]:.2%})"
+                          "<extra></extra>"))
+    if not figure.data:
+        return Plot(title, skipped="no compare study has a completed trial")
+    figure.update_layout(xaxis_title="trials finished",
+                         yaxis={"title": "rank by mean best so far (1 = best)",
+                                "autorange": "reversed", "dtick": 1},
+                         legend_title="sampler + pruner")
+    return Plot(title, _styled(figure, height=420))
 
 
 def regret_vs_compute(runs: pd.DataFrame, styles: dict[str, dict], title: str) -> Plot:
@@ -99,22 +151,28 @@ def regret_vs_compute(runs: pd.DataFrame, styles: dict[str, dict], title: str) -
     figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
                      annotation_text=f"{TOLERANCE_PP:g} pp", annotation_position="top right")
     figure.update_layout(xaxis_title="compute used per seed (training seconds)",
-                         yaxis_title="regret (pp below the table's best)",
+                         yaxis_title="regret (pp below the best config's value)",
                          legend_title="sampler + pruner")
     return Plot(title, _styled(figure, height=480))
 
 
+def _sampler_colors(regret: pd.DataFrame) -> dict[str, str]:
+    """Sampler -> colour, in the regret table's order: the same in every plot of a group."""
+    colors = px.colors.qualitative.Plotly
+    return {sampler: colors[index % len(colors)]
+            for index, sampler in enumerate(dict.fromkeys(regret["sampler"]))}
+
+
 def _styles(regret: pd.DataFrame) -> dict[str, dict]:
     """Combination name -> colour (by sampler), dash and marker symbol (by pruner)."""
-    samplers = list(dict.fromkeys(regret["sampler"]))
+    colors = _sampler_colors(regret)
     pruners = [p for p in dict.fromkeys(regret["pruner"]) if p != "none"]
-    colors = px.colors.qualitative.Plotly
     styles = {}
     for _, row in regret.iterrows():
         pruned = row["pruner"] != "none"
         index = pruners.index(row["pruner"]) if pruned else 0
         styles[row["combination"]] = {
-            "color": colors[samplers.index(row["sampler"]) % len(colors)],
+            "color": colors[row["sampler"]],
             "dash": DASHES[index % len(DASHES)] if pruned else "solid",
             "symbol": SYMBOLS[index % len(SYMBOLS)] if pruned else "circle",
         }
