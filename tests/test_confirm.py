@@ -1,0 +1,145 @@
+"""`mnist-bench confirm`: the top configs and a one-knob sweep measured with more seeds, as
+trials of an ordinary study and rows of the curve table; resumable; bad input in one line."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bench import layout
+from bench.curves import CurveTable
+from bench.evidence.measurements import config_id, trial_seed
+
+SPACE = """
+[params.kernel_size]
+type = "int"
+low = 3
+high = 5
+step = 2
+
+[params.fc_width]
+type = "categorical"
+choices = [8, 16, 32]
+
+[fixed]
+channels = [4, 8]
+batch_size = 50
+lr_schedule = "onecycle"
+"""
+STUDY = "tiny"
+CLI = [sys.executable, "-c", "from bench.cli import main; main()"]
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, tiny_mnist) -> Path:
+    """A finished 5-trial search on tiny data, copied fresh into each test's folder."""
+    root = tmp_path_factory.mktemp("searched")
+    space = root / "tiny.toml"
+    space.write_text(SPACE)
+    done = run("search", "--space", str(space), "--data-dir", str(tiny_mnist), "--results-dir",
+               str(root / "results"), "--study-name", STUDY, "--validation-size", "200",
+               "--train-size", "1000", "--evaluations-per-epoch", "2", "--trials", "5",
+               "--pruner", "none")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture
+def results(searched, tmp_path) -> Path:
+    import shutil
+
+    shutil.copytree(searched, tmp_path / "copy")
+    return tmp_path / "copy" / "results"
+
+
+def load(results: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=layout.sqlite_url(results, STUDY))
+
+
+def measured_pairs(results: Path) -> set[tuple[str, int]]:
+    return {(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t))
+            for name in (STUDY, STUDY + "-confirm")
+            for t in load(results, name).get_trials(states=(TrialState.COMPLETE,))}
+
+
+def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
+    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+    assert done.returncode == 0, done.stderr
+    confirm = load(results, STUDY + "-confirm")  # plain Optuna reads it
+    trials = confirm.get_trials()
+    assert trials and all(t.state == TrialState.COMPLETE for t in trials)
+    assert confirm.user_attrs["confirm_of"] == STUDY
+    targets = {config_id(t.user_attrs[layout.ATTR_CONFIG]) for t in trials}
+    # every target config ends with seeds 0, 1 and 2, from the search or from confirm
+    pairs = [p for p in measured_pairs(results) if p[0] in targets]
+    for target in targets:
+        assert sorted(seed for config, seed in pairs if config == target) == [0, 1, 2]
+    assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
+    assert all(t.user_attrs[layout.ATTR_SEED] in (0, 1, 2) for t in trials)
+    # the confirm study never measures a (config, seed) twice, nor one the search has
+    confirmed = [(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t)) for t in trials]
+    assert len(confirmed) == len(set(confirmed))
+    # each confirm run is a row of the curve table under its own seed
+    table = CurveTable(results / "curves.db").frame()
+    assert {1, 2} <= set(table["seed"])
+    again = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+    assert again.returncode == 0 and "0 trained, 0 from the curve table" in again.stdout
+    assert len(load(results, STUDY + "-confirm").get_trials()) == len(trials)
+
+
+def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(results):
+    args = [*CLI, "confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if load(results, STUDY + "-confirm").get_trials():
+                break
+        except KeyError:
+            pass
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    kept = len(load(results, STUDY + "-confirm").get_trials())
+    assert kept >= 1
+    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+    assert done.returncode == 0, done.stderr
+    confirm = load(results, STUDY + "-confirm").get_trials()
+    confirmed = [(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t)) for t in confirm]
+    searched = {(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t))
+                for t in load(results, STUDY).get_trials(states=(TrialState.COMPLETE,))}
+    assert len(confirmed) == len(set(confirmed)) and not set(confirmed) & searched
+    assert len(confirm) > kept and all(t.state == TrialState.COMPLETE for t in confirm)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--top", "0"), "Invalid value for '--top'"),
+    (("--seeds", "0"), "Invalid value for '--seeds'"),
+    (("--study", "nope"), "no study 'nope'"),
+])
+def test_bad_input_is_one_line_and_exit_2(results, args, message):
+    done = run("confirm", "--results-dir", str(results), *args)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_study_without_completed_trials_is_bad_input(tmp_path):
+    study = optuna.create_study(study_name="empty", storage=layout.sqlite_url(tmp_path, "empty")
+                                if (tmp_path / "empty").mkdir() is None else None)
+    study.set_user_attr("search_settings", {"space": "faq", "epochs": 1, "validation_size": 200,
+                                            "evaluations_per_epoch": 1, "seed": 0})
+    done = run("confirm", "--results-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "has no completed trial to confirm" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
