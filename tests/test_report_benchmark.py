@@ -197,9 +197,6 @@ def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
     assert list(trials["replayed"]) == [True, True, False]
     assert list(trials["training_seconds"]) == [5.0, 20.0, 10.0]
     assert trials.loc[0, "replayed_from"] == "compare-faq-grid#0"
-    top = tables.accuracy_table([study, loaded["alpha"]], limit=3)
-    assert list(zip(top["study"], top["replayed"])) == [(study.name, True), ("alpha", False),
-                                                        ("alpha", False)]
     assert tables.pruning_table([study])["replayed"].iloc[0] == 2
     figure = learning_curves(study).figure
     styles = {trace.name: trace.line.dash for trace in figure.data}
