@@ -272,11 +272,11 @@ def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results,
                  "rank_by_trials", "accuracy", "size", "speed", "pruning", "faq"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
     assert "| 0.04 pp" in (out / "regret.md").read_text()
-    assert set(pd.read_csv(out / "accuracy.csv")["study"]) == {"alpha"}
+    assert set(pd.read_csv(out / "accuracy.csv")["studies"]) == {"alpha"}  # no compare study
     assert list(pd.read_csv(out / "pruning.csv")["study"]) == ["alpha"]
     summary = (out / "summary.md").read_text()
     assert "## Benchmark" in summary and "- On the faq space, TPE+Hyperband reached" in summary
-    assert summary.startswith("# mnist-bench report\n\nBest config: study alpha, trial 2")
+    assert summary.startswith("# mnist-bench report\n\nBest config, single seed: kernel 7")
     page = (out / "index.html").read_text()
     assert page.count("<h2>Benchmark</h2>") == 1 and "<h2>Study alpha</h2>" in page
     assert "<h2>Study compare-faq" not in page and "Studies compared" not in page
