@@ -212,10 +212,10 @@ def _wait_for_place(study: optuna.Study, storage: optuna.storages.RDBStorage,
     failed and retried here (a queued retry takes a free place like a new trial)."""
     announced: set[int] = set()
     while guard.received is None:
-        if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
-            return False
         fail_dead_trials(study, storage)  # a dead worker on this machine: at once
         optuna.storages.fail_stale_trials(study)  # elsewhere: once its heartbeat is stale
+        if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
+            return False
         trials = study.get_trials(deepcopy=False)
         counted = sum(1 for t in trials if t.state in COUNTED_STATES)
         running = [t for t in trials if t.state == TrialState.RUNNING]

@@ -279,13 +279,13 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.RDBStorage
                      ) -> list[optuna.trial.FrozenTrial]:
     """Fail RUNNING trials whose worker on this machine is gone, and retry them as Optuna's
     heartbeat would, without waiting for the grace period."""
-    study_id = storage.get_study_id_from_name(study.study_name)
     retry = storage.get_heartbeat_stale_trial_callback()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = WorkerProcess.of(trial)
         if worker is None or not worker.is_gone():
             continue
+        study_id = storage.get_study_id_from_name(study.study_name)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
             storage.set_trial_user_attr(trial_id, layout.ATTR_END_REASON,
