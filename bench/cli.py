@@ -278,6 +278,13 @@ def _exit_if_interrupted(exit_code: int) -> None:
               help="Start no trial after this many seconds.")
 @click.option("--study-name", default=None,
               help="Study name. Default: <space>-<sampler>-<pruner>, so rerunning a command resumes it.")
+@click.option("--heartbeat-interval", type=click.IntRange(min=1),
+              default=SearchSettings.heartbeat_interval, show_default=True,
+              help="Seconds between a running trial's heartbeats in the storage.")
+@click.option("--grace-period", type=click.IntRange(min=1), default=SearchSettings.grace_period,
+              show_default=True,
+              help="Seconds without a heartbeat after which another machine's trial counts as "
+              "dead, is failed and retried (a dead worker on this machine is seen at once).")
 @_fidelity_options
 @bad_input_errors
 def search(**options) -> None:

@@ -3,6 +3,10 @@
 After every finished trial, trials.csv is rewritten and superseded weights are deleted, under a
 file lock so concurrent workers never interleave. SIGINT/SIGTERM during a trial ends it as FAIL
 with an `end_reason`; the search then writes its files and exits with 128 + the signal number.
+
+A worker killed outright (SIGKILL, out of memory) leaves its trial RUNNING: every worker and every
+rerun fails it (at once on the same machine, after its heartbeat's grace period elsewhere), retries
+it, and waits for the last running trials rather than stop short of the budget.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import fcntl
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -29,7 +33,8 @@ from bench.curves import CurveTable
 from bench.objective import Objective
 from bench.settings import SearchSettings, hidden_url
 from bench.spaces import SearchSpace, load_space
-from bench.study import claimed_trials, counted_trials, open_study
+from bench.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
+                         fail_dead_trials, open_study, recovered_trials, search_storage)
 from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
 from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
@@ -60,6 +65,7 @@ class SearchOutcome:
     best_trial: int | None
     seconds: float
     signal: int | None = None
+    recovered: int = 0  # trials of dead workers failed and retried or replaced by this command
 
     @property
     def exit_code(self) -> int:
@@ -70,9 +76,11 @@ class SearchOutcome:
                 if self.best_value is not None else "no completed trial yet")
         stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
         replayed = f", {self.replayed} replayed from the curve table" if self.replayed else ""
+        recovered = (f", {self.recovered} trial{'s' if self.recovered != 1 else ''} of a dead "
+                     f"worker recovered" if self.recovered else "")
         return (f"study {self.study_name}: {self.finished} trials finished ({self.pruned} pruned, "
                 f"{self.invalid} of them invalid configs{replayed}), {best}, "
-                f"{self.seconds:.0f} s{stopped}")
+                f"{self.seconds:.0f} s{recovered}{stopped}")
 
 
 class _SignalGuard:
@@ -121,6 +129,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     split = load_search_split(settings)  # bad data fails now, before any worker or training starts
     name = study.study_name
     started = time.perf_counter()
+    started_at = datetime.now()  # the clock Optuna's storage stamps trials with
     if settings.workers == 1:
         use_available_cores()
         signal_received = _run_worker_here(settings, space, split, worker_index=0, progress=True)
@@ -128,7 +137,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
         del split  # each worker process loads its own
         signal_received = _run_worker_processes(settings, study)
     write_study_files(study, settings.results_dir, name)
-    return _outcome(study, settings, time.perf_counter() - started, signal_received)
+    return _outcome(study, settings, time.perf_counter() - started, signal_received, started_at)
 
 
 def quiet_optuna() -> None:
@@ -146,7 +155,8 @@ def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
 def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
                      worker_index: int, progress: bool) -> int | None:
     """One worker's loop in this process; returns the signal that stopped it, if any."""
-    study = open_study(settings, space, worker_index)
+    storage = search_storage(settings, space)
+    study = open_study(settings, space, worker_index, storage)
     name = study.study_name
     objective = Objective(space=space, split=split,
                           device=pick_device(settings.device), epochs=settings.epochs,
@@ -156,13 +166,13 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
                           data_dir=settings.data_dir)
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()
-    worker_name = f"{socket.gethostname()}:{os.getpid()}"  # where the trial ran (and its weights)
+    worker = WorkerProcess.this()  # where the trial runs (and its weights are kept)
     with _SignalGuard() as guard:
         objective.storage_section = guard.storage_section
 
         def claimed_objective(trial: optuna.Trial) -> float:
+            worker.record(trial)  # first: from now on a death here is seen at once
             _claim_place(study, trial, settings.trials)
-            trial.set_user_attr("worker", worker_name)
             guard.in_trial = True
             try:
                 if guard.received is not None:  # a signal came between trials
@@ -180,7 +190,8 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
                 _show(bar, study)
 
         try:
-            while guard.received is None and _should_start_trial(study, settings, started):
+            while _wait_for_place(study, storage, settings, started, guard,
+                                  announce=progress or worker_index == 0):
                 study.optimize(claimed_objective, n_trials=1, catch=(_BudgetSpent,),
                                callbacks=[after_trial])
         except SearchInterrupted:
@@ -193,19 +204,52 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     return guard.received
 
 
-def _should_start_trial(study: optuna.Study, settings: SearchSettings, started: float) -> bool:
-    if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
-        return False
-    sampler = study.sampler
-    if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
-        return False
-    optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its place
-    return len(claimed_trials(study)) < settings.trials
+def _wait_for_place(study: optuna.Study, storage: optuna.storages.RDBStorage,
+                    settings: SearchSettings, started: float, guard: _SignalGuard,
+                    announce: bool) -> bool:
+    """Whether to start another trial: True once the budget has a free place. While running
+    trials hold the last places, waits: they finish, or their worker is found dead and they are
+    failed and retried here (a queued retry takes a free place like a new trial)."""
+    announced: set[int] = set()
+    while guard.received is None:
+        fail_dead_trials(study, storage)  # a dead worker on this machine: at once
+        optuna.storages.fail_stale_trials(study)  # elsewhere: once its heartbeat is stale
+        if settings.timeout is not None and time.monotonic() - started >= settings.timeout:
+            return False
+        trials = study.get_trials(deepcopy=False)
+        counted = sum(1 for t in trials if t.state in COUNTED_STATES)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        sampler = study.sampler
+        if counted >= settings.trials or (isinstance(sampler, optuna.samplers.GridSampler)
+                                          and not waiting and sampler.is_exhausted(study)):
+            return False
+        if counted + len(running) < settings.trials:
+            return True
+        if announce:
+            _announce_heartbeat_waits(running, settings, announced)
+        time.sleep(POLL_SECONDS)
+    return False
+
+
+def _announce_heartbeat_waits(running: list[optuna.trial.FrozenTrial], settings: SearchSettings,
+                              announced: set[int]) -> None:
+    """One line per running trial whose worker this machine cannot see: only its heartbeat tells."""
+    for trial in running:
+        worker = WorkerProcess.of(trial)
+        if trial.number in announced or (worker is not None and worker.is_local()):
+            continue
+        announced.add(trial.number)
+        where = f"worker {worker.name}" if worker else "a worker that recorded no name"
+        tqdm.write(f"waiting for trial {trial.number} on {where}: it finishes, or its heartbeat "
+                   f"expires within {settings.grace_period} s if that worker is gone",
+                   file=sys.stderr)
 
 
 def _claim_place(study: optuna.Study, trial: optuna.Trial, total: int) -> None:
     """Trial numbers are handed out in order under a lock, so the trials numbered below ours
-    decide exactly whether the budget still has a place for ours."""
+    decide exactly whether the budget still has a place for ours (a queued retry numbered below
+    ours is taken first by whoever asks next, so it holds its place)."""
     earlier = [t for t in claimed_trials(study) if t.number < trial.number]
     if len(earlier) >= total:
         trial.set_user_attr(layout.ATTR_END_REASON, "not run: the budget was already claimed by "
@@ -230,6 +274,7 @@ def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int 
                                name=f"search-worker-{index}")
                for index in range(settings.workers)]
     received: list[int] = []
+    killed: list[multiprocessing.Process] = []
 
     def forward(signum: int, frame) -> None:
         if not received:
@@ -245,6 +290,7 @@ def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int 
             worker.start()
         while any(worker.is_alive() for worker in workers):
             time.sleep(POLL_SECONDS)
+            _report_killed(workers, killed)
             _show(bar, study)
     finally:
         for worker in workers:
@@ -253,11 +299,26 @@ def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int 
             signal.signal(signum, handler)
         _show(bar, study)
         bar.close()
-    failed = [w for w in workers if w.exitcode not in (0, None) and w.exitcode < 128]
+    _report_killed(workers, killed)
+    failed = [w for w in workers if w.exitcode is not None and 0 < w.exitcode < 128]
     if failed and not received:
         raise RuntimeError(f"{failed[0].name} failed with exit code {failed[0].exitcode}; "
                            f"see its error above")
+    if len(killed) == len(workers) and not received:
+        raise RuntimeError(f"all {len(workers)} workers were killed; rerun the same command to "
+                           f"recover their trials and finish")
     return received[0] if received else None
+
+
+def _report_killed(workers: list[multiprocessing.Process],
+                   killed: list[multiprocessing.Process]) -> None:
+    """A worker killed by a signal (SIGKILL, out of memory) is reported once; the live ones
+    fail its trial at once (same machine) and take over its place in the budget."""
+    for worker in workers:
+        if worker.exitcode is not None and worker.exitcode < 0 and worker not in killed:
+            killed.append(worker)
+            tqdm.write(f"{worker.name} was killed by {signal.Signals(-worker.exitcode).name}; "
+                       f"the other workers recover its trial", file=sys.stderr)
 
 
 def _progress_bar(study: optuna.Study, settings: SearchSettings) -> tqdm:
@@ -319,7 +380,7 @@ def _delete_superseded_weights(study: optuna.Study, results_dir: Path, study_nam
 
 
 def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
-             signal_received: int | None) -> SearchOutcome:
+             signal_received: int | None, started_at: datetime) -> SearchOutcome:
     trials = counted_trials(study)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     invalid = [t for t in pruned if layout.ATTR_INVALID_REASON in t.user_attrs]
@@ -332,4 +393,5 @@ def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
                          finished=len(trials), pruned=len(pruned), invalid=len(invalid),
                          replayed=sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED)),
                          best_value=best_value, best_trial=best_trial, seconds=seconds,
-                         signal=signal_received)
+                         signal=signal_received,
+                         recovered=len(recovered_trials(study, since=started_at)))

@@ -3,15 +3,24 @@
 The study lives in Optuna's own storage (SQLite under results/<study>/ by default, or any RDB URL
 such as postgresql://...), so plain `optuna.load_study` reads it and many processes or machines
 can share it. bench.runner runs trials on it.
+
+A worker that dies leaves its trial RUNNING. Optuna's heartbeat fails it after the grace period;
+on the machine that ran it, `fail_dead_trials` fails it at once, since there its process can be
+looked up. Either way the trial is retried with Optuna's retry callback.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import socket
 import time
 import warnings
 import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +38,10 @@ COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: counted ones plus those running or queued.
 CLAIMED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 STORAGE_ATTEMPTS = 4
+MAX_RETRY = 2  # a trial whose worker dies is run again at most this many times, then replaced
+ATTR_WORKER = "worker"  # "host:pid" of the process running the trial (its weights are there)
+ATTR_WORKER_PROCESS = "worker_process"  # boot, pid namespace and start time of that process
+DEAD_WORKER_REASON = "worker {} is gone"  # end_reason of a trial failed by `fail_dead_trials`
 STUDY_ATTR_SETTINGS = "search_settings"
 STUDY_ATTR_SPACE = "search_space"
 # Settings that must match to resume a study: they decide what a trial's value means.
@@ -114,9 +127,7 @@ def _rdb_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStora
             engine_kwargs=engine_kwargs,
             heartbeat_interval=settings.heartbeat_interval,
             grace_period=settings.grace_period,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=2
-            ),
+            heartbeat_stale_trial_callback=RetryAfresh(max_retry=MAX_RETRY),
         )
     if url.startswith("sqlite"):
         # Write-ahead logging: readers (a report, a dashboard, other workers) never block
@@ -126,17 +137,24 @@ def _rdb_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStora
     return storage
 
 
-def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int = 0) -> optuna.Study:
+def search_storage(settings: SearchSettings, space: SearchSpace) -> optuna.storages.RDBStorage:
+    """The storage of the search's study (for SQLite, its folder is made first)."""
+    name = settings.name_for(space)
+    if settings.storage is None:
+        layout.study_dir(settings.results_dir, name).mkdir(parents=True, exist_ok=True)
+    return open_storage(settings.storage_url(name), settings)
+
+
+def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int = 0,
+               storage: optuna.storages.RDBStorage | None = None) -> optuna.Study:
     """Create the study or load it to resume; refuse to mix trials of different settings.
 
     The sampler is seeded per worker and per resume (see `sampler_seed`), so a rerun does not
     replay the random start-up trials it already ran.
     """
     name = settings.name_for(space)
-    url = settings.storage_url(name)
-    if settings.storage is None:
-        layout.study_dir(settings.results_dir, name).mkdir(parents=True, exist_ok=True)
-    storage = open_storage(url, settings)
+    if storage is None:
+        storage = search_storage(settings, space)
     steps = settings.epochs * settings.evaluations_per_epoch
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                 load_if_exists=True, pruner=make_pruner(settings.pruner, steps))
@@ -178,3 +196,105 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def claimed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=CLAIMED_STATES)
+
+
+def recovered_trials(study: optuna.Study, since: datetime) -> list[optuna.trial.FrozenTrial]:
+    """Trials of dead workers failed by `fail_dead_trials` (in any process) since `since`."""
+    prefix = DEAD_WORKER_REASON.split("{}")[0]
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if str(t.user_attrs.get(layout.ATTR_END_REASON, "")).startswith(prefix)
+            and t.datetime_complete is not None and t.datetime_complete >= since]
+
+
+class RetryAfresh(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry (same params, at most max_retry times, history in system attrs) without the
+    dead run's user attrs: its worker, curve and weights belong to the trial that failed."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        fresh = copy.deepcopy(trial)
+        fresh.user_attrs = {}
+        super().__call__(study, fresh)
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    """The process running a trial, recorded so that its machine can tell whether it still lives.
+
+    `process` is None where /proc is missing: such a worker is never judged dead (pids get reused).
+    """
+
+    host: str
+    pid: int
+    process: str | None  # "<boot id> <pid namespace> <start time in clock ticks>"
+
+    @classmethod
+    def this(cls) -> "WorkerProcess":
+        return cls(socket.gethostname(), os.getpid(), _process_identity(os.getpid()))
+
+    @classmethod
+    def of(cls, trial: optuna.trial.FrozenTrial) -> "WorkerProcess | None":
+        host, _, pid = str(trial.user_attrs.get(ATTR_WORKER, "")).rpartition(":")
+        if not host or not pid.isdigit():
+            return None  # died before recording its worker: only the heartbeat tells
+        return cls(host, int(pid), trial.user_attrs.get(ATTR_WORKER_PROCESS))
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def record(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr(ATTR_WORKER_PROCESS, self.process)  # first: `of` reads both once named
+        trial.set_user_attr(ATTR_WORKER, self.name)
+
+    def is_local(self) -> bool:
+        """Whether this process can see it: same host, boot and pid namespace, /proc on both."""
+        here = WorkerProcess.this()
+        if self.process is None or here.process is None or self.host != here.host:
+            return False
+        # another boot or another container: its processes are not ours to see
+        return self.process.rsplit(" ", 1)[0] == here.process.rsplit(" ", 1)[0]
+
+    def is_gone(self) -> bool:
+        """Provably dead: local, and no live process has its pid and start time now."""
+        return self.is_local() and _process_identity(self.pid) != self.process
+
+
+def _process_identity(pid: int) -> str | None:
+    """Boot id, pid namespace and start time of a live process; None if it is gone or a zombie,
+    or where /proc is missing (then it cannot be told apart from a later process with its pid)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
+    state, start_ticks = fields[0], fields[19]  # fields 3 and 22 of proc(5)
+    if state in ("Z", "X"):  # killed, not yet reaped by its parent
+        return None
+    return f"{boot} {namespace} {start_ticks}"
+
+
+def fail_dead_trials(study: optuna.Study, storage: optuna.storages.RDBStorage
+                     ) -> list[optuna.trial.FrozenTrial]:
+    """Fail RUNNING trials whose worker on this machine is gone, and retry them as Optuna's
+    heartbeat would, without waiting for the grace period."""
+    retry = storage.get_heartbeat_stale_trial_callback()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = WorkerProcess.of(trial)
+        if worker is None or not worker.is_gone():
+            continue
+        study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            storage.set_trial_user_attr(trial_id, layout.ATTR_END_REASON,
+                                        DEAD_WORKER_REASON.format(worker.name))
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first, and retried it
+        dead = storage.get_trial(trial_id)
+        if retry is not None:
+            retry(study, dead)
+        failed.append(dead)
+    return failed

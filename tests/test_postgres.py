@@ -7,8 +7,10 @@ skipped, except under CI (CI=true), where a missing server is a failure.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import optuna
@@ -59,17 +61,20 @@ def database_url():
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_path):
+def search_command(space_text: str, database_url: str, tiny_mnist, tmp_path, results: str,
+                   *options: str) -> list[str]:
     space = tmp_path / "pg.toml"
-    space.write_text(SPACE)
-    commands = [
-        [sys.executable, "-c", "from bench.cli import main; main()", "search",
-         "--space", str(space), "--storage", database_url, "--study-name", "shared",
-         "--trials", str(TRIALS), "--pruner", "none", "--epochs", "1", "--train-size", "1000",
-         "--validation-size", "200", "--data-dir", str(tiny_mnist),
-         "--results-dir", str(tmp_path / f"machine-{index}")]
-        for index in range(2)
-    ]
+    space.write_text(space_text)
+    return [sys.executable, "-c", "from bench.cli import main; main()", "search",
+            "--space", str(space), "--storage", database_url, "--study-name", "shared",
+            "--pruner", "none", "--train-size", "1000", "--validation-size", "200",
+            "--data-dir", str(tiny_mnist), "--results-dir", str(tmp_path / results), *options]
+
+
+def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_path):
+    commands = [search_command(SPACE, database_url, tiny_mnist, tmp_path, f"machine-{index}",
+                               "--trials", str(TRIALS), "--epochs", "1")
+                for index in range(2)]
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for c in commands]
     outputs = [p.communicate(timeout=300) for p in processes]
@@ -93,3 +98,42 @@ def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_pat
     for index in range(2):
         frame = pd.read_csv(tmp_path / f"machine-{index}" / "shared" / "trials.csv")
         assert set(frame["number"]) <= set(numbers) and len(frame) >= TRIALS // 2
+
+
+def _pid_of_a_training_worker(database_url: str, process: subprocess.Popen) -> int:
+    """The pid in the "worker" attr of a running trial that has reported an evaluation."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            study = optuna.load_study(study_name="shared", storage=database_url)
+        except KeyError:  # not created yet
+            study = None
+        for trial in study.trials if study else []:
+            if trial.state.name == "RUNNING" and trial.intermediate_values \
+                    and "worker" in trial.user_attrs:
+                return int(trial.user_attrs["worker"].rpartition(":")[2])
+        time.sleep(0.2)
+    raise AssertionError("no trial started training")
+
+
+def test_live_workers_recover_a_killed_workers_trial(database_url, tiny_mnist, tmp_path):
+    trials = 4
+    args = search_command(SPACE, database_url, tiny_mnist, tmp_path, "results",
+                          "--trials", str(trials), "--epochs", "3", "--workers", "2")
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    pid = _pid_of_a_training_worker(database_url, process)
+    os.kill(pid, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "was killed by SIGKILL" in stderr
+    assert "1 trial of a dead worker recovered" in stdout
+    study = optuna.load_study(study_name="shared", storage=database_url)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == trials and "RUNNING" not in states and "WAITING" not in states
+    [dead] = [t for t in study.trials if t.state.name == "FAIL"
+              and not t.user_attrs[layout.ATTR_END_REASON].startswith("not run")]
+    assert dead.user_attrs[layout.ATTR_END_REASON].endswith(f":{pid} is gone")
+    [retry] = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state.name == "COMPLETE" and retry.params == dead.params

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -17,6 +19,7 @@ from click.testing import CliRunner
 from bench import layout
 from bench.cli import search
 from bench.settings import SearchSettings
+from bench.study import WorkerProcess
 
 # stride 2 with pool 3 collapses the map (invalid); the small learning rates barely learn.
 SPACE = """
@@ -168,6 +171,70 @@ def test_signal_fails_the_running_trial_and_a_rerun_resumes(
         assert resumed.returncode == 0, resumed.stderr
         study = load(results)
         assert len([t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]) == 3
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+
+
+@pytest.mark.parametrize("heartbeat, pause", [
+    ([], 0),  # rerun at once: long before the default 60 s grace period ends
+    (["--heartbeat-interval", "1", "--grace-period", "2"], 3),  # rerun once the heartbeat is stale
+])
+def test_a_killed_search_is_healed_by_its_rerun(tiny_mnist, space_file, tmp_path, heartbeat, pause):
+    results = tmp_path / "results"
+    args = command(tiny_mnist, space_file, results, "--trials", "3", "--epochs", "3", *heartbeat)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_training(results, process)
+    process.kill()
+    process.communicate(timeout=60)
+    killed_at = datetime.now()
+    assert states(load(results)).count("RUNNING") == 1  # what a SIGKILL leaves behind
+    time.sleep(pause)
+    resumed = run(args)
+    assert resumed.returncode == 0, resumed.stderr
+    study = load(results)
+    assert len(counted(study)) == 3
+    assert "RUNNING" not in states(study) and "WAITING" not in states(study)
+    [dead] = [t for t in study.trials if t.state.name == "FAIL"]
+    assert dead.user_attrs[layout.ATTR_END_REASON] == \
+        f"worker {socket.gethostname()}:{process.pid} is gone"
+    assert dead.datetime_complete - killed_at < timedelta(seconds=30 + pause)  # not after 60 s
+    [retry] = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry in counted(study) and retry.params == dead.params
+    assert retry.user_attrs["worker"] != dead.user_attrs["worker"]  # run afresh by the rerun
+    assert "3 trials finished" in resumed.stdout
+    assert "1 trial of a dead worker recovered" in resumed.stdout
+
+
+def test_a_queued_trial_is_run_and_not_counted_as_done(tiny_mnist, space_file, tmp_path):
+    """A WAITING trial (Optuna's retry of a stale trial, or one enqueued) takes a free place."""
+    results = tmp_path / "results"
+    assert run(command(tiny_mnist, space_file, results, "--trials", "1")).returncode == 0
+    load(results).enqueue_trial({"pool_size": 2, "learning_rate": 0.01})
+    done = run(command(tiny_mnist, space_file, results, "--trials", "2"))
+    assert done.returncode == 0, done.stderr
+    study = load(results)
+    assert len(counted(study)) == 2 and len(study.trials) == 2
+    assert study.trials[1].params == {"pool_size": 2, "learning_rate": 0.01}
+    assert "WAITING" not in states(study) and "recovered" not in done.stdout
+
+
+def test_a_worker_is_gone_only_when_provably_so(tmp_path):
+    """Pids are reused: a live process with the dead worker's pid but another start time is not it."""
+    here = WorkerProcess.this()
+    assert here.is_local() and not here.is_gone()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True)
+    gone = WorkerProcess(here.host, int(ended.stdout), here.process)
+    assert gone.is_gone()
+    boot, namespace, started = here.process.split(" ")
+    reused = WorkerProcess(here.host, here.pid, f"{boot} {namespace} {int(started) - 1}")
+    assert reused.is_gone()
+    elsewhere = [WorkerProcess("another-host", gone.pid, gone.process),  # only its heartbeat tells
+                 WorkerProcess(here.host, gone.pid, f"another-boot {namespace} {started}"),
+                 WorkerProcess(here.host, gone.pid, None)]
+    assert not any(worker.is_gone() or worker.is_local() for worker in elsewhere)
 
 
 @pytest.mark.parametrize("options, message", [
