@@ -202,7 +202,8 @@ def recovered_trials(study: optuna.Study, since: datetime) -> list[optuna.trial.
     """Trials of dead workers failed since `since` (by any process): failed at once by
     `fail_dead_trials`, or by a stale heartbeat and then retried."""
     trials = study.get_trials(deepcopy=False)
-    retried = {RetryAfresh.retry_history(t)[-1] for t in trials if RetryAfresh.retry_history(t)}
+    histories = [RetryAfresh.retry_history(t) for t in trials]
+    retried = {history[-1] for history in histories if history}
     prefix = DEAD_WORKER_REASON.split("{}")[0]
     return [t for t in trials if t.state == TrialState.FAIL
             and t.datetime_complete is not None and t.datetime_complete >= since
