@@ -199,11 +199,16 @@ def claimed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def recovered_trials(study: optuna.Study, since: datetime) -> list[optuna.trial.FrozenTrial]:
-    """Trials of dead workers failed by `fail_dead_trials` (in any process) since `since`."""
+    """Trials of dead workers failed since `since` (by any process): failed at once by
+    `fail_dead_trials`, or by a stale heartbeat and then retried."""
+    trials = study.get_trials(deepcopy=False)
+    histories = [RetryAfresh.retry_history(t) for t in trials]
+    retried = {history[-1] for history in histories if history}
     prefix = DEAD_WORKER_REASON.split("{}")[0]
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if str(t.user_attrs.get(layout.ATTR_END_REASON, "")).startswith(prefix)
-            and t.datetime_complete is not None and t.datetime_complete >= since]
+    return [t for t in trials if t.state == TrialState.FAIL
+            and t.datetime_complete is not None and t.datetime_complete >= since
+            and (t.number in retried
+                 or str(t.user_attrs.get(layout.ATTR_END_REASON, "")).startswith(prefix))]
 
 
 class RetryAfresh(optuna.storages.RetryHeartbeatStaleTrialCallback):

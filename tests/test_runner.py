@@ -220,6 +220,40 @@ def test_a_queued_trial_is_run_and_not_counted_as_done(tiny_mnist, space_file, t
     assert "WAITING" not in states(study) and "recovered" not in done.stdout
 
 
+def test_another_hosts_trial_is_waited_for_until_its_heartbeat_expires(
+    tiny_mnist, space_file, tmp_path
+):
+    results = tmp_path / "results"
+    args = command(tiny_mnist, space_file, results, "--heartbeat-interval", "1",
+                   "--grace-period", "2")
+    assert run([*args, "--trials", "1"]).returncode == 0
+    # a worker on another machine claims the last place, beats its heart while the rerun
+    # waits for it, and dies
+    storage = optuna.storages.RDBStorage(layout.sqlite_url(results, STUDY))
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    remote = study.ask()
+    remote.set_user_attr("worker", "elsewhere:1")
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(STUDY), remote.number)
+    storage.record_heartbeat(trial_id)
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as stderr_file:
+        rerun = subprocess.Popen([*args, "--trials", "2"], stdout=subprocess.PIPE,
+                                 stderr=stderr_file, text=True)
+        deadline = time.monotonic() + 60
+        while "waiting for trial" not in errors.read_text() and time.monotonic() < deadline:
+            storage.record_heartbeat(trial_id)
+            time.sleep(0.5)
+        stdout, _ = rerun.communicate(timeout=120)
+    stderr = errors.read_text()
+    assert rerun.returncode == 0, stderr
+    assert f"waiting for trial {remote.number} on worker elsewhere:1" in stderr
+    study = load(results)
+    assert states(study)[remote.number] == "FAIL" and len(counted(study)) == 2
+    assert "RUNNING" not in states(study) and "WAITING" not in states(study)
+    assert "1 trial of a dead worker recovered" in stdout
+
+
 def test_a_worker_is_gone_only_when_provably_so(tmp_path):
     """Pids are reused: a live process with the dead worker's pid but another start time is not it."""
     here = WorkerProcess.this()
