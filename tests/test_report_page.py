@@ -38,7 +38,8 @@ def test_page_is_self_contained_with_summary_first(page):
     text = page.read_text()
     assert "<script src" not in text  # plotly.js is embedded, nothing is fetched
     assert text.count("Plotly.newPlot") >= 14 + 3
-    assert text.index("Best config: study alpha, trial 2") < text.index("Top trials: accuracy")
+    assert text.index("Best config, single seed: kernel 7") < text.index("Top configs: validation")
+    assert "Validation accuracy (mean over seeds) vs training FLOPs per run" in text
     assert "Confusion matrix on the test set: finetune run best (trial 2)" in text
     assert "Studies compared: best so far vs cumulative trial seconds" in text
     for plot in ("best so far vs trials finished", "best so far vs cumulative training seconds",
