@@ -25,7 +25,7 @@ from tqdm import tqdm
 from bench import layout
 from bench.curves import CurveTable, Fidelity, StoredCurve
 from bench.evidence.measurements import config_id, trial_seed
-from bench.runner import load_search_split, quiet_optuna
+from bench.runner import SearchInterrupted, load_search_split, quiet_optuna
 from bench.settings import ConfirmSettings, SearchSettings
 from bench.spaces import SearchSpace, load_space
 from bench.study import STUDY_ATTR_SETTINGS, open_storage
@@ -239,14 +239,8 @@ def _measure_all(jobs: list[tuple[Target, int]], space: SearchSpace, search: Sea
         signal.signal(signal.SIGTERM, previous)
 
 
-class _Interrupted(KeyboardInterrupt):
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
 def _raise_interrupt(signum: int, frame) -> None:
-    raise _Interrupted(signum)
+    raise SearchInterrupted(signum)
 
 
 def _train(target: Target, train_settings: TrainSettings, split, device, table: CurveTable,
