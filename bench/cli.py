@@ -25,6 +25,12 @@ RESULTS_DIR_OPTION = click.option(
     show_default=True,
     help="Folder for results.",
 )
+ARTIFACTS_OPTION = click.option(
+    "--artifacts", default=None, envvar="MNIST_BENCH_ARTIFACTS",
+    help="Optuna artifact store for the best trial's weights: a folder (shared by every "
+    "machine of a study), s3://bucket or gs://bucket. Default: <results-dir>/artifacts. "
+    "Env: MNIST_BENCH_ARTIFACTS.",
+)
 DEVICE_OPTION = click.option(
     "--device", default=None, help="torch device, e.g. cpu or cuda:0. Default: CUDA when there is one."
 )
@@ -141,11 +147,18 @@ def speed(images, batch_size, repeats, data_dir) -> None:
 
 
 @cli.command()
-@click.option("--best", is_flag=True, help="Finetune the study's best trial.")
+@click.option("--best", is_flag=True,
+              help="Finetune the config the report recommends: the best by mean over seeds (after "
+              "`confirm`), or the cheapest config statistically tied with it; with one seed per "
+              "config, the best trial.")
 @click.option("--trial", "trial_number", type=click.IntRange(min=0), default=None,
               help="Finetune this trial instead of the best.")
 @click.option("--study", default=None,
-              help="Study name. Default: the only study in the results folder.")
+              help="Study name. Default: the only study in the results folder (or --storage).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL of the study, e.g. the PostgreSQL a team searched on. "
+              "Default: sqlite:///<results-dir>/<study>/study.db.")
+@ARTIFACTS_OPTION
 @click.option("--run", "run_name", default=None,
               help="Run folder under <study>/finetune/. Default: trial_<N>.")
 @click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
@@ -171,16 +184,18 @@ def speed(images, batch_size, repeats, data_dir) -> None:
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
 @bad_input_errors
-def finetune(best, trial_number, study, run_name, epochs, learning_rate, schedule, augment, patience,
-             final_pass, repeats, seed, validation_size, resume, data_dir, results_dir,
-             device) -> None:
-    """Train a study's best trial further, then measure it once on the test set."""
+def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, learning_rate,
+             schedule, augment, patience, final_pass, repeats, seed, validation_size, resume,
+             data_dir, results_dir, device) -> None:
+    """Train a study's recommended config (or --trial N) further, then measure it once on the
+    test set."""
     from bench.finetune import FinetuneSettings, render, run_finetune
 
     if best == (trial_number is not None):
         raise BadInput("pass either --best or --trial N")
     settings = FinetuneSettings(
-        study=study, trial=trial_number, results_dir=results_dir, run=run_name, epochs=epochs,
+        study=study, trial=trial_number, results_dir=results_dir, storage=storage,
+        artifacts=artifacts, run=run_name, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, augment=augment, patience=patience,
         final_pass=final_pass, repeats=repeats, seed=seed, validation_size=validation_size,
         data_dir=data_dir, device=device, resume=resume,
@@ -285,6 +300,7 @@ def _exit_if_interrupted(exit_code: int) -> None:
               show_default=True,
               help="Seconds without a heartbeat after which another machine's trial counts as "
               "dead, is failed and retried (a dead worker on this machine is seen at once).")
+@ARTIFACTS_OPTION
 @_fidelity_options
 @bad_input_errors
 def search(**options) -> None:
@@ -301,6 +317,7 @@ def search(**options) -> None:
 
 @cli.command()
 @click.option("--study-name", default=None, help="Study name. Default: <space>-grid.")
+@ARTIFACTS_OPTION
 @_fidelity_options
 @bad_input_errors
 def grid(**options) -> None:
@@ -389,16 +406,43 @@ def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
     _exit_if_interrupted(outcome.exit_code)
 
 
+@cli.command("merge-curves")
+@click.argument("tables", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--into", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The curve table to add to. Default: <results-dir>/curves.db.")
+@RESULTS_DIR_OPTION
+@bad_input_errors
+def merge_curves(tables, into, results_dir) -> None:
+    """Add the curve tables of other machines (their results/curves.db files) to this one's.
+
+    Each machine records its own curves; merging lets replay and `compare` here answer configs
+    measured there. A row is matched only at the same settings, data (by content) and device
+    kind, so a merge never mixes measurements of different things.
+    """
+    from bench.curves import CurveTable
+
+    target = CurveTable(into or ensure_results_dir(results_dir) / "curves.db")
+    for path in tables:
+        added, known = target.merge(CurveTable(path))
+        click.echo(f"{path}: {added} curves added, {known} already in {target.path}")
+
+
 @cli.command()
 @click.argument("results_dir", type=click.Path(path_type=Path), default=Path("results"))
-@click.option("--study", default=None, help="Report only this study (a folder under RESULTS_DIR).")
+@click.option("--study", default=None,
+              help="Report only this study (a folder under RESULTS_DIR; with --storage, the "
+              "study and those named after it, such as its confirm study or a compare group).")
+@click.option("--storage", default=None,
+              help="Read the studies from this Optuna storage URL (e.g. the PostgreSQL a team "
+              "searched on) instead of RESULTS_DIR/*/study.db; outputs still go to RESULTS_DIR.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the tables and index.html. Default: RESULTS_DIR/report, or "
               "RESULTS_DIR/<study>/report with --study.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
               help="Trials in the accuracy, size and speed tables.")
 @bad_input_errors
-def report(results_dir, study, out_dir, top) -> None:
+def report(results_dir, study, storage, out_dir, top) -> None:
     """Tables (CSV, Markdown) and a self-contained index.html from the studies in RESULTS_DIR.
 
     Exit codes: 2 when RESULTS_DIR or --study points at no study; 1 when the studies have no
@@ -406,7 +450,8 @@ def report(results_dir, study, out_dir, top) -> None:
     """
     from bench.report import NothingToReport, ReportSettings, build_report
 
-    settings = ReportSettings(results_dir=results_dir, study=study, out_dir=out_dir, top=top)
+    settings = ReportSettings(results_dir=results_dir, study=study, storage=storage,
+                              out_dir=out_dir, top=top)
     try:
         output = build_report(settings)
     except NothingToReport as error:

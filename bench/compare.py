@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -442,18 +439,13 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
     study = optuna.create_study(study_name=job.name, direction="maximize",
                                 sampler=make_sampler(job.sampler, space, job.seed),
                                 pruner=make_pruner(job.pruner, steps))
-    # Created only when a trained trial keeps weights, so replayed studies touch no files.
-    scratch = Path(tempfile.gettempdir()) / f"mnist-bench-compare-{os.getpid()}-{job.name}"
-    try:
-        # Weights of trained trials go to scratch and are dropped: a benchmark keeps curves.
-        objective = Objective(space=space, split=_WORKER["split"], device=_WORKER["device"],
-                              epochs=base.epochs, seed=base.seed,
-                              evaluations_per_epoch=base.evaluations_per_epoch,
-                              results_dir=scratch, study_name=job.name, curves=_WORKER["curves"],
-                              replay=True, data_dir=base.data_dir)
-        study.optimize(objective, n_trials=settings.trials)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    # A benchmark keeps curves, not weights: no artifact store.
+    objective = Objective(space=space, split=_WORKER["split"], device=_WORKER["device"],
+                          epochs=base.epochs, seed=base.seed,
+                          evaluations_per_epoch=base.evaluations_per_epoch,
+                          study_name=job.name, curves=_WORKER["curves"], replay=True,
+                          data_dir=base.data_dir)
+    study.optimize(objective, n_trials=settings.trials)
     trials = study.get_trials(deepcopy=False)
     counted = [t for t in trials if t.state in COUNTED_STATES]
     expected = settings.trials
@@ -461,8 +453,6 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
         expected = min(expected, len(space.grid_points()))
     if len(counted) != len(trials) or len(counted) != expected:
         raise RuntimeError(f"{len(counted)} of {len(trials)} trials finished, {expected} expected")
-    for trial in counted:
-        trial.user_attrs.pop(layout.ATTR_WEIGHTS, None)
     return counted
 
 

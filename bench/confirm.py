@@ -28,7 +28,8 @@ from bench.evidence.measurements import config_id, trial_seed
 from bench.runner import SearchInterrupted, load_search_split, quiet_optuna
 from bench.settings import ConfirmSettings, SearchSettings
 from bench.spaces import SearchSpace, load_space
-from bench.study import STUDY_ATTR_SETTINGS, open_storage
+from bench.studies import StudySource
+from bench.study import STUDY_ATTR_SETTINGS
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
@@ -74,26 +75,11 @@ class ConfirmOutcome:
                 f"{self.confirm_study}; {self.seconds:.0f} s{stopped}")
 
 
-def storage_url_of(settings: ConfirmSettings, study_name: str) -> str:
-    return SearchSettings(storage=settings.storage, results_dir=settings.results_dir).storage_url(
-        study_name)
-
-
-def resolve_study(settings: ConfirmSettings) -> tuple[str, optuna.Study]:
-    """The source study, named or the only one; ValueError (exit 2) when there is none."""
-    if settings.storage is None:
-        from bench.finetune import choose_study
-
-        name = choose_study(settings.results_dir, settings.study)
-    elif settings.study is None:
-        raise ValueError("--study is needed with --storage")
-    else:
-        name = settings.study
-    storage = open_storage(storage_url_of(settings, name), SearchSettings())
-    names = optuna.get_all_study_names(storage)
-    if name not in names:
-        raise ValueError(f"no study {name!r} in the storage (studies: {', '.join(names) or 'none'})")
-    return name, optuna.load_study(study_name=name, storage=storage)
+def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """The source study, named or the only one, and its storage; StudyNotFound (exit 2) when
+    there is none."""
+    source = StudySource(settings.results_dir, settings.storage)
+    return source.load_with_storage(source.choose(settings.study))
 
 
 def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> SearchSettings:
@@ -175,13 +161,14 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     """Measure every target with every seed that neither study nor table has yet."""
     started = time.perf_counter()
     quiet_optuna()
-    name, study = resolve_study(settings)
+    study, storage = resolve_study(settings)
+    name = study.study_name
     search = search_settings_of(study, settings)
     space = load_space(search.space)
     chosen, skipped = targets(study, space, search, settings)
     seeds = [search.seed + offset for offset in range(settings.seeds + 1)]
     confirm = optuna.create_study(study_name=name + CONFIRM_SUFFIX,
-                                  storage=storage_url_of(settings, name),
+                                  storage=storage,
                                   direction="maximize", load_if_exists=True)
     confirm.set_user_attr(STUDY_ATTR_CONFIRM, name)
     confirm.set_user_attr(STUDY_ATTR_SETTINGS, study.user_attrs[STUDY_ATTR_SETTINGS])

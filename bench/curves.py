@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from mnist_cnn.data import data_fingerprint
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, TrainSettings
 
@@ -63,13 +64,13 @@ class Fidelity:
     train_settings: dict[str, Any]  # dataclasses.asdict(TrainSettings) without the seed
     train_size: int  # images trained on per epoch
     validation_size: int
-    data: str  # "shipped" or the resolved --data-dir
+    data: str  # mnist_cnn.data.data_fingerprint: "shipped" or the training files' digest
     device_kind: str  # "cpu" or "cuda": speed (and rounding) differ
 
     @classmethod
     def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
            data_dir: Path | str | None, device_kind: str) -> "Fidelity":
-        data = str(Path(data_dir).resolve()) if data_dir else "shipped"
+        data = data_fingerprint(data_dir)
         train_settings = {k: v for k, v in asdict(settings).items() if k != "seed"}
         return cls(train_settings, int(train_size), int(validation_size), data, device_kind)
 
@@ -198,18 +199,30 @@ class CurveTable:
         if not records:
             return False
         config_dict = asdict(config) if isinstance(config, CNNConfig) else dict(config)
-        key = curve_key(config_dict, fidelity, seed)
         with self._connect(write=True) as connection:
-            existing = connection.execute("SELECT curve, complete FROM curves WHERE key = ?",
-                                          (key,)).fetchone()
-            if existing and (existing[1] or (not complete
-                                             and len(json.loads(existing[0])) >= len(records))):
-                return False
-            _insert(connection, key, config_key(config_dict, fidelity), int(seed),
-                    _canonical(config_dict), asdict(fidelity),
-                    [asdict(r) for r in records], complete, measurements or {}, source,
-                    socket.gethostname(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        return True
+            return _put(connection, config_dict, fidelity, int(seed), [asdict(r) for r in records],
+                        complete, measurements or {}, source, socket.gethostname(),
+                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def merge(self, other: "CurveTable") -> tuple[int, int]:
+        """Add the rows of `other` (another machine's table) by the rules of `put`, in one
+        transaction; returns (rows added or extended, rows this table already had).
+
+        Rows are keyed by config, fidelity (with the data's digest and the device kind) and seed,
+        so a merged row only ever answers the very measurement it is.
+        """
+        if other.path.resolve() == self.path.resolve():
+            raise CurveTableError(f"cannot merge {self.path} into itself")
+        with other._connect() as source:
+            rows = source.execute("SELECT config, fidelity, seed, curve, complete, measurements, "
+                                  "source, host, recorded_at FROM curves ORDER BY rowid").fetchall()
+        added = 0
+        with self._connect(write=True) as connection:
+            for config, fidelity, seed, curve, complete, measurements, origin, host, at in rows:
+                added += _put(connection, json.loads(config), Fidelity(**json.loads(fidelity)),
+                              int(seed), json.loads(curve), bool(complete),
+                              json.loads(measurements), origin, host, at)
+        return added, len(rows) - added
 
     def curves(self, complete_only: bool = False) -> list[StoredCurve]:
         query = f"SELECT {COLUMNS} FROM curves"
@@ -241,6 +254,20 @@ class CurveTable:
                          "training_seconds": stored.training_seconds,
                          "source": stored.source})
         return pd.DataFrame(rows)
+
+
+def _put(connection: sqlite3.Connection, config: dict, fidelity: Fidelity, seed: int,
+         curve: list[dict], complete: bool, measurements: dict, source: str, host: str,
+         recorded_at: str) -> bool:
+    """Insert unless the table has a complete curve, or (for a partial one) one as long."""
+    key = curve_key(config, fidelity, seed)
+    existing = connection.execute("SELECT curve, complete FROM curves WHERE key = ?",
+                                  (key,)).fetchone()
+    if existing and (existing[1] or (not complete and len(json.loads(existing[0])) >= len(curve))):
+        return False
+    _insert(connection, key, config_key(config, fidelity), seed, _canonical(config),
+            asdict(fidelity), curve, complete, measurements, source, host, recorded_at)
+    return True
 
 
 def _insert(connection: sqlite3.Connection, key: str, group_key: str, seed: int, config: dict,

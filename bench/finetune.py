@@ -15,10 +15,16 @@ from pathlib import Path
 
 import optuna
 import torch
+from optuna.trial import TrialState
 from tqdm import tqdm
 
 from bench import layout
+from bench.artifacts import download_weights, open_artifact_store
 from bench.evaluate import TestEvaluation, export_model, save_weights, score
+from bench.evidence.measurements import config_id, fidelity_id, trial_fidelity
+from bench.evidence.summary import gather
+from bench.settings import hidden_url
+from bench.studies import StudySource
 from mnist_cnn.data import ImageSet, TrainValidationSplit, load_test_set, load_train_validation
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig, build_model, validate
@@ -38,7 +44,8 @@ FINETUNE_LR_FACTOR = 1 / 3  # default lr when starting from kept weights: a thir
 FINAL_PASS_EPOCHS = 1  # the optional pass over train+validation
 FINAL_PASS_LR_FACTOR = 0.1  # ... at a tenth of the finetune's rate: polish, not relearn
 # Settings that identify a run rather than change its training; --resume does not compare them.
-RUN_IDENTITY = ("study", "trial", "run", "results_dir", "resume", "device", "repeats")
+RUN_IDENTITY = ("study", "trial", "run", "results_dir", "storage", "artifacts", "resume", "device",
+                "repeats")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ class FinetuneSettings:
 
     study: str | None = None
     trial: int | None = None  # None: the study's best trial
-    results_dir: Path = Path("results")
+    results_dir: Path = Path("results")  # where the run is written (and, by default, the study read)
+    storage: str | None = None  # Optuna storage URL of the study; default: results/<study>/study.db
+    artifacts: str | None = None  # artifact store of the kept weights; default: results/artifacts
     run: str | None = None  # folder under finetune/; None: trial_<N>
     epochs: int = 12
     learning_rate: float | None = None  # None: the trial's / 3 from kept weights, else the trial's
@@ -72,20 +81,33 @@ class FinetuneSettings:
             raise ValueError(f"schedule must be one of {LR_SCHEDULES}, got {self.schedule!r}")
 
     def to_json(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        if self.storage:
+            record["storage"] = hidden_url(self.storage)
+        return record
+
+    @property
+    def source(self) -> StudySource:
+        return StudySource(self.results_dir, self.storage)
+
+    @property
+    def artifact_location(self) -> str:
+        return str(self.artifacts or layout.artifacts_dir(self.results_dir))
 
 
 @dataclass(frozen=True)
 class StartingPoint:
     """What finetuning starts from: a trial's config, training settings and kept weights."""
 
-    study: str
+    study: str  # the trial's study: the search's, or its confirm study
+    run: str  # default run folder name
     trial_number: int
     config: CNNConfig
     train_settings: dict
     weights: dict[str, torch.Tensor] | None
     validation_size: int
     split_seed: int
+    notes: tuple[str, ...] = ()  # why this trial, why not its kept weights
 
 
 @dataclass
@@ -113,38 +135,7 @@ class RepeatResult:
         return cls(**torch.load(path, map_location="cpu", weights_only=True))
 
 
-def choose_study(results_dir: Path, name: str | None) -> str:
-    """`name`, checked; or the only study there is."""
-    names = layout.study_names(results_dir)
-    listed = ", ".join(names) or "none"
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise ValueError(f"no study in {results_dir}; run `mnist-bench search` first")
-        raise ValueError(f"{results_dir} holds {len(names)} studies, pick one with --study: {listed}")
-    if name not in names:
-        raise ValueError(f"no study {name!r} in {results_dir} (studies: {listed})")
-    return name
-
-
-def _load_study(results_dir: Path, study_name: str) -> optuna.Study:
-    storage = layout.sqlite_url(results_dir, study_name)
-    names = optuna.get_all_study_names(storage)
-    if study_name not in names and len(names) != 1:
-        raise ValueError(f"{layout.study_db(results_dir, study_name)} holds studies {names}, "
-                         f"not {study_name!r}")
-    return optuna.load_study(study_name=study_name if study_name in names else names[0],
-                             storage=storage)
-
-
 def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> optuna.trial.FrozenTrial:
-    if number is None:
-        try:
-            return study.best_trial
-        except ValueError:
-            raise ValueError(f"study {study_name!r} has no finished trial to finetune; "
-                             "let `mnist-bench search` finish one first") from None
     trials = study.get_trials(deepcopy=False)
     for trial in trials:
         if trial.number == number:
@@ -152,33 +143,94 @@ def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> opt
     raise ValueError(f"study {study_name!r} has no trial {number} (it has {len(trials)} trials)")
 
 
-def load_starting_point(results_dir: Path, study_name: str, trial_number: int | None) -> StartingPoint:
-    """The chosen trial's config and weights, and the validation split its search used."""
-    study = _load_study(results_dir, study_name)
-    trial = _pick_trial(study, study_name, trial_number)
+def recommended_trial(settings: FinetuneSettings, study: optuna.Study
+                      ) -> tuple[optuna.trial.FrozenTrial, optuna.Study, str | None]:
+    """For --best: a trial of the config the report recommends ("the one to use": the best by
+    mean over seeds, or the cheapest config tied with it), its study, and a note when that is not
+    the study's single best trial. A search trial of it is preferred (it has kept weights); a
+    config only `confirm` measured comes from the confirm study. With one seed per config, or
+    when the best trial has other training settings than the configs the evidence ranks, this
+    is the best trial."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise ValueError(f"study {study.study_name!r} has no finished trial to finetune; "
+                         "let `mnist-bench search` finish one first") from None
+    others = [s for _, s in settings.source.load_related(study.study_name)
+              if s.study_name != study.study_name]  # its confirm study
+    evidence = gather([study, *others])
+    if evidence is None:
+        return best, study, None
+    use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
+    best_fidelity = fidelity_id(trial_fidelity(best, study.user_attrs.get("search_settings") or {}))
+    if use["fidelity_id"] != best_fidelity:
+        # The evidence ranks one fidelity; the best trial has other training settings (a
+        # space with training knobs), so configs of the two are not like with like.
+        return best, study, None
+    sources = [study, *others]
+    candidates = [(index > 0, layout.ATTR_WEIGHTS not in trial.user_attrs, -trial.value,
+                   trial.number, index)
+                  for index, source in enumerate(sources)
+                  for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if layout.ATTR_CONFIG in trial.user_attrs
+                  and config_id(trial.user_attrs[layout.ATTR_CONFIG]) == use["config_id"]]
+    if not candidates:
+        return best, study, None
+    *_, number, index = min(candidates)
+    source = sources[index]
+    chosen = next(t for t in source.get_trials(deepcopy=False) if t.number == number)
+    if source is study and number == best.number:
+        return chosen, study, None
+    return chosen, source, (
+        f"finetuning {source.study_name} trial {number}, the config to use (mean "
+        f"{use['mean']:.2%} over {int(use['seeds'])} seeds; the cheapest in FLOPs of the configs "
+        f"tied with the best), not the single best trial {best.number} ({best.value:.2%}); "
+        "--trial N picks another")
+
+
+def load_starting_point(settings: FinetuneSettings, study_name: str) -> StartingPoint:
+    """The chosen trial's config and kept weights, and the validation split its search used."""
+    study, storage = settings.source.load_with_storage(study_name)
+    choice_note = None
+    if settings.trial is None:
+        trial, study, choice_note = recommended_trial(settings, study)
+    else:
+        trial = _pick_trial(study, study_name, settings.trial)
     if layout.ATTR_CONFIG not in trial.user_attrs:
         raise ValueError(f"trial {trial.number} of {study_name!r} ({trial.state.name}) has no config")
     config = CNNConfig(**trial.user_attrs[layout.ATTR_CONFIG])
     validate(config)
-    weights = None
-    relative = trial.user_attrs.get(layout.ATTR_WEIGHTS)
-    if relative and (layout.study_dir(results_dir, study_name) / relative).is_file():
-        path = layout.study_dir(results_dir, study_name) / relative
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-        try:
-            build_model(config).load_state_dict(weights)
-        except RuntimeError as error:
-            raise ValueError(f"{path} does not fit trial {trial.number}'s config: {error}") from None
+    weights, notes = None, [choice_note] if choice_note else []
+    if layout.ATTR_WEIGHTS in trial.user_attrs:
+        store = open_artifact_store(settings.artifact_location, create=False)
+        weights = download_weights(trial, storage, store)
+        superseded = trial.number != study.best_trial.number
+        if weights is None and superseded:
+            notes.append(f"trial {trial.number}'s weights were removed when a better trial "
+                         "superseded them; training from scratch")
+        elif weights is None:
+            notes.append(f"trial {trial.number} kept weights, but the artifact store "
+                         f"{settings.artifact_location} does not have them (give the search's "
+                         "store with --artifacts); training from scratch")
+        else:
+            try:
+                build_model(config).load_state_dict(weights)
+            except RuntimeError as error:
+                raise ValueError(f"the kept weights of trial {trial.number} do not fit its "
+                                 f"config: {error}") from None
     train_settings = dict(trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS, {}))
     search = study.user_attrs.get("search_settings", {})
     return StartingPoint(
-        study=study_name,
+        study=study.study_name,
+        run=f"trial_{trial.number}" if study.study_name == study_name
+        else f"{study.study_name.removeprefix(study_name + '-')}_trial_{trial.number}",
         trial_number=trial.number,
         config=config,
         train_settings=train_settings,
         weights=weights,
         validation_size=int(search.get("validation_size", 5000)),
         split_seed=int(search.get("seed", train_settings.get("seed", 0))),
+        notes=tuple(notes),
     )
 
 
@@ -325,10 +377,10 @@ def _prepare_run_dir(run_dir: Path, settings: FinetuneSettings) -> None:
 def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     """Finetune `settings.repeats` seeds, score them once on the test set, write the run folder."""
     started = time.perf_counter()
-    study_name = choose_study(settings.results_dir, settings.study)
-    start = load_starting_point(settings.results_dir, study_name, settings.trial)
+    study_name = settings.source.choose(settings.study)
+    start = load_starting_point(settings, study_name)
     run_dir = layout.finetune_dir(settings.results_dir, study_name,
-                                  settings.run or f"trial_{start.trial_number}")
+                                  settings.run or start.run)
     _prepare_run_dir(run_dir, settings)
     use_available_cores()
     device = pick_device(settings.device)
@@ -370,6 +422,7 @@ def _metrics(start: StartingPoint, settings: FinetuneSettings, repeats: list[Rep
         "train_settings": repeats[chosen].train_settings,
         "finetune_settings": settings.to_json(),
         "started_from": "trial weights" if start.weights is not None else "scratch",
+        "notes": list(start.notes),
         "device": str(device),
         "test_images": evaluations[chosen].images,
         "test_accuracy_mean": statistics.fmean(accuracies),
@@ -405,7 +458,8 @@ def render(metrics: dict, run_dir: Path) -> str:
     """The run's result in a few lines."""
     repeats = metrics["repeats"]
     spread = f" ± {metrics['test_accuracy_std']:.2%} over {len(repeats)} seeds" if len(repeats) > 1 else ""
-    return (
+    notes = "".join(f"note: {note}\n" for note in metrics.get("notes", []))
+    return notes + (
         f"trial {metrics['trial_number']} of {metrics['study']} (from {metrics['started_from']}): "
         f"test accuracy {metrics['test_accuracy_mean']:.2%}{spread}, "
         f"{metrics['parameters']:,} params, latency {metrics['latency_ms_batch1']:.2f} ms, "

@@ -3,7 +3,7 @@
 results/curves.db                   the curve table (bench.curves): every trained learning curve
 results/<study>/study.db            the Optuna storage (SQLite by default)
 results/<study>/trials.csv          rewritten after every finished trial
-results/<study>/weights/trial_N.pt  kept weights (state_dict) of trial N
+results/artifacts/                  Optuna artifact store (default): kept weights of best trials
 results/<study>/finetune/<run>/     finetuned models: weights, export, metrics.json
 results/<study>/report/             the report's tables, plots and index.html
 """
@@ -18,7 +18,7 @@ import click
 ATTR_CONFIG = "config"  # dataclasses.asdict(CNNConfig)
 ATTR_TRAIN_SETTINGS = "train_settings"  # dataclasses.asdict(TrainSettings)
 ATTR_LEARNING_CURVE = "learning_curve"  # list of dataclasses.asdict(EpochRecord)
-ATTR_WEIGHTS = "weights"  # path of the kept weights, relative to the study folder
+ATTR_WEIGHTS = "weights"  # artifact id of the kept weights (bench.artifacts)
 ATTR_INVALID_REASON = "invalid_reason"  # set on trials pruned because the config collapses
 ATTR_END_REASON = "end_reason"  # why a trial was pruned, failed or interrupted
 ATTR_REPLAYED = "replayed"  # True: answered from the curve table, not trained
@@ -58,8 +58,9 @@ def trials_csv(results_dir: Path, study_name: str) -> Path:
     return study_dir(results_dir, study_name) / "trials.csv"
 
 
-def weights_path(results_dir: Path, study_name: str, trial_number: int) -> Path:
-    return study_dir(results_dir, study_name) / "weights" / f"trial_{trial_number}.pt"
+def artifacts_dir(results_dir: Path) -> Path:
+    """The default artifact store: one folder for every study's kept weights."""
+    return Path(results_dir) / "artifacts"
 
 
 def finetune_dir(results_dir: Path, study_name: str, run_name: str) -> Path:

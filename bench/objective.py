@@ -2,7 +2,8 @@
 
 Every trial ends with the record the report and finetune read (see bench.layout's ATTR_* keys):
 an invalid config is pruned before any training with `invalid_reason`; a trained trial carries
-its learning curve, size and speed; a trial that beats the study's best keeps its weights.
+its learning curve, size and speed; a trial that beats the study's best uploads its weights as an
+Optuna artifact (bench.artifacts).
 Every trained curve goes into the curve table (bench.curves); with `replay`, a config whose
 complete curve is already there is answered from it, evaluation by evaluation through the same
 pruner, at its recorded cost, and marked `replayed`.
@@ -10,13 +11,12 @@ pruner, at its recorded cost, and marked `replayed`.
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import optuna
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from bench import layout
+from bench.artifacts import upload_weights
 from bench.curves import CurveTable, Fidelity, StoredCurve
 from bench.spaces import SearchSpace
 from mnist_cnn.data import TrainValidationSplit
@@ -49,13 +50,13 @@ class Objective:
     epochs: int
     seed: int
     evaluations_per_epoch: int
-    results_dir: Path
     study_name: str
     # Wraps every storage write: bench.runner defers a Ctrl-C there to the end of the write.
     storage_section: Callable[[], AbstractContextManager] = nullcontext
     curves: CurveTable | None = None  # where trained curves are recorded
     replay: bool = False  # answer configs with a complete curve in `curves` from it
     data_dir: Path | None = None  # part of a curve's fidelity
+    artifacts: Any = None  # Optuna artifact store for the best trials' weights; None: keep none
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -104,8 +105,8 @@ class Objective:
                                 source=source)
         with self.storage_section():
             measurements = {**size, **self._record_measurements(trial, result)}
-            if _beats_best(trial, result.best_validation_accuracy):
-                self._keep_weights(trial, watcher.best_state)
+            if self.artifacts is not None and _beats_best(trial, result.best_validation_accuracy):
+                upload_weights(trial, watcher.best_state, self.artifacts)
             trial.set_user_attr("seconds", time.perf_counter() - started)
         if self.curves is not None:
             self.curves.put(config, fidelity, settings.seed, result.history,
@@ -165,16 +166,6 @@ class Objective:
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
         return metrics
-
-    def _keep_weights(self, trial: optuna.Trial, state: dict[str, torch.Tensor]) -> None:
-        """Save the weights of the best evaluation; bench.runner deletes superseded ones."""
-        path = layout.weights_path(self.results_dir, self.study_name, trial.number)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".pt.partial")
-        torch.save(state, partial)
-        os.replace(partial, path)
-        study_dir = layout.study_dir(self.results_dir, self.study_name)
-        trial.set_user_attr(layout.ATTR_WEIGHTS, path.relative_to(study_dir).as_posix())
 
 
 class _PruningWatcher:

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from bench import layout
+from bench.artifacts import open_artifact_store, remove_superseded_weights
 from bench.curves import CurveTable
 from bench.objective import Objective
 from bench.settings import SearchSettings, hidden_url
@@ -124,9 +125,12 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     """Open (or resume) the study and run trials until `settings.trials` have finished."""
     quiet_optuna()
     space = load_space(settings.space)
-    study = open_study(settings, space)  # created once here, before any worker starts
-    CurveTable(settings.curve_table_path)  # an unusable table path fails now, before training
-    split = load_search_split(settings)  # bad data fails now, before any worker or training starts
+    # Bad input fails here, before the study is made or any worker or training starts.
+    storage = search_storage(settings, space)
+    open_artifact_store(settings.artifact_location)
+    CurveTable(settings.curve_table_path)
+    split = load_search_split(settings)
+    study = open_study(settings, space, storage=storage)  # once here, before any worker starts
     name = study.study_name
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with
@@ -136,7 +140,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     else:
         del split  # each worker process loads its own
         signal_received = _run_worker_processes(settings, study)
-    write_study_files(study, settings.results_dir, name)
+    write_study_files(study, settings)
     return _outcome(study, settings, time.perf_counter() - started, signal_received, started_at)
 
 
@@ -161,9 +165,9 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     objective = Objective(space=space, split=split,
                           device=pick_device(settings.device), epochs=settings.epochs,
                           seed=settings.seed, evaluations_per_epoch=settings.evaluations_per_epoch,
-                          results_dir=settings.results_dir, study_name=name,
-                          curves=CurveTable(settings.curve_table_path), replay=settings.replay,
-                          data_dir=settings.data_dir)
+                          study_name=name, curves=CurveTable(settings.curve_table_path),
+                          replay=settings.replay, data_dir=settings.data_dir,
+                          artifacts=open_artifact_store(settings.artifact_location))
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()
     worker = WorkerProcess.this()  # where the trial runs (and its weights are kept)
@@ -185,7 +189,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
                 guard.in_trial = False
 
         def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            write_study_files(study, settings.results_dir, name)
+            write_study_files(study, settings)
             if bar is not None:
                 _show(bar, study)
 
@@ -197,7 +201,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
         except SearchInterrupted:
             pass
         finally:
-            write_study_files(study, settings.results_dir, name)
+            write_study_files(study, settings)
             if bar is not None:
                 _show(bar, study)
                 bar.close()
@@ -343,7 +347,7 @@ def _show(bar: tqdm, study: optuna.Study) -> None:
 
 @contextmanager
 def _study_lock(study_dir: Path):
-    """One writer at a time for trials.csv and the weights folder (workers of one machine)."""
+    """One writer at a time for trials.csv and weight removals (workers of one machine)."""
     study_dir.mkdir(parents=True, exist_ok=True)
     with open(study_dir / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -353,30 +357,16 @@ def _study_lock(study_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def write_study_files(study: optuna.Study, results_dir: Path, study_name: str) -> None:
-    """Rewrite trials.csv atomically and keep only the best trial's weights file."""
-    study_dir = layout.study_dir(results_dir, study_name)
-    csv_path = layout.trials_csv(results_dir, study_name)
-    with _study_lock(study_dir):
+def write_study_files(study: optuna.Study, settings: SearchSettings) -> None:
+    """Rewrite trials.csv atomically and keep only the best trial's weights in the artifact store."""
+    name = study.study_name
+    csv_path = layout.trials_csv(settings.results_dir, name)
+    with _study_lock(layout.study_dir(settings.results_dir, name)):
         frame = study.trials_dataframe()
         partial = csv_path.with_suffix(".csv.partial")
         frame.to_csv(partial, index=False)
         os.replace(partial, csv_path)
-        _delete_superseded_weights(study, results_dir, study_name)
-
-
-def _delete_superseded_weights(study: optuna.Study, results_dir: Path, study_name: str) -> None:
-    """Weights of finished trials other than the best kept ones are deleted; running trials' are left."""
-    kept = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if layout.ATTR_WEIGHTS in t.user_attrs]
-    if not kept:
-        return
-    # The best trial with weights: a replayed trial that ties or beats it has none of its own.
-    best = max(kept, key=lambda t: t.value).number
-    finished = {t.number for t in study.get_trials(deepcopy=False)
-                if t.state.is_finished()}
-    for number in finished - {best}:
-        layout.weights_path(results_dir, study_name, number).unlink(missing_ok=True)
+        remove_superseded_weights(study, open_artifact_store(settings.artifact_location))
 
 
 def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,

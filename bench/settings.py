@@ -51,6 +51,7 @@ class SearchSettings:
     grace_period: int = 60
     replay: bool = True  # answer configs already measured under these settings from the table
     curve_table: Path | None = None  # default: layout.curve_table(results_dir)
+    artifacts: str | None = None  # artifact store for kept weights; default: results/artifacts
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -88,6 +89,10 @@ class SearchSettings:
     @property
     def curve_table_path(self) -> Path:
         return Path(self.curve_table or layout.curve_table(self.results_dir))
+
+    @property
+    def artifact_location(self) -> str:
+        return str(self.artifacts or layout.artifacts_dir(self.results_dir))
 
 
 @dataclass(frozen=True)

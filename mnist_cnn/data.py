@@ -6,6 +6,7 @@ The training files give a seeded train/validation split; the test files are read
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -180,6 +181,32 @@ def _name_corrupt_file(root: Path, names: tuple[str, ...], error: Exception) -> 
         except Exception as file_error:
             return f"{path.name} is not a valid MNIST IDX file: {file_error or type(file_error).__name__}"
     return f"cannot read MNIST from {root}: {error}"
+
+
+def data_fingerprint(data_dir: str | Path | None) -> str:
+    """What the training files hold: "shipped" for the packaged copy, else "sha256:" and the
+    digest of their unpacked bytes, so that a curve measured on one machine is only ever matched
+    with the same data elsewhere, whatever folder it sits in."""
+    source = resolve_data_dir(data_dir)
+    if source.resolve() == shipped_data_dir().resolve():
+        return "shipped"
+    root, missing = _prepare_root(source, TRAIN_FILES)
+    if missing:
+        absent = next(n for n in TRAIN_FILES if _source_file(source, n) is None)
+        raise DataError(f"{absent} (or {absent}.gz) not found in {source}")
+    return _digest(root)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(root: Path) -> str:
+    """Digest of the unpacked training files; `root` names one version of them (see
+    _cache_folder_for), so the digest is computed once per process."""
+    digest = hashlib.sha256()
+    for name in TRAIN_FILES:
+        with open(root / "MNIST" / "raw" / name, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:32]
 
 
 def load_train_validation(

@@ -143,3 +143,25 @@ def test_a_study_without_completed_trials_is_bad_input(tmp_path):
     assert done.returncode == 2
     assert "has no completed trial to confirm" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_finetune_best_takes_the_config_the_report_recommends(results):
+    from bench.evidence.summary import gather
+    from bench.finetune import FinetuneSettings, recommended_trial
+
+    assert run("confirm", "--results-dir", str(results), "--top", "2").returncode == 0
+    study = load(results, STUDY)
+    trial, source, note = recommended_trial(FinetuneSettings(results_dir=results), study)
+    evidence = gather([study, load(results, STUDY + "-confirm")])
+    use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
+    assert use["seeds"] == 3  # a confirmed config, not a single lucky seed
+    assert config_id(trial.user_attrs[layout.ATTR_CONFIG]) == use["config_id"]
+    single_best = config_id(study.best_trial.user_attrs[layout.ATTR_CONFIG])
+    if use["config_id"] != single_best:
+        assert f"not the single best trial {study.best_trial.number}" in note
+    else:
+        assert note is None and source.study_name == STUDY
+    report = run("report", str(results))
+    assert report.returncode == 0, report.stderr
+    summary = (results / "report" / "summary.md").read_text()
+    assert f"`mnist-bench finetune --best --study {STUDY}` trains and tests it" in summary

@@ -100,3 +100,56 @@ def test_a_folder_or_foreign_file_is_refused_in_one_line(tmp_path):
     foreign.write_text("not a database " * 100)
     with pytest.raises(CurveTableError, match="cannot use"):
         CurveTable(foreign)
+
+
+def test_data_is_identified_by_content_not_by_folder(tmp_path):
+    from conftest import write_tiny_mnist
+
+    from mnist_cnn.data import data_fingerprint
+
+    here = write_tiny_mnist(tmp_path / "machine-a" / "mnist")
+    there = write_tiny_mnist(tmp_path / "machine-b" / "data", gz=False)  # same images, unzipped
+    other = write_tiny_mnist(tmp_path / "other", train=1300)
+    assert data_fingerprint(None) == "shipped"
+    assert data_fingerprint(here) == data_fingerprint(there) != data_fingerprint(other)
+    assert data_fingerprint(here).startswith("sha256:")
+    assert (Fidelity.of(SETTINGS, 1000, 200, here, "cpu")
+            == Fidelity.of(SETTINGS, 1000, 200, there, "cpu")
+            != Fidelity.of(SETTINGS, 1000, 200, other, "cpu"))
+
+
+def test_merge_adds_another_machines_curves_by_the_rules_of_put(tmp_path):
+    ours, theirs = CurveTable(tmp_path / "a.db"), CurveTable(tmp_path / "b.db")
+    cuda = Fidelity.of(SETTINGS, 1000, 200, None, "cuda")
+    ours.put(CNNConfig(), FIDELITY, 0, [record(1, 0.5), record(2, 0.6)], complete=True, source="a#0")
+    ours.put(CNNConfig(), FIDELITY, 1, [record(1, 0.5)], complete=False, source="a#1")
+    theirs.put(CNNConfig(), FIDELITY, 0, [record(1, 0.9), record(2, 0.9)], complete=True,
+               source="b#0")  # ours is complete: it stays
+    theirs.put(CNNConfig(), FIDELITY, 1, [record(1, 0.7), record(2, 0.8)], complete=True,
+               source="b#1")  # completes our partial curve
+    theirs.put(CNNConfig(), cuda, 0, [record(1, 0.4), record(2, 0.8)], complete=True,
+               source="b#2")  # another device kind: a row of its own, never ours
+    assert ours.merge(theirs) == (2, 1)
+    assert ours.merge(theirs) == (0, 3)  # merging again changes nothing
+    assert ours.get(CNNConfig(), FIDELITY, 0).source == "a#0"
+    assert ours.get(CNNConfig(), FIDELITY, 1).source == "b#1"
+    assert set(ours.seeds(CNNConfig(), FIDELITY)) == {0, 1}
+    assert ours.seeds(CNNConfig(), cuda)[0].source == "b#2"
+    with pytest.raises(CurveTableError, match="into itself"):
+        ours.merge(CurveTable(tmp_path / "a.db"))
+
+
+def test_merge_curves_command(tmp_path):
+    import subprocess
+    import sys
+
+    theirs = CurveTable(tmp_path / "theirs.db")
+    theirs.put(CNNConfig(), FIDELITY, 0, [record(1, 0.5), record(2, 0.6)], complete=True)
+    command = [sys.executable, "-c", "from bench.cli import main; main()", "merge-curves",
+               "--results-dir", str(tmp_path / "results")]
+    done = subprocess.run([*command, str(tmp_path / "theirs.db")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 curves added, 0 already in" in done.stdout
+    assert CurveTable(tmp_path / "results" / "curves.db").seeds(CNNConfig(), FIDELITY)
+    missing = subprocess.run([*command, str(tmp_path / "none.db")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

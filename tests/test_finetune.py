@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from bench import layout
-from bench.finetune import FinetuneSettings, run_finetune
+from bench.artifacts import open_artifact_store, upload_weights
+from bench.finetune import FinetuneSettings, load_starting_point, run_finetune
 from mnist_cnn.model import CNNConfig, build_model
 from mnist_cnn.train import TrainSettings, checkpoint_history
 
@@ -36,17 +37,19 @@ def make_study(results: Path, name: str = "faq", finished: bool = True, weights:
         layout.ATTR_CONFIG: {**asdict(config), "channels": list(config.channels)},
         layout.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, learning_rate=3e-3)),
     }
-    if weights:
-        torch.manual_seed(0)
-        path = layout.weights_path(results, name, 0)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(build_model(config).state_dict(), path)
-        attrs[layout.ATTR_WEIGHTS] = str(path.relative_to(layout.study_dir(results, name)))
     state = optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED
-    study.add_trial(optuna.trial.create_trial(
-        state=state, value=0.5 if finished else None, user_attrs=attrs,
-        intermediate_values={} if finished else {0: 0.3},
-    ))
+    trial = study.ask()
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    if weights:  # kept as the search keeps them: an artifact in the default store
+        torch.manual_seed(0)
+        upload_weights(trial, build_model(config).state_dict(),
+                       open_artifact_store(layout.artifacts_dir(results)))
+    if finished:
+        study.tell(trial, 0.5)
+    else:
+        trial.report(0.3, 0)
+        study.tell(trial, state=state)
     return results
 
 
@@ -217,3 +220,13 @@ def test_study_must_be_named_when_there_are_several(tmp_path, tiny_mnist, monkey
                                   monkeypatch, capsys)
     assert code == 2
     assert "--study" in stderr and "alpha, beta" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_weights_missing_from_the_artifact_store_start_from_scratch_with_a_note(tmp_path, tiny_mnist):
+    results = make_study(tmp_path / "results")
+    elsewhere = tmp_path / "empty-store"
+    start = load_starting_point(settings(results, tiny_mnist, artifacts=str(elsewhere)), "faq")
+    assert start.weights is None and "does not have them" in start.notes[0]
+    found = load_starting_point(settings(results, tiny_mnist), "faq")  # the default store
+    assert found.weights is not None and found.notes == ()
+    assert not elsewhere.exists()  # reading never creates a store

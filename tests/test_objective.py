@@ -6,7 +6,10 @@ import optuna
 import pytest
 import torch
 
+from optuna.artifacts import get_all_artifact_meta
+
 from bench import layout
+from bench.artifacts import download_weights, open_artifact_store
 from bench.objective import Objective
 from bench.spaces import parse_space
 from mnist_cnn.data import load_train_validation
@@ -31,13 +34,13 @@ def objective(tiny_mnist, tmp_path):
     return Objective(
         space=parse_space(SPACE, name="tiny", source="tiny.toml"),
         split=load_train_validation(tiny_mnist, validation_size=200, seed=0),
-        device=torch.device("cpu"), epochs=1, seed=0, evaluations_per_epoch=2,
-        results_dir=tmp_path, study_name="s",
+        device=torch.device("cpu"), epochs=1, seed=0, evaluations_per_epoch=2, study_name="s",
+        artifacts=open_artifact_store(tmp_path / "artifacts"),
     )
 
 
-def _run(objective, pool_size, pruner=None):
-    study = optuna.create_study(direction="maximize", pruner=pruner)
+def _run(objective, pool_size, pruner=None, storage=None):
+    study = optuna.create_study(direction="maximize", pruner=pruner, storage=storage)
     study.enqueue_trial({"pool_size": pool_size})
     study.optimize(objective, n_trials=1)
     return study.trials[0]
@@ -54,7 +57,8 @@ def test_collapsing_config_is_pruned_before_training(objective):
 
 
 def test_completed_trial_records_curve_measurements_and_weights(objective, tmp_path):
-    trial = _run(objective, pool_size=2)
+    storage = optuna.storages.InMemoryStorage()
+    trial = _run(objective, pool_size=2, storage=storage)
     assert trial.state == optuna.trial.TrialState.COMPLETE
     attrs = trial.user_attrs
     curve = attrs[layout.ATTR_LEARNING_CURVE]
@@ -68,9 +72,12 @@ def test_completed_trial_records_curve_measurements_and_weights(objective, tmp_p
     assert attrs["epochs_trained"] == 1.0
     assert attrs[layout.ATTR_TRAIN_SETTINGS]["evaluations_per_epoch"] == 2
     config = CNNConfig(**attrs[layout.ATTR_CONFIG])
-    assert attrs[layout.ATTR_WEIGHTS] == "weights/trial_0.pt"
+    (meta,) = get_all_artifact_meta(trial, storage=storage)  # an Optuna artifact of the trial
+    assert meta.artifact_id == attrs[layout.ATTR_WEIGHTS]
+    assert meta.filename == "trial_0_weights.pt"
+    weights = download_weights(trial, storage, objective.artifacts)
     model = build_model(config)
-    model.load_state_dict(torch.load(tmp_path / "s" / attrs[layout.ATTR_WEIGHTS]))
+    model.load_state_dict(weights)
     assert sum(p.numel() for p in model.parameters()) == attrs["parameters"]
 
 

@@ -16,6 +16,7 @@ import uuid
 import optuna
 import pandas as pd
 import pytest
+import torch
 from sqlalchemy.engine import make_url
 
 from bench import layout
@@ -71,9 +72,16 @@ def search_command(space_text: str, database_url: str, tiny_mnist, tmp_path, res
             "--data-dir", str(tiny_mnist), "--results-dir", str(tmp_path / results), *options]
 
 
-def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_path):
+def cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_two_machines_share_one_study_and_a_third_reports_and_finetunes_it(
+        database_url, tiny_mnist, tmp_path):
+    store = tmp_path / "shared-artifacts"  # the shared mount of a real team
     commands = [search_command(SPACE, database_url, tiny_mnist, tmp_path, f"machine-{index}",
-                               "--trials", str(TRIALS), "--epochs", "1")
+                               "--trials", str(TRIALS), "--epochs", "1", "--artifacts", str(store))
                 for index in range(2)]
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for c in commands]
@@ -98,6 +106,56 @@ def test_two_processes_share_one_study_exactly(database_url, tiny_mnist, tmp_pat
     for index in range(2):
         frame = pd.read_csv(tmp_path / f"machine-{index}" / "shared" / "trials.csv")
         assert set(frame["number"]) <= set(numbers) and len(frame) >= TRIALS // 2
+        assert not (tmp_path / f"machine-{index}" / "artifacts").exists()
+    # one weights artifact is left in the shared store: the best trial's
+    best = study.best_trial
+    assert [p.name for p in store.iterdir()] == [best.user_attrs[layout.ATTR_WEIGHTS]]
+
+    third = tmp_path / "third"  # a machine with nothing of the search on its disk
+    third.mkdir()
+    report = cli("report", "results", "--storage", database_url, cwd=third)
+    assert report.returncode == 0, report.stderr
+    summary = (third / "results" / "report" / "summary.md").read_text()
+    assert f"1 study, {len(study.trials)} trials" in summary  # read from PostgreSQL
+    assert (third / "results" / "report" / "index.html").is_file()
+
+    # the weights the third machine downloads are the trial's: they score its best exactly
+    from bench.finetune import FinetuneSettings, load_starting_point
+    from mnist_cnn.data import load_train_validation
+    from mnist_cnn.model import build_model
+    from mnist_cnn.train import evaluate
+
+    settings = FinetuneSettings(study="shared", results_dir=third / "results",
+                                storage=database_url, artifacts=str(store))
+    start = load_starting_point(settings, "shared")
+    assert start.trial_number == best.number and start.weights is not None
+    model = build_model(start.config)
+    model.load_state_dict(start.weights)
+    split = load_train_validation(tiny_mnist, start.validation_size, start.split_seed)
+    accuracy = evaluate(model, split.validation, torch.device("cpu")).accuracy
+    assert accuracy == pytest.approx(best.value, abs=1e-9)
+
+    finetune = cli("finetune", "--best", "--study", "shared", "--storage", database_url,
+                   "--artifacts", str(store), "--epochs", "1", "--data-dir", str(tiny_mnist),
+                   "--device", "cpu", cwd=third)
+    assert finetune.returncode == 0, finetune.stderr
+    assert "(from trial weights)" in finetune.stdout
+    assert (third / "results" / "shared" / "finetune" / f"trial_{best.number}"
+            / layout.FINETUNE_METRICS).is_file()
+
+
+def test_reading_commands_refuse_a_missing_study_in_one_line(database_url, tmp_path):
+    optuna.create_study(study_name="present", storage=database_url)
+    unreachable = make_url(database_url).set(password="secret", port=1)
+    for args in (["report", "results", "--storage", database_url, "--study", "absent"],
+                 ["finetune", "--best", "--storage", database_url, "--study", "absent"],
+                 ["confirm", "--storage", database_url, "--study", "absent"],
+                 ["report", "results", "--storage",
+                  unreachable.render_as_string(hide_password=False)]):
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
+    assert not (tmp_path / "results").exists()  # nothing written
 
 
 def _pid_of_a_training_worker(database_url: str, process: subprocess.Popen) -> int:

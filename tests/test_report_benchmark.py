@@ -28,7 +28,7 @@ def results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(results):
-    return {s.name: s for s in load_studies(results)}
+    return {s.name: s for s in load_studies(StudySource(results))}
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_regret_falls_back_to_the_trial_value_when_the_table_had_none(bench):
 
 def test_a_report_of_a_group_written_without_the_table_says_so(tmp_path):
     write_compare_group(tmp_path, with_table=False)
-    bench = benchmark.summarize(load_studies(tmp_path))
+    bench = benchmark.summarize(load_studies(StudySource(tmp_path)))
     assert bench.regret["regret_pp_mean"].iloc[0] == pytest.approx(0.03)  # 99.20 vs 99.20, 99.14
     assert "have no seed mean of their picked config" in bench.notes[0]
     assert "TPE+Hyperband reached within 0.1 pp of the best config in the table (99.20%) with" \
@@ -289,3 +289,4 @@ def test_report_of_compare_studies_alone(results, tmp_path):
     assert (out / "regret.csv").is_file() and not (out / "accuracy.csv").exists()
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# mnist-bench report\n\n\n## Benchmark\n\n- On the faq space")
+from bench.studies import StudySource

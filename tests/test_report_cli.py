@@ -55,3 +55,27 @@ def test_study_without_completed_trial_exits_1_with_a_message(tmp_path):
     assert result.exit_code == 1
     assert result.output == ("Error: nothing to report yet: study 'fresh' has no completed trial "
                              "yet (1 trials); skipped\n")
+
+
+def test_storage_url_reads_studies_from_anywhere_and_writes_to_the_results_folder(tmp_path):
+    write_study(tmp_path / "team", "alpha")
+    url = f"sqlite:///{tmp_path}/team/alpha/study.db"  # as a PostgreSQL URL would be given
+    here = tmp_path / "elsewhere"
+    result = run_report(str(here), "--storage", url, "--study", "alpha")
+    assert result.exit_code == 0, result.output
+    assert (here / "alpha" / "report" / "index.html").is_file()
+    accuracy = pd.read_csv(here / "alpha" / "report" / "accuracy.csv")
+    assert accuracy["validation_accuracy_mean"].max() == 0.9910
+
+
+def test_storage_url_without_a_database_or_the_study_is_bad_input(tmp_path):
+    write_study(tmp_path / "team", "alpha")
+    url = f"sqlite:///{tmp_path}/team/alpha/study.db"
+    for args, message in (([f"sqlite:///{tmp_path}/none.db"], "no study database"),
+                          ([url, "--study", "beta"], "no study 'beta'"),
+                          (["postgresql://me:secret@127.0.0.1:1/x"], "cannot open storage")):
+        result = run_report(str(tmp_path / "out"), "--storage", *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output and result.output.count("\n") == 1
+        assert "secret" not in result.output
+    assert not (tmp_path / "none.db").exists() and not (tmp_path / "out").exists()

@@ -6,8 +6,9 @@ import pytest
 from report_studies import write_finetune, write_study
 
 from bench.report.load import (
-    NoStudies, NothingToReport, load_studies, trials_frame, with_completed_trials,
+    NothingToReport, load_studies, trials_frame, with_completed_trials,
 )
+from bench.studies import StudyNotFound, StudySource
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def results(tmp_path_factory):
 
 
 def test_trials_keep_their_states_and_pruned_epochs(results):
-    (alpha,) = load_studies(results)
+    (alpha,) = load_studies(StudySource(results))
     trials = alpha.trials.set_index("trial")
     assert list(trials["state"]) == ["complete", "complete", "complete", "pruned", "pruned",
                                      "invalid", "failed"]
@@ -34,25 +35,25 @@ def test_trials_keep_their_states_and_pruned_epochs(results):
 
 
 def test_finetune_metrics_are_attached_to_their_study(results):
-    (alpha,) = load_studies(results)
+    (alpha,) = load_studies(StudySource(results))
     assert [run["run"] for run in alpha.finetune] == ["best"]
     assert alpha.finetune[0]["test_accuracy_mean"] == 0.9921
 
 
 def test_missing_folder_no_study_and_unknown_name_are_bad_input(results, tmp_path):
-    with pytest.raises(NoStudies, match="does not exist"):
-        load_studies(tmp_path / "missing")
-    with pytest.raises(NoStudies, match="no studies under"):
-        load_studies(tmp_path)
-    with pytest.raises(NoStudies, match=r"no study 'beta'.*alpha"):
-        load_studies(results, "beta")
+    with pytest.raises(StudyNotFound, match="does not exist"):
+        load_studies(StudySource(tmp_path / "missing"))
+    with pytest.raises(StudyNotFound, match="no studies under"):
+        load_studies(StudySource(tmp_path))
+    with pytest.raises(StudyNotFound, match=r"no study 'beta'.*alpha"):
+        load_studies(StudySource(results), "beta")
 
 
 def test_damaged_storage_is_named_in_one_line(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "study.db").write_text("not a database")
-    with pytest.raises(NoStudies, match="cannot read .*broken/study.db") as raised:
-        load_studies(tmp_path)
+    with pytest.raises(StudyNotFound, match="cannot read .*broken/study.db") as raised:
+        load_studies(StudySource(tmp_path))
     assert "\n" not in str(raised.value)
 
 
@@ -61,9 +62,9 @@ def test_a_study_without_completed_trials_is_skipped_or_refused(results, tmp_pat
 
     write_study(tmp_path, "only-pruned", [t for t in ALPHA_TRIALS if t[0] != "complete"])
     with pytest.raises(NothingToReport, match="only-pruned"):
-        with_completed_trials(load_studies(tmp_path))
+        with_completed_trials(load_studies(StudySource(tmp_path)))
     write_study(tmp_path, "good")
-    kept, notes = with_completed_trials(load_studies(tmp_path))
+    kept, notes = with_completed_trials(load_studies(StudySource(tmp_path)))
     assert [s.name for s in kept] == ["good"]
     assert "only-pruned" in notes[0]
 

@@ -50,7 +50,7 @@ def test_page_is_self_contained_with_summary_first(page):
 
 def test_importances_are_skipped_with_a_reason_when_too_few_trials(tmp_path):
     write_study(tmp_path, "small", ALPHA_TRIALS[:1])
-    (study,) = load_studies(tmp_path)
+    (study,) = load_studies(StudySource(tmp_path))
     plot = param_importances(study)
     assert plot.figure is None and "at least 2 completed trials" in plot.skipped
     drawn = [p.title for p in study_plots(study) if p.figure is not None]
@@ -116,3 +116,4 @@ def test_page_draws_every_plot_without_errors_in_headless_chromium(page, tmp_pat
     assert f'data-drawn-plots="{len(parser.marked)}"' in dom
     assert screenshot.stat().st_size > 50_000
     print(f"screenshot: {screenshot}")
+from bench.studies import StudySource

@@ -18,7 +18,7 @@ def studies(tmp_path_factory):
     write_study(root, "alpha")
     write_study(root, "beta", ALPHA_TRIALS[2:4])
     write_finetune(root, "alpha", "best", trial_number=2, mean=0.9921, std=0.0004)
-    return load_studies(root)
+    return load_studies(StudySource(root))
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,4 @@ def test_summary_names_best_config_with_its_numbers(studies):
                         "99.21% ± 0.04 pp.")
     assert lines[3].endswith("3 distinct configs, 3 measurements (config x fidelity x seed; "
                              "replays and repeats of one measurement count once).")
+from bench.studies import StudySource

@@ -80,9 +80,11 @@ def test_search_prunes_bad_trials_records_invalid_ones_and_keeps_best_weights(
     assert invalid and all(t.params["pool_size"] == 3 for t in invalid)
     assert any(t.params["learning_rate"] < 0.01 for t in by_pruner)
     assert study.best_value > 0.9 and study.best_params["learning_rate"] == 0.01
-    # only the best trial's weights are kept, where its attribute says
-    weights = sorted((results / STUDY / "weights").iterdir())
-    assert weights == [results / STUDY / study.best_trial.user_attrs[layout.ATTR_WEIGHTS]]
+    # only the best trial's weights are kept: one file in the artifact store, its artifact
+    kept = sorted((results / "artifacts").iterdir())
+    assert [path.name for path in kept] == [study.best_trial.user_attrs[layout.ATTR_WEIGHTS]]
+    uploaded = [t for t in study.trials if layout.ATTR_WEIGHTS in t.user_attrs]
+    assert len(uploaded) >= 1
     frame = pd.read_csv(results / STUDY / "trials.csv")
     assert list(frame["number"]) == list(range(14))
     assert f"{study.best_value:.2%}" in done.stdout and f"{len(pruned)} pruned" in done.stdout
@@ -277,15 +279,20 @@ def test_a_worker_is_gone_only_when_provably_so(tmp_path):
     (["--storage", "nosuchdb://x"], "cannot open storage"),
     (["--storage", "postgresql://me:secret@127.0.0.1:1/none"], "cannot open storage"),
     (["--space", "nonesuch"], "unknown space"),
+    (["--artifacts", "{file}/store"], "cannot create artifact folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_training(tiny_mnist, space_file, tmp_path,
                                                            options, message):
     results = tmp_path / "results"
+    (tmp_path / "file").write_text("not a folder")
+    options = [option.format(file=tmp_path / "file") for option in options]
     done = run(command(tiny_mnist, space_file, results, *options))
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "secret" not in done.stderr
-    assert not (results / STUDY / "weights").exists()
+    database = results / STUDY / "study.db"
+    assert not database.exists() or not optuna.get_all_study_names(layout.sqlite_url(results, STUDY))
+    assert not (results / "artifacts").exists()
 
 
 def test_results_dir_that_is_a_file_is_bad_input(tiny_mnist, space_file, tmp_path):

@@ -6,6 +6,6 @@ page.py renders the HTML, build.py writes it all.
 """
 
 from bench.report.build import ReportOutput, ReportSettings, build_report
-from bench.report.load import NoStudies, NothingToReport
+from bench.report.load import NothingToReport
 
-__all__ = ["NoStudies", "NothingToReport", "ReportOutput", "ReportSettings", "build_report"]
+__all__ = ["NothingToReport", "ReportOutput", "ReportSettings", "build_report"]

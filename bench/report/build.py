@@ -18,6 +18,7 @@ from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
 from bench.report.page import Section, render_page
 from bench.report.plots import comparison_plots, evidence_plots, study_plots
+from bench.studies import StudySource
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ReportSettings:
 
     results_dir: Path
     study: str | None = None
+    storage: str | None = None  # read the studies from this Optuna storage, not results_dir
     out_dir: Path | None = None  # default: layout.report_dir(results_dir, study)
     top: int = 10  # rows in the accuracy, size and speed tables
 
@@ -43,7 +45,8 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     Compare studies (bench.compare) are reported together in one Benchmark part, never one by
     one nor among the ordinary studies' tables.
     """
-    ordinary, compared = split_compare(load_studies(settings.results_dir, settings.study))
+    ordinary, compared = split_compare(load_studies(
+        StudySource(settings.results_dir, settings.storage), settings.study))
     studies, notes = _reportable(ordinary, compared)
     out = ReportOutput(Path(settings.out_dir or layout.report_dir(settings.results_dir,
                                                                      settings.study)), notes=notes)
@@ -156,7 +159,10 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
 
 
 def _how_to_test(config: pd.Series, measured: pd.DataFrame) -> str:
-    """The command that finetunes and tests `config`: from a search trial where one measured it."""
+    """The command that finetunes and tests `config` (the one to use)."""
+    searches = {name.removesuffix(CONFIRM_SUFFIX) for name in measured["study"]}
+    if len(searches) == 1:  # one search and its confirm: finetune --best takes the one to use
+        return f"`mnist-bench finetune --best --study {searches.pop()}` trains and tests it"
     sources = measured[(measured["config_id"] == config["config_id"])
                        & ~measured["study"].str.endswith(CONFIRM_SUFFIX)]
     if len(sources):

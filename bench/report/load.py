@@ -12,6 +12,7 @@ import pandas as pd
 
 from bench import layout
 from bench.evidence.measurements import config_id
+from bench.studies import StudySource
 
 # One state per trial, as the report counts them: Optuna's state, with invalid configs split out.
 STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
@@ -37,10 +38,6 @@ SETTINGS_FIELDS = ("epochs", "batch_size", "learning_rate", "weight_decay", "lr_
                    "evaluations_per_epoch")
 
 
-class NoStudies(ValueError):
-    """The folder or study name given points at no study: bad input."""
-
-
 class NothingToReport(Exception):
     """Studies exist but none has a completed trial yet."""
 
@@ -60,47 +57,19 @@ class StudyData:
         return self.trials[self.trials["state"] == STATE_COMPLETE]
 
 
-def find_study_folders(results_dir: Path, study_name: str | None = None) -> list[Path]:
-    """Study folders (those holding a study.db) under results_dir, or the one named; NoStudies if none."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise NoStudies(f"results folder {results_dir} does not exist")
-    folders = [results_dir / name for name in layout.study_names(results_dir)]
-    if study_name is not None:
-        chosen = [f for f in folders if f.name == study_name]
-        if not chosen:
-            known = ", ".join(f.name for f in folders) or "none"
-            raise NoStudies(f"no study {study_name!r} under {results_dir} (studies there: {known})")
-        return chosen
-    if not folders:
-        raise NoStudies(
-            f"no studies under {results_dir} (looked for {results_dir}/*/study.db); "
-            "run `mnist-bench search` first"
-        )
-    return folders
-
-
-def load_studies(results_dir: Path, study_name: str | None = None) -> list[StudyData]:
-    """Every study in every study folder under results_dir (or the named one), oldest name first."""
-    results_dir = Path(results_dir)
+def load_studies(source: StudySource, study_name: str | None = None) -> list[StudyData]:
+    """Every study of `source` (or the named one and its relatives), oldest name first;
+    StudyNotFound when there is none."""
     studies = []
-    for folder in find_study_folders(results_dir, study_name):
-        url = layout.sqlite_url(results_dir, folder.name)
-        try:
-            names = optuna.get_all_study_names(storage=url)
-        except Exception as error:  # a damaged or foreign file: say which, in one line
-            raise NoStudies(f"cannot read {layout.study_db(results_dir, folder.name)}: "
-                            f"{str(error).splitlines()[0]}") from None
-        for name in sorted(names):
-            study = optuna.load_study(study_name=name, storage=url)
-            # Final models belong to the folder; give them to its study of the same name (or the only one).
-            owns_finetune = name == folder.name or len(names) == 1
-            studies.append(StudyData(
-                name=name, folder=folder, study=study, trials=trials_frame(study),
-                finetune=load_finetune(folder) if owns_finetune else [],
-            ))
-    if not studies:
-        raise NoStudies(f"the study files under {results_dir} hold no studies")
+    for folder, study in source.load_related(study_name):
+        studies.append(StudyData(name=study.study_name, folder=folder, study=study,
+                                 trials=trials_frame(study)))
+    # Final models are written to a study's folder under the results folder: they belong to
+    # its study of the same name, or to the folder's only study.
+    for data in studies:
+        siblings = [s for s in studies if s.folder == data.folder]
+        if data.name == data.folder.name or len(siblings) == 1:
+            data.finetune = load_finetune(data.folder)
     return studies
 
 
