@@ -137,13 +137,14 @@ def train(channels, kernel_size, stride, padding, pool_size, pool_stride, pool_t
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Alternating rounds of both loops; the median is reported.")
 @DATA_DIR_OPTION
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda:0.")
 @bad_input_errors
-def speed(images, batch_size, repeats, data_dir) -> None:
+def speed(images, batch_size, repeats, data_dir, device) -> None:
     """Compare the tutorial's DataLoader loop with ours, side by side, on the tutorial network."""
     from bench.speed import run_speed_benchmark
 
     click.echo(run_speed_benchmark(images=images, batch_size=batch_size, repeats=repeats,
-                                   data_dir=data_dir).render())
+                                   data_dir=data_dir, device=device).render())
 
 
 @cli.command()
@@ -404,6 +405,56 @@ def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
         click.echo(f"note: not measured: {note}")
     click.echo(outcome.summary())
     _exit_if_interrupted(outcome.exit_code)
+
+
+def parse_counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"counts must be positive, got {value!r}")
+    return counts
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("figures.json"), show_default=True, help="The JSON file of figures.")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Trials of the search step.")
+@click.option("--workers", callback=parse_counts, default="1,2,4", show_default=True,
+              help="Worker counts to time on one device, each on its own study.")
+@click.option("--worker-trials", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Trials per worker count (no pruning, no replay).")
+@click.option("--train-size", type=click.IntRange(min=1), default=None,
+              help="Images per trial's epoch. Default: all 55,000.")
+@click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--speed-images", type=click.IntRange(min=64), default=6400, show_default=True,
+              help="Images per loop of the speed step.")
+@click.option("--finetune-epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results-figures"), show_default=True,
+              help="Folder for the steps' studies and report (kept apart from results/).")
+@DATA_DIR_OPTION
+@DEVICE_OPTION
+@bad_input_errors
+def figures(out, trials, workers, worker_trials, train_size, validation_size, speed_images,
+            finetune_epochs, results_dir, data_dir, device) -> None:
+    """Measure this machine end to end (speed, a search, K workers on one device, a finetune,
+    the report) into one JSON file, rewritten after each step. Made for a GPU lent for minutes:
+    `mnist-bench figures --device cuda`."""
+    from bench.figures import FiguresSettings, run_figures
+
+    settings = FiguresSettings(out=out, device=device, results_dir=ensure_results_dir(results_dir),
+                               data_dir=data_dir, trials=trials, workers=workers,
+                               worker_trials=worker_trials, train_size=train_size,
+                               validation_size=validation_size, speed_images=speed_images,
+                               finetune_epochs=finetune_epochs)
+    figures = run_figures(settings, progress=lambda line: click.echo(line, err=True))
+    failed = [name for name, step in figures["steps"].items() if "error" in step]
+    click.echo(f"wrote {out}" + (f"; failed steps: {', '.join(failed)}" if failed else ""))
+    if failed:
+        raise SystemExit(1)
 
 
 @cli.command("merge-curves")

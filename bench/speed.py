@@ -26,6 +26,7 @@ class SpeedResult:
     images: int
     batch_size: int
     threads: int
+    device: str
     tutorial_images_per_second: list[float]
     ours_images_per_second: list[float]
     training_flops_per_image: int
@@ -52,8 +53,9 @@ class SpeedResult:
             return f"median {statistics.median(values):,.0f} img/s (min {min(values):,.0f}, max {max(values):,.0f})"
 
         return "\n".join([
-            f"tutorial network, {self.images:,} images per loop, batch {self.batch_size}, "
-            f"{self.threads} threads, {len(self.ours_images_per_second)} alternating rounds",
+            f"tutorial network on {self.device}, {self.images:,} images per loop, batch "
+            f"{self.batch_size}, {self.threads} threads, {len(self.ours_images_per_second)} "
+            "alternating rounds",
             f"tutorial loop (DataLoader + ToTensor): {spread(self.tutorial_images_per_second)}",
             f"ours (on-device tensors, index slices): {spread(self.ours_images_per_second)}",
             f"speed-up: {self.ratio:.2f}x",
@@ -63,8 +65,10 @@ class SpeedResult:
         ])
 
 
-def tutorial_loop(images: int, batch_size: int, data_dir: Path | None) -> float:
-    """The tutorial's loop: torchvision MNIST, ToTensor + Normalize per sample, a DataLoader."""
+def tutorial_loop(images: int, batch_size: int, data_dir: Path | None,
+                  device: torch.device = torch.device("cpu")) -> float:
+    """The tutorial's loop: torchvision MNIST, ToTensor + Normalize per sample, a DataLoader,
+    each batch moved to the device as the tutorial does on a GPU."""
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
 
@@ -72,42 +76,47 @@ def tutorial_loop(images: int, batch_size: int, data_dir: Path | None) -> float:
     dataset = Subset(tutorial_dataset(data_dir, transform), range(images))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
-    model = build_model(CNNConfig())
+    model = build_model(CNNConfig()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     criterion = nn.CrossEntropyLoss()
     model.train()
     started = time.perf_counter()
     for batch, labels in loader:
+        batch, labels = batch.to(device), labels.to(device)
         optimizer.zero_grad()
         loss = criterion(model(batch), labels)
         loss.backward()
         optimizer.step()
+    loss.item()  # waits for the device
     return images / (time.perf_counter() - started)
 
 
-def our_loop(split: TrainValidationSplit, batch_size: int) -> float:
+def our_loop(split: TrainValidationSplit, batch_size: int,
+             device: torch.device = torch.device("cpu")) -> float:
     """`mnist_cnn.train.train` on the same images; its own timing excludes validation."""
-    result = train(CNNConfig(), TrainSettings(epochs=1, batch_size=batch_size), split, torch.device("cpu"))
+    result = train(CNNConfig(), TrainSettings(epochs=1, batch_size=batch_size), split, device)
     return result.history[0].images_per_second
 
 
 def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int = 3,
-                        data_dir: Path | None = None) -> SpeedResult:
-    """Alternate both loops `repeats` times on the CPU and compare their medians."""
+                        data_dir: Path | None = None, device: str | None = "cpu") -> SpeedResult:
+    """Alternate both loops `repeats` times on the device and compare their medians."""
     threads = use_available_cores()
+    chosen = pick_device(device)
     full = load_train_validation(data_dir, validation_size=100)
     if images > len(full.train):
         raise ValueError(f"--images {images} is more than the {len(full.train)} training images")
     split = TrainValidationSplit(take_subset(full.train, images, seed=0), full.validation)
-    our_loop(TrainValidationSplit(take_subset(full.train, 4 * batch_size, 0), full.validation), batch_size)
+    warmup = TrainValidationSplit(take_subset(full.train, 4 * batch_size, 0), full.validation)
+    our_loop(warmup, batch_size, chosen)
     tutorial, ours = [], []
     for _ in range(repeats):
-        tutorial.append(tutorial_loop(images, batch_size, data_dir))
-        ours.append(our_loop(split, batch_size))
-    model = prepare_model(build_model(CNNConfig()), pick_device("cpu"))
+        tutorial.append(tutorial_loop(images, batch_size, data_dir, chosen))
+        ours.append(our_loop(split, batch_size, chosen))
+    model = prepare_model(build_model(CNNConfig()), chosen)
     return SpeedResult(
-        images=images, batch_size=batch_size, threads=threads,
+        images=images, batch_size=batch_size, threads=threads, device=str(chosen),
         tutorial_images_per_second=tutorial, ours_images_per_second=ours,
         training_flops_per_image=flops_per_image(model, training=True),
-        matmul_flops_per_second=matmul_flops_per_second(),
+        matmul_flops_per_second=matmul_flops_per_second(device=chosen),
     )

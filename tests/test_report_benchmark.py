@@ -16,6 +16,7 @@ from bench.report import benchmark, tables
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.load import load_studies
 from bench.report.plots import learning_curves
+from bench.studies import StudySource
 
 
 @pytest.fixture(scope="module")
@@ -289,4 +290,3 @@ def test_report_of_compare_studies_alone(results, tmp_path):
     assert (out / "regret.csv").is_file() and not (out / "accuracy.csv").exists()
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# mnist-bench report\n\n\n## Benchmark\n\n- On the faq space")
-from bench.studies import StudySource

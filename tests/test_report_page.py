@@ -17,6 +17,7 @@ from report_studies import ALPHA_TRIALS, write_finetune, write_study
 from bench.report import ReportSettings, build_report
 from bench.report.load import load_studies
 from bench.report.plots import param_importances, study_plots
+from bench.studies import StudySource
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -116,4 +117,3 @@ def test_page_draws_every_plot_without_errors_in_headless_chromium(page, tmp_pat
     assert f'data-drawn-plots="{len(parser.marked)}"' in dom
     assert screenshot.stat().st_size > 50_000
     print(f"screenshot: {screenshot}")
-from bench.studies import StudySource

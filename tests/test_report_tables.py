@@ -10,6 +10,7 @@ from bench.evidence.summary import gather
 from bench.report import tables
 from bench.report.build import _summary_lines
 from bench.report.load import load_studies
+from bench.studies import StudySource
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,7 @@ def test_summary_names_best_config_with_its_numbers(studies):
     assert lines[0].startswith("Best config, single seed: kernel 7, stride 1, pool 2/2, FC 256: "
                                "99.10% (single seed, n=1, no interval)")
     assert lines[1].startswith("The one to use: kernel 7, stride 1, pool 2/2, FC 256")
-    assert lines[2] == ("Test accuracy of the one to use (finetune run best, 3 repeats): "
-                        "99.21% ± 0.04 pp.")
+    assert lines[2] == ("Test accuracy of the one to use (finetune run best, 3 seeds): "
+                        "99.21% ± 0.04 pp (standard deviation).")
     assert lines[3].endswith("3 distinct configs, 3 measurements (config x fidelity x seed; "
                              "replays and repeats of one measurement count once).")
-from bench.studies import StudySource

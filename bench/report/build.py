@@ -147,9 +147,13 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
     finals = tables.final_models_by_config(studies).set_index("config_id")
     if use["config_id"] in finals.index:
         final = finals.loc[use["config_id"]]
-        lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
-                     f"{final['repeats']} repeats): {final['test_accuracy_mean'] * 100:.2f}% ± "
-                     f"{final['test_accuracy_std'] * 100:.2f} pp.")
+        if final["repeats"] > 1:
+            lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
+                         f"{final['repeats']} seeds): {final['test_accuracy_mean'] * 100:.2f}% ± "
+                         f"{final['test_accuracy_std'] * 100:.2f} pp (standard deviation).")
+        else:
+            lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, one "
+                         f"seed): {final['test_accuracy_mean'] * 100:.2f}%.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
     lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "
