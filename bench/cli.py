@@ -58,14 +58,15 @@ def bad_input_errors(command):
     return wrapper
 
 
-def parse_channels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+def parse_positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers (channels, worker counts)."""
     try:
-        channels = tuple(int(part) for part in value.split(","))
+        numbers = tuple(int(part) for part in value.split(","))
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not channels or min(channels) < 1:
-        raise click.BadParameter(f"channels must be positive, got {value!r}")
-    return channels
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter(f"{param.name} must be positive, got {value!r}")
+    return numbers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -78,7 +79,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--channels", default="32,64", show_default=True, callback=parse_channels,
+@click.option("--channels", default="32,64", show_default=True, callback=parse_positive_ints,
               help="Output channels per conv block, comma-separated; one entry per block.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
@@ -407,22 +408,12 @@ def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
     _exit_if_interrupted(outcome.exit_code)
 
 
-def parse_counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not counts or min(counts) < 1:
-        raise click.BadParameter(f"counts must be positive, got {value!r}")
-    return counts
-
-
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("figures.json"), show_default=True, help="The JSON file of figures.")
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
               help="Trials of the search step.")
-@click.option("--workers", callback=parse_counts, default="1,2,4", show_default=True,
+@click.option("--workers", callback=parse_positive_ints, default="1,2,4", show_default=True,
               help="Worker counts to time on one device, each on its own study.")
 @click.option("--worker-trials", type=click.IntRange(min=1), default=8, show_default=True,
               help="Trials per worker count (no pruning, no replay).")
