@@ -79,6 +79,9 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--preset", default=None,
+              help="Start from a named network and training: tutorial, or speedrun (99% test "
+              "accuracy in seconds on a CPU). Options given as well override its values.")
 @click.option("--channels", default="32,64", show_default=True, callback=parse_positive_ints,
               help="Output channels per conv block, comma-separated; one entry per block.")
 @click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True)
@@ -94,10 +97,17 @@ def cli() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              show_default=True, help="Adam learning rate.")
+              show_default=True, help="Adam learning rate (the peak, with a schedule).")
+@click.option("--schedule", "lr_schedule", type=click.Choice(["constant", "cosine", "onecycle"]),
+              default="constant", show_default=True, help="Learning-rate schedule over the steps.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights, batch order and the validation split.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train seeds --seed .. --seed+R-1 (one validation split) and report their mean.")
+@click.option("--test", is_flag=True,
+              help="After all training, score each final model once on the test set: mean, "
+              "spread and n. For a network already chosen; never choose by it.")
 @click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Images carved from the training set for validation.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
@@ -106,26 +116,36 @@ def cli() -> None:
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
 @bad_input_errors
-def train(channels, kernel_size, stride, padding, pool_size, pool_stride, pool_type, fc_width,
-          dropout, epochs, batch_size, learning_rate, weight_decay, seed, validation_size,
-          train_size, data_dir, results_dir, device) -> None:
+def train(preset, repeats, test, validation_size, train_size, data_dir, results_dir, device,
+          **knobs) -> None:
     """Train and measure one CNN on the validation split (the tutorial's network by default)."""
-    from bench.train_run import TrainRun, run_training
+    from dataclasses import asdict
 
+    from click.core import ParameterSource
+
+    from bench.train_run import TrainRun, run_training
     from mnist_cnn.model import CNNConfig, validate
+    from mnist_cnn.presets import preset as named_preset
     from mnist_cnn.train import TrainSettings
 
-    config = CNNConfig(
-        conv_blocks=len(channels), channels=channels, kernel_size=kernel_size, stride=stride,
-        padding=padding, pool_size=pool_size, pool_stride=pool_stride, pool_type=pool_type,
-        fc_width=fc_width, dropout=dropout,
-    )
+    values = {}
+    if preset is not None:
+        chosen = named_preset(preset)
+        values = {**asdict(chosen.config), **asdict(chosen.settings)}
+    context = click.get_current_context()
+    values.update({name: value for name, value in knobs.items()
+                   if preset is None or context.get_parameter_source(name)
+                   == ParameterSource.COMMANDLINE})
+    config_fields = set(CNNConfig.__dataclass_fields__) - {"conv_blocks"}
+    config = CNNConfig(conv_blocks=len(values["channels"]),
+                       **{k: v for k, v in values.items() if k in config_fields})
     validate(config)
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             weight_decay=weight_decay, seed=seed)
+    settings = TrainSettings(**{k: v for k, v in values.items()
+                                if k in TrainSettings.__dataclass_fields__})
     results_dir = ensure_results_dir(results_dir)
     run = TrainRun(config=config, settings=settings, validation_size=validation_size,
-                   train_size=train_size, data_dir=data_dir, device=device)
+                   train_size=train_size, data_dir=data_dir, device=device, repeats=repeats,
+                   test=test, preset=preset)
     summary, path = run_training(run, results_dir)
     click.echo(summary)
     click.echo(f"wrote {path}")

@@ -1,28 +1,40 @@
-"""One training run from the command line: load, train with a progress bar, measure, write JSON."""
+"""One training run from the command line: load, train with a progress bar (for one seed or
+several), measure, optionally test once at the end, write JSON."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
-from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.data import TrainValidationSplit, load_test_set, load_train_validation, take_subset
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
-from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
+from mnist_cnn.train import TrainSettings, evaluate, pick_device, train, use_available_cores
 
 
 @dataclass(frozen=True)
 class TrainRun:
+    """One network trained with `repeats` seeds (settings.seed, +1, ...) on one validation split;
+    with `test`, each final model is scored on the test set once, after all training."""
+
     config: CNNConfig
     settings: TrainSettings
     validation_size: int = 5000
     train_size: int | None = None
     data_dir: Path | None = None
     device: str | None = None
+    repeats: int = 1
+    test: bool = False
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {self.repeats}")
 
 
 def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
@@ -30,37 +42,75 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     use_available_cores()
     device = pick_device(run.device)
     split = load_train_validation(run.data_dir, run.validation_size, run.settings.seed)
-    split = TrainValidationSplit(take_subset(split.train, run.train_size, run.settings.seed), split.validation)
-    with tqdm(total=run.settings.epochs, desc="training", unit="epoch") as bar:
-        def show(record, model):
-            bar.update(1)
-            bar.set_postfix(val_acc=f"{record.validation_accuracy:.4f}", loss=f"{record.train_loss:.3f}")
+    split = TrainValidationSplit(take_subset(split.train, run.train_size, run.settings.seed),
+                                 split.validation)
+    results = []
+    for offset in range(run.repeats):
+        settings = replace(run.settings, seed=run.settings.seed + offset)
+        label = f"training seed {settings.seed}" if run.repeats > 1 else "training"
+        with tqdm(total=settings.epochs, desc=label, unit="epoch") as bar:
+            def show(record, model):
+                bar.update(1)
+                bar.set_postfix(val_acc=f"{record.validation_accuracy:.4f}",
+                                loss=f"{record.train_loss:.3f}")
 
-        result = train(run.config, run.settings, split, device, on_evaluation=show)
-    metrics = measure_model(result.model)
-    last = result.history[-1]
+            results.append(train(run.config, settings, split, device, on_evaluation=show))
+    # Every model is final before the test files are read, once.
+    tests = []
+    if run.test:
+        test_set = load_test_set(run.data_dir)
+        tests = [evaluate(r.model, test_set, device).accuracy for r in results]
+    metrics = measure_model(results[0].model)
+    seeds = [{"seed": run.settings.seed + i, "validation_accuracy": r.history[-1].validation_accuracy,
+              "validation_loss": r.history[-1].validation_loss,
+              "training_seconds": r.training_seconds,
+              **({"test_accuracy": tests[i]} if tests else {}), "history": r.history_dicts()}
+             for i, r in enumerate(results)]
+    validation = [s["validation_accuracy"] for s in seeds]
+    seconds = [s["training_seconds"] for s in seeds]
     summary = {
+        "preset": run.preset,
         "config": asdict(run.config),
         "train_settings": asdict(run.settings),
         "validation_size": run.validation_size,
         "train_size": len(split.train),
         "device": str(device),
-        "validation_accuracy": last.validation_accuracy,
-        "validation_loss": last.validation_loss,
-        "train_images_per_second": sum(r.images_per_second for r in result.history) / len(result.history),
-        "training_seconds": result.training_seconds,
+        "validation_accuracy": statistics.fmean(validation),
+        "validation_loss": statistics.fmean(s["validation_loss"] for s in seeds),
+        "train_images_per_second": statistics.fmean(
+            rec.images_per_second for r in results for rec in r.history),
+        "training_seconds": statistics.fmean(seconds),
+        "training_seconds_max": max(seconds),
+        **_spread("test_accuracy", tests),
         **asdict(metrics),
-        "history": result.history_dicts(),
+        "seeds": seeds,
+        "history": seeds[0]["history"],
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = Path(results_dir) / "train" / f"run-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2))
-    text = (
-        f"validation accuracy {last.validation_accuracy:.2%} (loss {last.validation_loss:.4f}) | "
+    over = f" over {run.repeats} seeds" if run.repeats > 1 else ""
+    seconds_text = (f"{summary['training_seconds']:.1f} s of training per seed (max "
+                    f"{summary['training_seconds_max']:.1f} s)" if over
+                    else f"{summary['training_seconds']:.1f} s of training")
+    lines = [
+        f"validation accuracy {summary['validation_accuracy']:.2%}{over} | "
         f"{metrics.parameters:,} params | {metrics.flops_per_image / 1e6:.2f} MFLOPs/image | "
-        f"train {summary['train_images_per_second']:,.0f} img/s | "
+        f"train {summary['train_images_per_second']:,.0f} img/s, {seconds_text} | "
         f"latency {metrics.latency_ms_batch1:.2f} ms | "
         f"inference {metrics.inference_images_per_second:,.0f} img/s @256"
-    )
-    return text, path
+    ]
+    if tests:
+        spread = (f" ± {summary['test_accuracy_std']:.2%} (sd; min {min(tests):.2%}, max "
+                  f"{max(tests):.2%}, n={len(tests)} seeds)" if len(tests) > 1 else " (one seed)")
+        lines.append(f"test accuracy {summary['test_accuracy_mean']:.2%}{spread}")
+    return "\n".join(lines), path
+
+
+def _spread(name: str, values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {f"{name}_mean": statistics.fmean(values),
+            f"{name}_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            f"{name}_min": min(values), f"{name}_max": max(values)}

@@ -77,3 +77,30 @@ def test_speed_benchmark_prints_ratio(tiny_mnist):
     result = run_cli("speed", "--data-dir", str(tiny_mnist), "--images", "256", "--repeats", "1")
     assert result.returncode == 0, result.stderr
     assert "speed-up:" in result.stdout and "of this machine's float32 matmul" in result.stdout
+
+
+def test_preset_with_repeats_tests_every_seed_once_after_training(tiny_mnist, tmp_path):
+    from mnist_cnn.presets import preset
+
+    result = run_cli("train", "--preset", "speedrun", "--data-dir", str(tiny_mnist),
+                     "--results-dir", str(tmp_path), "--validation-size", "200",
+                     "--repeats", "2", "--test", "--fc-width", "32")
+    assert result.returncode == 0, result.stderr
+    (path,) = (tmp_path / "train").glob("run-*.json")
+    summary = json.loads(path.read_text())
+    speedrun = preset("speedrun")
+    assert summary["preset"] == "speedrun"
+    assert summary["config"]["fc_width"] == 32  # an option given overrides the preset's value
+    assert summary["config"]["channels"] == list(speedrun.config.channels)
+    assert summary["train_settings"]["lr_schedule"] == speedrun.settings.lr_schedule
+    assert [s["seed"] for s in summary["seeds"]] == [0, 1]
+    assert all(len(s["history"]) == speedrun.settings.epochs for s in summary["seeds"])
+    tests = [s["test_accuracy"] for s in summary["seeds"]]
+    assert summary["test_accuracy_mean"] == pytest.approx(sum(tests) / 2) and min(tests) > 0.8
+    assert "n=2 seeds" in result.stdout and "s of training per seed" in result.stdout
+
+
+def test_unknown_preset_is_bad_input(tmp_path, monkeypatch, capsys):
+    code, stderr = run_in_process(["train", "--preset", "nope", "--results-dir", str(tmp_path)],
+                                  monkeypatch, capsys)
+    assert code == 2 and "unknown preset 'nope'" in stderr
