@@ -198,8 +198,12 @@ def train(
     if initial_weights is not None:
         model.load_state_dict(initial_weights)
     model = prepare_model(model, device)
+    # foreach: one vectorized update for all parameters, bitwise equal to the per-parameter
+    # loop on the CPU and a few percent faster; `fused` would be faster still but rounds
+    # differently, which would make every stored curve another fidelity.
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay,
+        foreach=True,
     )
     train_images = data.train.images.to(device)
     train_labels = data.train.labels.to(device)
