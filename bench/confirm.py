@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from bench import layout
 from bench.curves import CurveTable, Fidelity, StoredCurve
-from bench.evidence.measurements import config_id, trial_seed
+from bench.evidence.measurements import (config_id, measured_config, trial_config_id,
+                                         trial_seed)
 from bench.runner import SearchInterrupted, load_search_split, quiet_optuna
 from bench.settings import ConfirmSettings, SearchSettings
 from bench.spaces import SearchSpace, load_space
@@ -48,6 +49,7 @@ class Target:
     role: str
     params: dict[str, Any]
     config: CNNConfig
+    identity: str  # bench.evidence.measurements config id: network and training
 
 
 @dataclass
@@ -108,7 +110,7 @@ def top_targets(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]
                          "let `mnist-bench search` finish one first")
     by_config: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in completed:
-        by_config.setdefault(config_id(trial.user_attrs[layout.ATTR_CONFIG]), []).append(trial)
+        by_config.setdefault(trial_config_id(trial), []).append(trial)
     ranked = sorted(by_config.values(),
                     key=lambda ts: (-sum(t.value for t in ts) / len(ts), ts[0].number))
     return [trials[0] for trials in ranked[:top]]
@@ -135,14 +137,15 @@ def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
     skipped = []
 
     def add(role: str, params: dict[str, Any]) -> None:
-        config, _ = space.build(params, epochs=search.epochs, seed=search.seed,
-                                evaluations_per_epoch=search.evaluations_per_epoch)
+        config, train_settings = space.build(params, epochs=search.epochs, seed=search.seed,
+                                             evaluations_per_epoch=search.evaluations_per_epoch)
         try:
             space.check(config)
         except InvalidConfig as error:
             skipped.append(f"{_describe(params)}: {error}")
             return
-        chosen.setdefault(config_id(asdict(config)), Target(role, params, config))
+        identity = config_id(measured_config(asdict(config), asdict(train_settings)))
+        chosen.setdefault(identity, Target(role, params, config, identity))
 
     best = top_targets(study, settings.top)
     for trial in best:
@@ -172,12 +175,12 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                                   direction="maximize", load_if_exists=True)
     confirm.set_user_attr(STUDY_ATTR_CONFIRM, name)
     confirm.set_user_attr(STUDY_ATTR_SETTINGS, study.user_attrs[STUDY_ATTR_SETTINGS])
-    measured = {(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t))
+    measured = {(trial_config_id(t), trial_seed(t))
                 for source in (study, confirm)
                 for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if layout.ATTR_CONFIG in t.user_attrs}
     jobs = [(target, seed) for seed in seeds for target in chosen
-            if (config_id(asdict(target.config)), seed) not in measured]
+            if (target.identity, seed) not in measured]
     outcome = ConfirmOutcome(name, confirm.study_name, len(chosen), seeds,
                              already=len(chosen) * len(seeds) - len(jobs), skipped=skipped)
     distributions = next(t.distributions for t in study.get_trials(deepcopy=False)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from bench import layout
 from bench.artifacts import download_weights, open_artifact_store
 from bench.evaluate import TestEvaluation, export_model, save_weights, score
-from bench.evidence.measurements import config_id, fidelity_id, trial_fidelity
+from bench.evidence.measurements import fidelity_id, trial_config_id, trial_fidelity
 from bench.evidence.summary import gather
 from bench.settings import hidden_url
 from bench.studies import StudySource
@@ -172,8 +172,7 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
                    trial.number, index)
                   for index, source in enumerate(sources)
                   for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if layout.ATTR_CONFIG in trial.user_attrs
-                  and config_id(trial.user_attrs[layout.ATTR_CONFIG]) == use["config_id"]]
+                  if trial_config_id(trial) == use["config_id"]]
     if not candidates:
         return best, study, None
     *_, number, index = min(candidates)

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from bench import layout
 from bench.curves import CurveTable
-from bench.evidence.measurements import config_id, trial_seed
+from bench.evidence.measurements import trial_config_id, trial_seed
 
 SPACE = """
 [params.kernel_size]
@@ -68,7 +68,7 @@ def load(results: Path, name: str) -> optuna.Study:
 
 
 def measured_pairs(results: Path) -> set[tuple[str, int]]:
-    return {(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t))
+    return {(trial_config_id(t), trial_seed(t))
             for name in (STUDY, STUDY + "-confirm")
             for t in load(results, name).get_trials(states=(TrialState.COMPLETE,))}
 
@@ -80,7 +80,7 @@ def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
     trials = confirm.get_trials()
     assert trials and all(t.state == TrialState.COMPLETE for t in trials)
     assert confirm.user_attrs["confirm_of"] == STUDY
-    targets = {config_id(t.user_attrs[layout.ATTR_CONFIG]) for t in trials}
+    targets = {trial_config_id(t) for t in trials}
     # every target config ends with seeds 0, 1 and 2, from the search or from confirm
     pairs = [p for p in measured_pairs(results) if p[0] in targets]
     for target in targets:
@@ -88,7 +88,7 @@ def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
     assert all(t.user_attrs[layout.ATTR_SEED] in (0, 1, 2) for t in trials)
     # the confirm study never measures a (config, seed) twice, nor one the search has
-    confirmed = [(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t)) for t in trials]
+    confirmed = [(trial_config_id(t), trial_seed(t)) for t in trials]
     assert len(confirmed) == len(set(confirmed))
     # each confirm run is a row of the curve table under its own seed
     table = CurveTable(results / "curves.db").frame()
@@ -116,8 +116,8 @@ def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(resul
     done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
     assert done.returncode == 0, done.stderr
     confirm = load(results, STUDY + "-confirm").get_trials()
-    confirmed = [(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t)) for t in confirm]
-    searched = {(config_id(t.user_attrs[layout.ATTR_CONFIG]), trial_seed(t))
+    confirmed = [(trial_config_id(t), trial_seed(t)) for t in confirm]
+    searched = {(trial_config_id(t), trial_seed(t))
                 for t in load(results, STUDY).get_trials(states=(TrialState.COMPLETE,))}
     assert len(confirmed) == len(set(confirmed)) and not set(confirmed) & searched
     assert len(confirm) > kept and all(t.state == TrialState.COMPLETE for t in confirm)
@@ -155,8 +155,8 @@ def test_finetune_best_takes_the_config_the_report_recommends(results):
     evidence = gather([study, load(results, STUDY + "-confirm")])
     use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
     assert use["seeds"] == 3  # a confirmed config, not a single lucky seed
-    assert config_id(trial.user_attrs[layout.ATTR_CONFIG]) == use["config_id"]
-    single_best = config_id(study.best_trial.user_attrs[layout.ATTR_CONFIG])
+    assert trial_config_id(trial) == use["config_id"]
+    single_best = trial_config_id(study.best_trial)
     if use["config_id"] != single_best:
         assert f"not the single best trial {study.best_trial.number}" in note
     else:

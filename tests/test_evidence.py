@@ -33,13 +33,14 @@ def flops(params: dict) -> float:
 
 
 def add_measurement(study: optuna.Study, params: dict, seed: int, value: float,
-                    replayed: bool = False) -> None:
+                    replayed: bool = False, learning_rate: float = 1e-3) -> None:
     config = CNNConfig(channels=(32, 64), **params)
     curve = [dict(epoch=1.0, train_loss=0.05, validation_loss=0.06, validation_accuracy=value,
                   seconds=10.0, images_per_second=1000.0)]
-    attrs = {layout.ATTR_CONFIG: asdict(config),
-             layout.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, seed=seed)),
-             layout.ATTR_FIDELITY: FIDELITY, layout.ATTR_SEED: seed,
+    settings = asdict(TrainSettings(epochs=1, seed=seed, learning_rate=learning_rate))
+    fidelity = {**FIDELITY, "train_settings": {k: v for k, v in settings.items() if k != "seed"}}
+    attrs = {layout.ATTR_CONFIG: asdict(config), layout.ATTR_TRAIN_SETTINGS: settings,
+             layout.ATTR_FIDELITY: fidelity, layout.ATTR_SEED: seed,
              layout.ATTR_LEARNING_CURVE: curve, "flops_per_image": flops(params),
              "parameters": int(10 * params["fc_width"] + 100 * params["kernel_size"] ** 2),
              "latency_ms_batch1": flops(params) / 1e7}
@@ -148,3 +149,24 @@ def test_replays_and_the_same_measurement_in_two_studies_never_inflate_a_count()
     summary = config_summary(measured)
     assert summary.loc[0, "seeds"] == 2 and summary.loc[0, "queries"] == 4
     assert summary.loc[0, "mean"] == pytest.approx(0.9885)
+
+
+def test_configs_that_differ_in_training_are_ranked_together_and_named_by_it():
+    """A space with training knobs: the learning rate is part of the config, not a fidelity."""
+    study = optuna.create_study(direction="maximize")
+    for seed in range(3):
+        add_measurement(study, BEST, seed, 0.990 + 0.0002 * seed, learning_rate=0.003)
+        add_measurement(study, BEST, seed, 0.970 + 0.0002 * seed, learning_rate=0.03)
+        add_measurement(study, {**BEST, "fc_width": 512}, seed, 0.9895 + 0.0002 * seed,
+                        learning_rate=0.003)
+    evidence = gather([study])
+    assert evidence.notes == []  # one fidelity: the budget, not the learning rate
+    assert evidence.ranked["fidelity_id"].nunique() == 1 and len(evidence.ranked) == 3
+    best = evidence.ranked[evidence.ranked["is_best"]].iloc[0]
+    assert best["training"]["learning_rate"] == 0.003 and best["fc_width"] == 256
+    assert "FC 256, lr 0.003" in evidence.headline[0]
+    # the FC pair holds the learning rate fixed: like with like, and the sentence says so
+    (pair,) = evidence.pairs[evidence.pairs["knob"] == "fc_width"].itertuples()
+    assert pair.training_label == "lr 0.003"
+    assert any("FC width 256 -> 512 (kernel 5, stride 1, pool 2/2, lr 0.003)" in line
+               for line in evidence.answers)

@@ -40,7 +40,8 @@ SUPPORTED, CONTRADICTED, MIXED, NOISE = ("supported", "contradicted", "mixed",
 
 
 def describe(row: pd.Series | dict, skip: str | None = None) -> str:
-    """A config in the FAQ's words: kernel 5, stride 1, pool 2/2, FC 256."""
+    """A config in the FAQ's words: kernel 5, stride 1, pool 2/2, FC 256 (and its training
+    settings, where the configs compared differ in them)."""
     parts = {"kernel_size": f"kernel {row['kernel_size']}", "stride": f"stride {row['stride']}",
              "pool": ("no pooling" if row["pool_size"] == 1 and row["pool_stride"] == 1
                       else f"pool {row['pool_size']}/{row['pool_stride']}"),
@@ -48,6 +49,9 @@ def describe(row: pd.Series | dict, skip: str | None = None) -> str:
     if skip in ("pool_size", "pool_stride"):
         other = "pool_stride" if skip == "pool_size" else "pool_size"
         parts["pool"] = f"pool {'stride' if other == 'pool_stride' else 'size'} {row[other]}"
+    training = row.get("training_label") if hasattr(row, "get") else None
+    if isinstance(training, str) and training:  # named where configs differ in training
+        parts["training"] = training
     return ", ".join(text for key, text in parts.items() if key != skip)
 
 
@@ -174,7 +178,8 @@ def _effect_counts(effects: np.ndarray, up: str, down: str) -> str:
 def pair_sentence(row: pd.Series) -> str:
     """One paired comparison, its interval and the exact cost of both configs."""
     knob = row["knob"]
-    fixed = describe({**row["fixed"], knob: row["low_value"]}, skip=knob)
+    fixed = describe({**row["fixed"], knob: row["low_value"],
+                      "training_label": row.get("training_label", "")}, skip=knob)
     if row["effect"] > 0:
         outcome = f"{knob_label(knob, row['high_value'])} is more accurate"
     elif row["effect"] < 0:

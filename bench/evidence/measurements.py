@@ -1,5 +1,10 @@
 """Completed trials of any studies -> one row per measurement: (config, fidelity, seed).
 
+A config is what a search chooses: the network and how it is trained (batch size, learning rate,
+schedule, ...). The fidelity is what the budget fixes: epochs, evaluations, train and validation
+sizes, data and device kind. So configs that differ in training settings are ranked together, and
+only the budget keeps measurements apart.
+
 A replayed trial, or the same config measured in two studies at the same fidelity with the same
 seed, is one measurement, not two: the row keeps how many trials asked for it (`queries`).
 """
@@ -22,6 +27,26 @@ COLUMNS = ["fidelity_id", "config_id", "seed", "validation_accuracy", "loss_gap"
            "study", "trial", "config", *KNOBS, "parameters", "flops_per_image",
            "latency_ms_batch1", "train_images_per_second", "training_seconds", "train_images",
            "epochs"]
+
+
+# Training settings that belong to a config (what it is), not to the fidelity (what it costs).
+TRAINING_KNOBS = ("batch_size", "learning_rate", "weight_decay", "lr_schedule", "augment")
+TRAINING_NAMES = {"batch_size": "batch", "learning_rate": "lr", "weight_decay": "weight decay",
+                  "lr_schedule": "schedule", "augment": "augment"}
+
+
+def measured_config(network: dict[str, Any], train_settings: dict[str, Any]) -> dict[str, Any]:
+    """The network with the training settings that are part of the config, under "training"."""
+    training = {k: train_settings[k] for k in TRAINING_KNOBS if k in train_settings}
+    return {**normalized_config(network), "training": training}
+
+
+def trial_config_id(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The config id of a trial: its network and training (None when it recorded no config)."""
+    network = trial.user_attrs.get(layout.ATTR_CONFIG)
+    if not network:
+        return None
+    return config_id(measured_config(network, trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS) or {}))
 
 
 def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -53,17 +78,21 @@ def trial_seed(trial: optuna.trial.FrozenTrial) -> int | None:
 
 
 def trial_fidelity(trial: optuna.trial.FrozenTrial, search_settings: dict[str, Any]) -> dict:
-    """The trial's recorded fidelity; for trials recorded before fidelities were, the same
-    fields rebuilt from its train settings and its study's search settings."""
+    """The trial's fidelity: its recorded one (trials recorded before fidelities were: the same
+    fields rebuilt from its train settings and its study's search settings), with the training
+    settings that belong to the config taken out."""
     recorded = trial.user_attrs.get(layout.ATTR_FIDELITY)
     if recorded:
-        return recorded
-    settings = {k: v for k, v in (trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS) or {}).items()
-                if k != "seed"}
-    return {"train_settings": settings, "train_size": search_settings.get("train_size"),
-            "validation_size": search_settings.get("validation_size"),
-            "data": search_settings.get("data_dir") or "shipped",
-            "device_kind": search_settings.get("device") or "unrecorded"}
+        fidelity = dict(recorded)
+    else:
+        settings = trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS) or {}
+        fidelity = {"train_settings": settings, "train_size": search_settings.get("train_size"),
+                    "validation_size": search_settings.get("validation_size"),
+                    "data": search_settings.get("data_dir") or "shipped",
+                    "device_kind": search_settings.get("device") or "unrecorded"}
+    fidelity["train_settings"] = {k: v for k, v in (fidelity.get("train_settings") or {}).items()
+                                  if k != "seed" and k not in TRAINING_KNOBS}
+    return fidelity
 
 
 def measurements(studies: Iterable[optuna.Study]) -> pd.DataFrame:
@@ -96,7 +125,7 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
     if not config or not curve or len(curve) < planned or seed is None or trial.value is None:
         return None  # not a whole measurement (stopped early, or from before curves were kept)
     fidelity = trial_fidelity(trial, search_settings)
-    config = normalized_config(config)
+    config = measured_config(config, settings)
     last = curve[-1]
     train_images = fidelity.get("train_size")
     return {

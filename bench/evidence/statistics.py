@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.evidence.measurements import KNOBS
+from bench.evidence.measurements import KNOBS, TRAINING_KNOBS, TRAINING_NAMES
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -40,6 +40,7 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "fidelity_id": fidelity, "config_id": config,
             **{knob: first[knob] for knob in KNOBS},
+            "training": first["config"].get("training", {}),
             "seeds": len(values), "mean": values.mean(),
             "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
             "ci_low": low, "ci_high": high,
@@ -50,7 +51,24 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
             **{column: pd.to_numeric(group[column], errors="coerce").median()
                for column in SIZE_COLUMNS},
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["training_label"] = training_labels(frame)
+    return frame
+
+
+def training_labels(summary: pd.DataFrame) -> list[str]:
+    """Each config's training settings, named only where they differ between the configs of its
+    fidelity ("" where all were trained alike, as in the faq space)."""
+    labels = []
+    for _, row in summary.iterrows():
+        same = summary[summary["fidelity_id"] == row["fidelity_id"]]["training"]
+        varying = [k for k in TRAINING_KNOBS if len({repr(t.get(k)) for t in same}) > 1]
+        labels.append(", ".join(f"{TRAINING_NAMES[k]} {row['training'].get(k):.3g}"
+                                if isinstance(row["training"].get(k), float)
+                                else f"{TRAINING_NAMES[k]} {row['training'].get(k)}"
+                                for k in varying))
+    return labels
 
 
 def _training_flops(group: pd.DataFrame) -> float:
@@ -155,6 +173,7 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str) -> 
             "knob": knob, "fidelity_id": fidelity, "low_config": low_id, "high_config": high_id,
             "low_value": low_row[knob], "high_value": high_row[knob],
             "fixed": {k: low.iloc[0]["config"].get(k) for k in KNOBS if k != knob},
+            "training_label": low_row.get("training_label", ""),
             "pairs": len(low), "confidence": confidence,
             "low_mean": float(low["validation_accuracy"].mean()),
             "high_mean": float(high["validation_accuracy"].mean()),

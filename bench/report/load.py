@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from bench import layout
-from bench.evidence.measurements import config_id
+from bench.evidence.measurements import trial_config_id
 from bench.studies import StudySource
 
 # One state per trial, as the report counts them: Optuna's state, with invalid configs split out.
@@ -112,7 +112,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
         last_epoch = trial.last_step
     row = {
         "trial": trial.number,
-        "config_id": config_id(config) if config else None,  # one id per distinct network
+        "config_id": trial_config_id(trial),  # one id per distinct network and training
         "state": state,
         "validation_accuracy": trial.value,
         "epochs_trained": epochs_trained,

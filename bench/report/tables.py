@@ -17,7 +17,14 @@ KNOB_COLUMNS = list(KNOBS)
 INTERVAL_COLUMNS = ["seeds", "mean", "ci_low", "ci_high", "sd"]
 # The evidence's names -> the tables' (which also tell bench.report.formatting these are accuracies).
 ACCURACY_NAMES = {"mean": "validation_accuracy_mean", "ci_low": "validation_accuracy_ci_low",
-                  "ci_high": "validation_accuracy_ci_high", "sd": "validation_accuracy_std"}
+                  "ci_high": "validation_accuracy_ci_high", "sd": "validation_accuracy_std",
+                  "training_label": "training"}
+
+
+def config_columns(ranked: pd.DataFrame) -> list[str]:
+    """The FAQ knobs, and the training settings where the configs differ in them."""
+    varies = "training_label" in ranked and ranked["training_label"].astype(bool).any()
+    return [*KNOB_COLUMNS, "training_label"] if varies else KNOB_COLUMNS
 
 
 def latest_final_models(studies: list[StudyData]) -> pd.DataFrame:
@@ -55,20 +62,20 @@ def accuracy_table(ranked: pd.DataFrame, finals: pd.DataFrame, limit: int = 10) 
     trials that asked for each (replays folded in), ties with the best, and test accuracy where
     the config was finetuned (only final evaluation reads the test set)."""
     table = ranked.head(limit).merge(finals, how="left", on="config_id")
-    columns = [*KNOB_COLUMNS, *INTERVAL_COLUMNS, "queries", "studies", "tied_with_best",
+    columns = [*config_columns(ranked), *INTERVAL_COLUMNS, "queries", "studies", "tied_with_best",
                "p_vs_best", "recommended", "test_accuracy_mean", "test_accuracy_std"]
     return table.reindex(columns=columns).rename(columns=ACCURACY_NAMES)
 
 
 def size_table(ranked: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
     """Parameters, FLOPs per image and training FLOPs per run of the top distinct configs."""
-    return ranked.head(limit)[[*KNOB_COLUMNS, "seeds", "mean", "parameters", "flops_per_image",
+    return ranked.head(limit)[[*config_columns(ranked), "seeds", "mean", "parameters", "flops_per_image",
                                "training_flops"]].reset_index(drop=True).rename(columns=ACCURACY_NAMES)
 
 
 def speed_table(ranked: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
     """Training throughput and latency at batch 1 of the top distinct configs (medians)."""
-    return ranked.head(limit)[[*KNOB_COLUMNS, "seeds", "mean", "train_images_per_second",
+    return ranked.head(limit)[[*config_columns(ranked), "seeds", "mean", "train_images_per_second",
                                "latency_ms_batch1"]].reset_index(drop=True).rename(columns=ACCURACY_NAMES)
 
 
@@ -79,6 +86,10 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["knob", "low_value", "high_value", "fixed", "pairs"])
     table = pairs.drop(columns=["low_config", "high_config"]).copy()
     table["fixed"] = table["fixed"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()))
+    training = table.pop("training_label") if "training_label" in table else None
+    if training is not None and training.astype(bool).any():  # the training held fixed too
+        table["fixed"] = [f"{fixed}, {label}" if label else fixed
+                          for fixed, label in zip(table["fixed"], training)]
     for column in ("difference", "ci_low", "ci_high"):  # accuracy differences in pp
         table[f"{column}_pp"] = table.pop(column) * 100
     return table.rename(columns={"low_mean": "low_validation_accuracy_mean",
