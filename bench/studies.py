@@ -2,7 +2,7 @@
 
 Every command that reads a study (report, finetune, confirm) finds it through `StudySource`, so
 a study on a shared PostgreSQL reads the same as one in results/<study>/study.db, and a wrong URL
-or name is one line of bad input. Reading never creates a database or a study.
+or name is one line of bad input. Reading never creates a SQLite file or a study.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from bench import layout
 from bench.settings import SearchSettings, hidden_url
+from bench.study import open_storage
 
 
 class StudyNotFound(ValueError):
@@ -38,8 +39,6 @@ class StudySource:
 
     def open(self, study_name: str) -> optuna.storages.RDBStorage:
         """The storage holding `study_name` (for SQLite: that file, which must exist)."""
-        from bench.study import open_storage
-
         url = self.url(study_name)
         if url.startswith("sqlite"):
             path = make_url(url).database
