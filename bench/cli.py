@@ -73,8 +73,8 @@ def parse_positive_ints(ctx: click.Context, param: click.Parameter, value: str) 
 def cli() -> None:
     """Hyperparameter search and benchmarking for CNNs on MNIST.
 
-    Start with `mnist-bench search --trials 50`, then `mnist-bench report results/`
-    and `mnist-bench finetune --best`.
+    Start with `mnist-bench search --trials 50`, then `mnist-bench confirm` (more seeds for the
+    top configs), `mnist-bench report results/` and `mnist-bench finetune --best`.
     """
 
 
