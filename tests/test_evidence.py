@@ -170,3 +170,13 @@ def test_configs_that_differ_in_training_are_ranked_together_and_named_by_it():
     assert pair.training_label == "lr 0.003"
     assert any("FC width 256 -> 512 (kernel 5, stride 1, pool 2/2, lr 0.003)" in line
                for line in evidence.answers)
+
+
+def test_a_lucky_single_seed_is_listed_below_the_configs_with_intervals():
+    study = optuna.create_study(direction="maximize")
+    for seed in range(3):
+        add_measurement(study, BEST, seed, 0.9880 + 0.0002 * seed)
+    add_measurement(study, {**BEST, "fc_width": 512}, 0, 0.9950)  # one seed, higher
+    ranked = gather([study]).ranked
+    assert list(ranked["fc_width"]) == [256, 512] and list(ranked["seeds"]) == [3, 1]
+    assert ranked.iloc[0]["is_best"] and not ranked.iloc[1]["tied_with_best"]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.evidence.answers import headline, knob_answer
 from bench.evidence.measurements import KNOBS, measurements
-from bench.evidence.statistics import best_and_ties, config_summary, knob_pairs
+from bench.evidence.statistics import MIN_SEEDS, best_and_ties, config_summary, knob_pairs
 
 
 @dataclass
@@ -37,8 +37,12 @@ def gather(studies: Iterable[optuna.Study]) -> Evidence | None:
     main_measured = measured[measured["fidelity_id"] == main]
     values = {config: group["validation_accuracy"].to_numpy(float)
               for config, group in main_measured.groupby("config_id")}
-    ranked = best_and_ties(main_summary, values).sort_values(
-        ["mean", "seeds"], ascending=[False, False], kind="stable", ignore_index=True)
+    # Configs measured with several seeds first (the ones with an interval), each group by mean:
+    # a lucky single seed is never listed above the best mean.
+    ranked = best_and_ties(main_summary, values).assign(
+        repeated=lambda frame: frame["seeds"] >= MIN_SEEDS).sort_values(
+        ["repeated", "mean", "seeds"], ascending=[False, False, False], kind="stable",
+        ignore_index=True).drop(columns="repeated")
     pair_frames = [knob_pairs(measured, summary, knob) for knob in KNOBS]
     pairs = pd.concat([f for f in pair_frames if len(f)], ignore_index=True) \
         if any(len(f) for f in pair_frames) else pd.DataFrame()
