@@ -66,10 +66,6 @@ def open_artifact_store(location: str | Path, create: bool = True):
     return FileSystemArtifactStore(folder)
 
 
-def default_location(results_dir: Path) -> Path:
-    return layout.artifacts_dir(results_dir)
-
-
 def upload_weights(trial: optuna.Trial, state: dict[str, torch.Tensor], store) -> str:
     """Upload `state` as the trial's weights artifact; returns the artifact id."""
     with tempfile.TemporaryDirectory() as folder:
@@ -92,8 +88,7 @@ def download_weights(trial: optuna.trial.FrozenTrial, storage: optuna.storages.B
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / metas[0].filename
         try:
-            download_artifact(artifact_store=store, file_path=str(path),
-                                               artifact_id=artifact_id)
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
         except ArtifactNotFound:
             return None
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -127,7 +127,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     space = load_space(settings.space)
     # Bad input fails here, before the study is made or any worker or training starts.
     storage = search_storage(settings, space)
-    open_artifact_store(settings.artifact_location)
+    artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
     split = load_search_split(settings)
     study = open_study(settings, space, storage=storage)  # once here, before any worker starts
@@ -140,7 +140,7 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     else:
         del split  # each worker process loads its own
         signal_received = _run_worker_processes(settings, study)
-    write_study_files(study, settings)
+    write_study_files(study, settings, artifacts)
     return _outcome(study, settings, time.perf_counter() - started, signal_received, started_at)
 
 
@@ -162,12 +162,13 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     storage = search_storage(settings, space)
     study = open_study(settings, space, worker_index, storage)
     name = study.study_name
+    artifacts = open_artifact_store(settings.artifact_location)
     objective = Objective(space=space, split=split,
                           device=pick_device(settings.device), epochs=settings.epochs,
                           seed=settings.seed, evaluations_per_epoch=settings.evaluations_per_epoch,
                           study_name=name, curves=CurveTable(settings.curve_table_path),
                           replay=settings.replay, data_dir=settings.data_dir,
-                          artifacts=open_artifact_store(settings.artifact_location))
+                          artifacts=artifacts)
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()
     worker = WorkerProcess.this()  # where the trial runs (and its weights are kept)
@@ -189,7 +190,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
                 guard.in_trial = False
 
         def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            write_study_files(study, settings)
+            write_study_files(study, settings, artifacts)
             if bar is not None:
                 _show(bar, study)
 
@@ -201,7 +202,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
         except SearchInterrupted:
             pass
         finally:
-            write_study_files(study, settings)
+            write_study_files(study, settings, artifacts)
             if bar is not None:
                 _show(bar, study)
                 bar.close()
@@ -357,7 +358,7 @@ def _study_lock(study_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def write_study_files(study: optuna.Study, settings: SearchSettings) -> None:
+def write_study_files(study: optuna.Study, settings: SearchSettings, artifacts) -> None:
     """Rewrite trials.csv atomically and keep only the best trial's weights in the artifact store."""
     name = study.study_name
     csv_path = layout.trials_csv(settings.results_dir, name)
@@ -366,7 +367,7 @@ def write_study_files(study: optuna.Study, settings: SearchSettings) -> None:
         partial = csv_path.with_suffix(".csv.partial")
         frame.to_csv(partial, index=False)
         os.replace(partial, csv_path)
-        remove_superseded_weights(study, open_artifact_store(settings.artifact_location))
+        remove_superseded_weights(study, artifacts)
 
 
 def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,

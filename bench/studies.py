@@ -109,13 +109,13 @@ class StudySource:
             if not studies:
                 raise StudyNotFound(f"the study files under {self.results_dir} hold no studies")
             return studies
-        names = self.names()
+        storage = self.open("")
+        names = sorted(optuna.get_all_study_names(storage))
         if study_name is not None:
             names = [n for n in names if n == study_name or n.startswith(study_name + "-")]
             if not names:
                 self.choose(study_name)  # raises, listing the studies there are
         if not names:
             raise StudyNotFound(f"no studies in {self.where}; run `mnist-bench search` first")
-        storage = self.open("")
         return [(layout.study_dir(self.results_dir, name),
                  optuna.load_study(study_name=name, storage=storage)) for name in names]

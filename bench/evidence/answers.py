@@ -49,7 +49,7 @@ def describe(row: pd.Series | dict, skip: str | None = None) -> str:
     if skip in ("pool_size", "pool_stride"):
         other = "pool_stride" if skip == "pool_size" else "pool_size"
         parts["pool"] = f"pool {'stride' if other == 'pool_stride' else 'size'} {row[other]}"
-    training = row.get("training_label") if hasattr(row, "get") else None
+    training = row.get("training_label")
     if isinstance(training, str) and training:  # named where configs differ in training
         parts["training"] = training
     return ", ".join(text for key, text in parts.items() if key != skip)

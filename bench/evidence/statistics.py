@@ -12,6 +12,7 @@ Methods (named in the report next to the numbers they produce):
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,15 +61,14 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
 def training_labels(summary: pd.DataFrame) -> list[str]:
     """Each config's training settings, named only where they differ between the configs of its
     fidelity ("" where all were trained alike, as in the faq space)."""
-    labels = []
-    for _, row in summary.iterrows():
-        same = summary[summary["fidelity_id"] == row["fidelity_id"]]["training"]
-        varying = [k for k in TRAINING_KNOBS if len({repr(t.get(k)) for t in same}) > 1]
-        labels.append(", ".join(f"{TRAINING_NAMES[k]} {row['training'].get(k):.3g}"
-                                if isinstance(row["training"].get(k), float)
-                                else f"{TRAINING_NAMES[k]} {row['training'].get(k)}"
-                                for k in varying))
-    return labels
+    varying = {fidelity: [k for k in TRAINING_KNOBS if len({repr(t.get(k)) for t in group}) > 1]
+               for fidelity, group in summary.groupby("fidelity_id", sort=False)["training"]}
+    return [", ".join(f"{TRAINING_NAMES[k]} {_setting(training.get(k))}" for k in varying[fidelity])
+            for fidelity, training in zip(summary["fidelity_id"], summary["training"])]
+
+
+def _setting(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _training_flops(group: pd.DataFrame) -> float:
