@@ -441,10 +441,8 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
                                 pruner=make_pruner(job.pruner, steps))
     # A benchmark keeps curves, not weights: no artifact store.
     objective = Objective(space=space, split=_WORKER["split"], device=_WORKER["device"],
-                          epochs=base.epochs, seed=base.seed,
-                          evaluations_per_epoch=base.evaluations_per_epoch,
-                          study_name=job.name, curves=_WORKER["curves"], replay=True,
-                          data_dir=base.data_dir)
+                          plan=base.plan(), study_name=job.name, curves=_WORKER["curves"],
+                          replay=True, data_dir=base.data_dir)
     study.optimize(objective, n_trials=settings.trials)
     trials = study.get_trials(deepcopy=False)
     counted = [t for t in trials if t.state in COUNTED_STATES]

@@ -96,6 +96,8 @@ def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> Search
                           train_size=stored.get("train_size"),
                           validation_size=stored["validation_size"],
                           evaluations_per_epoch=stored["evaluations_per_epoch"],
+                          # searches made before interim evaluations scored the whole split
+                          interim_validation_size=stored.get("interim_validation_size"),
                           seed=stored["seed"], data_dir=Path(data_dir) if data_dir else None,
                           results_dir=settings.results_dir, storage=settings.storage,
                           device=settings.device, curve_table=Path(table) if table else None)
@@ -137,8 +139,7 @@ def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
     skipped = []
 
     def add(role: str, params: dict[str, Any]) -> None:
-        config, train_settings = space.build(params, epochs=search.epochs, seed=search.seed,
-                                             evaluations_per_epoch=search.evaluations_per_epoch)
+        config, train_settings = space.build(params, search.plan())
         try:
             space.check(config)
         except InvalidConfig as error:
@@ -204,8 +205,7 @@ def _measure_all(jobs: list[tuple[Target, int]], space: SearchSpace, search: Sea
     bar = tqdm(total=len(jobs), desc=confirm.study_name, unit="run", dynamic_ncols=True)
     try:
         for target, seed in jobs:
-            _, train_settings = space.build(target.params, epochs=search.epochs, seed=seed,
-                                            evaluations_per_epoch=search.evaluations_per_epoch)
+            _, train_settings = space.build(target.params, search.plan(seed))
             fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                    search.data_dir, device.type)
             stored = table.get(target.config, fidelity, seed)

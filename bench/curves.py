@@ -25,7 +25,7 @@ import pandas as pd
 
 from mnist_cnn.data import data_fingerprint
 from mnist_cnn.model import CNNConfig
-from mnist_cnn.train import EpochRecord, TrainSettings
+from mnist_cnn.train import EpochRecord, TrainSettings, best_validation_accuracy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS curves (
@@ -53,6 +53,11 @@ class CurveTableError(ValueError):
     """The table file cannot be opened or is not a curve table."""
 
 
+# Training settings added after curves were first recorded, with the value every older curve had:
+# left out of the fidelity at that value, so older rows still match.
+ADDED_LATER = {"interim_validation_size": None}
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """Everything a learning curve depends on besides the network and the seed.
@@ -71,7 +76,8 @@ class Fidelity:
     def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
            data_dir: Path | str | None, device_kind: str) -> "Fidelity":
         data = data_fingerprint(data_dir)
-        train_settings = {k: v for k, v in asdict(settings).items() if k != "seed"}
+        train_settings = {k: v for k, v in asdict(settings).items()
+                          if k != "seed" and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         return cls(train_settings, int(train_size), int(validation_size), data, device_kind)
 
     @property
@@ -102,7 +108,7 @@ class StoredCurve:
 
     @property
     def best_validation_accuracy(self) -> float:
-        return max((r.validation_accuracy for r in self.records), default=0.0)
+        return best_validation_accuracy(self.records)
 
 
 def config_key(config: CNNConfig | dict, fidelity: Fidelity | dict) -> str:

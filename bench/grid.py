@@ -51,8 +51,7 @@ def valid_grid(space: SearchSpace,
     `settings` would train; SpaceError where the space has no finite grid."""
     valid = []
     for params in space.grid_points():
-        config, train_settings = space.build(params, epochs=settings.epochs, seed=settings.seed,
-                                             evaluations_per_epoch=settings.evaluations_per_epoch)
+        config, train_settings = space.build(params, settings.plan())
         try:
             space.check(config)
         except InvalidConfig:

@@ -26,7 +26,7 @@ from torch import nn
 from bench import layout
 from bench.artifacts import upload_weights
 from bench.curves import CurveTable, Fidelity, StoredCurve
-from bench.spaces import SearchSpace
+from bench.spaces import SearchSpace, TrialPlan
 from mnist_cnn.data import TrainValidationSplit
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
@@ -38,7 +38,7 @@ MEASURE_REPEATS = 20
 
 @dataclass
 class Objective:
-    """Callable for `study.optimize`: the value is the best validation accuracy (0..1, maximize).
+    """Callable for `study.optimize`: the value is the best whole-split validation accuracy (0..1).
 
     Steps reported to the pruner are evaluation counts (1, 2, ...), `evaluations_per_epoch` per
     epoch, so pruners can act within an epoch.
@@ -47,9 +47,7 @@ class Objective:
     space: SearchSpace
     split: TrainValidationSplit
     device: torch.device
-    epochs: int
-    seed: int
-    evaluations_per_epoch: int
+    plan: TrialPlan
     study_name: str
     # Wraps every storage write: bench.runner defers a Ctrl-C there to the end of the write.
     storage_section: Callable[[], AbstractContextManager] = nullcontext
@@ -61,8 +59,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         with self.storage_section():
-            config, settings = self.space.sample(trial, epochs=self.epochs, seed=self.seed,
-                                                 evaluations_per_epoch=self.evaluations_per_epoch)
+            config, settings = self.space.sample(trial, self.plan)
             trial.set_user_attr(layout.ATTR_CONFIG, asdict(config))
             trial.set_user_attr(layout.ATTR_TRAIN_SETTINGS, asdict(settings))
             try:
@@ -185,7 +182,8 @@ class _PruningWatcher:
         """`model` is None when the record is replayed from the curve table."""
         self.curve.append(record)
         self.model = model
-        if model is not None and record.validation_accuracy > self.best_accuracy:
+        measured = model is not None and not record.interim  # interim scores are not measurements
+        if measured and record.validation_accuracy > self.best_accuracy:
             self.best_accuracy = record.validation_accuracy
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         step = len(self.curve)

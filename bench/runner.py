@@ -164,8 +164,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     name = study.study_name
     artifacts = open_artifact_store(settings.artifact_location)
     objective = Objective(space=space, split=split,
-                          device=pick_device(settings.device), epochs=settings.epochs,
-                          seed=settings.seed, evaluations_per_epoch=settings.evaluations_per_epoch,
+                          device=pick_device(settings.device), plan=settings.plan(),
                           study_name=name, curves=CurveTable(settings.curve_table_path),
                           replay=settings.replay, data_dir=settings.data_dir,
                           artifacts=artifacts)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import layout
-
-if TYPE_CHECKING:
-    from bench.spaces import SearchSpace
+from bench.spaces import SearchSpace, TrialPlan
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "sha", "wilcoxon", "none")
@@ -39,6 +37,9 @@ class SearchSettings:
     train_size: int | None = None
     validation_size: int = 5000
     evaluations_per_epoch: int = 8
+    # None: every evaluation scores the whole split. A subset (e.g. 1,000) makes a search 20-30%
+    # faster, but in real searches it led the pruner and sampler to worse configs (README "Search").
+    interim_validation_size: int | None = None
     seed: int = 0
     timeout: float | None = None
     study_name: str | None = None
@@ -62,12 +63,21 @@ class SearchSettings:
                      "heartbeat_interval", "grace_period"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.train_size is not None and self.train_size < 1:
-            raise ValueError(f"train_size must be at least 1, got {self.train_size}")
+        for name in ("train_size", "interim_validation_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.interim_validation_size and self.interim_validation_size >= self.validation_size:
+            object.__setattr__(self, "interim_validation_size", None)  # no subset: the whole split
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.grace_period <= self.heartbeat_interval:
             raise ValueError("grace_period must be longer than heartbeat_interval")
+
+    def plan(self, seed: int | None = None) -> TrialPlan:
+        """How every trial of this search trains (`seed` overrides the search's, for repeats)."""
+        return TrialPlan(epochs=self.epochs, seed=self.seed if seed is None else seed,
+                         evaluations_per_epoch=self.evaluations_per_epoch,
+                         interim_validation_size=self.interim_validation_size)
 
     def name_for(self, space: SearchSpace) -> str:
         """The study name: given, or space-sampler-pruner so reruns of one command resume."""

@@ -21,7 +21,8 @@ type and its choices or range, and fixes the other fields:
 A top-level `max_mflops_per_image` caps the forward cost of the networks a space trains: those
 over it end like collapsed ones, as invalid configs, before any training.
 
-`epochs`, `seed` and `evaluations_per_epoch` belong to the search, not the space.
+`epochs`, `seed`, `evaluations_per_epoch` and `interim_validation_size` belong to the search
+(its `TrialPlan`), not the space.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import functools
 import itertools
 import sys
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,22 @@ else:  # pragma: no cover - Python 3.10
 PARAM_TYPES = ("int", "float", "categorical")
 PARAM_KEYS = ("type", "choices", "low", "high", "log", "step", "grid")
 TOP_LEVEL_KEYS = ("description", "max_mflops_per_image", "params", "fixed")
-SEARCH_OWNED = ("epochs", "seed", "evaluations_per_epoch")  # set by the search's own options
 FIXED_ONLY = ("channels", "conv_blocks")  # tuples and their length cannot be sampled as one value
 MAX_GRID_POINTS = 10_000
 ENUMS = {"padding": PADDING_MODES, "pool_type": POOL_TYPES, "lr_schedule": LR_SCHEDULES}
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What the search, not the space, decides about every trial's training."""
+
+    epochs: int
+    seed: int
+    evaluations_per_epoch: int
+    interim_validation_size: int | None = None
+
+
+SEARCH_OWNED = tuple(f.name for f in fields(TrialPlan))  # set by the search's own options
 
 
 class SpaceError(ValueError):
@@ -119,11 +132,9 @@ class SearchSpace:
                 raise InvalidConfig(f"{mflops:.1f} MFLOP per image is over the space's budget of "
                                     f"{self.max_mflops_per_image:g} (max_mflops_per_image)")
 
-    def sample(self, trial: optuna.Trial, epochs: int, seed: int,
-               evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
+    def sample(self, trial: optuna.Trial, plan: TrialPlan) -> tuple[CNNConfig, TrainSettings]:
         """The trial's network and training settings: sampled params over the fixed values."""
-        params = {param.name: param.suggest(trial) for param in self.params}
-        return self.build(params, epochs=epochs, seed=seed, evaluations_per_epoch=evaluations_per_epoch)
+        return self.build({param.name: param.suggest(trial) for param in self.params}, plan)
 
     def grid(self) -> dict[str, list]:
         """The full grid for optuna's GridSampler."""
@@ -141,11 +152,9 @@ class SearchSpace:
         grid = self.grid()
         return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
-    def build(self, params: dict[str, Any], epochs: int, seed: int,
-              evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
+    def build(self, params: dict[str, Any], plan: TrialPlan) -> tuple[CNNConfig, TrainSettings]:
         """The network and training settings of given param values over the fixed values."""
-        return _build({**self.fixed, **params}, epochs=epochs, seed=seed,
-                      evaluations_per_epoch=evaluations_per_epoch)
+        return _build({**self.fixed, **params}, plan)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready content, stored with the study so a resumed study can be checked against it."""
@@ -355,15 +364,13 @@ def _parse_fixed(key: str, value: Any, source: str) -> Any:
     return float(value) if field_type is float else value
 
 
-def _build(values: dict[str, Any], epochs: int, seed: int,
-           evaluations_per_epoch: int) -> tuple[CNNConfig, TrainSettings]:
+def _build(values: dict[str, Any], plan: TrialPlan) -> tuple[CNNConfig, TrainSettings]:
     config_names = {f.name for f in fields(CNNConfig)}
     config_values = {k: v for k, v in values.items() if k in config_names}
     if "channels" in config_values and "conv_blocks" not in config_values:
         config_values["conv_blocks"] = len(config_values["channels"])
     train_values = {k: v for k, v in values.items() if k not in config_names}
-    settings = TrainSettings(epochs=epochs, seed=seed, evaluations_per_epoch=evaluations_per_epoch,
-                             **train_values)
+    settings = TrainSettings(**asdict(plan), **train_values)
     return CNNConfig(**config_values), settings
 
 
@@ -387,6 +394,6 @@ def _check_builds(params: tuple[Param, ...], fixed: dict[str, Any], source: str)
         if FIELD_TYPES[key] in (int, int | None) and key != "channels" and value < 1:
             raise SpaceError(f"{source}: {where}.{key}: must be at least 1, got {value}")
         try:
-            _build({**fixed, key: value}, epochs=1, seed=0, evaluations_per_epoch=1)
+            _build({**fixed, key: value}, TrialPlan(epochs=1, seed=0, evaluations_per_epoch=1))
         except (ValueError, TypeError) as error:
             raise SpaceError(f"{source}: {where}.{key}: {error}") from None

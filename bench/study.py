@@ -45,8 +45,8 @@ DEAD_WORKER_REASON = "worker {} is gone"  # end_reason of a trial failed by `fai
 STUDY_ATTR_SETTINGS = "search_settings"
 STUDY_ATTR_SPACE = "search_space"
 # Settings that must match to resume a study: they decide what a trial's value means.
-RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch", "seed",
-                     "sampler", "pruner")
+RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch",
+                     "interim_validation_size", "seed", "sampler", "pruner")
 
 
 class StorageError(ValueError):

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +31,18 @@ class TrainSettings:
     evaluations_per_epoch: int = 1
     lr_schedule: str = "constant"
     augment: bool = False
+    # Evaluations before an epoch's end score only the first N validation images (the split is
+    # shuffled, so a fixed random subset): a pruner's rough ranking at a fraction of the cost.
+    # End-of-epoch evaluations score the whole split, and only they measure the model.
+    interim_validation_size: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "evaluations_per_epoch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.interim_validation_size is not None and self.interim_validation_size < 1:
+            raise ValueError("interim_validation_size must be at least 1, got "
+                             f"{self.interim_validation_size}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.weight_decay < 0:
@@ -54,6 +61,12 @@ class EpochRecord:
     validation_accuracy: float
     seconds: float
     images_per_second: float
+    interim: bool = False  # scored on the interim subset: a signal for pruning, not a measurement
+
+
+def best_validation_accuracy(curve: Iterable[EpochRecord]) -> float:
+    """The best accuracy on the whole validation split; interim scores do not count."""
+    return max((r.validation_accuracy for r in curve if not r.interim), default=0.0)
 
 
 @dataclass
@@ -64,7 +77,7 @@ class TrainResult:
 
     @property
     def best_validation_accuracy(self) -> float:
-        return max((r.validation_accuracy for r in self.history), default=0.0)
+        return best_validation_accuracy(self.history)
 
     @property
     def training_seconds(self) -> float:
@@ -164,6 +177,13 @@ def evaluate(
     return Evaluation(total_loss.item() / max(1, len(data)), accuracy, predicted.cpu())
 
 
+def _interim_validation_set(validation: ImageSet, size: int | None) -> ImageSet | None:
+    """The images interim evaluations score: the split's first `size`; None when that is all."""
+    if size is None or size >= len(validation):
+        return None
+    return ImageSet(validation.images[:size], validation.labels[:size])
+
+
 def _make_scheduler(
     optimizer: torch.optim.Optimizer, settings: TrainSettings, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -220,6 +240,7 @@ def train(
         )
     bounds = [round(steps_per_epoch * (j + 1) / settings.evaluations_per_epoch)
               for j in range(settings.evaluations_per_epoch)]
+    interim_set = _interim_validation_set(data.validation, settings.interim_validation_size)
     try:
         for epoch in range(start_epoch, settings.epochs):
             order = torch.randperm(n, generator=order_generator).to(device)
@@ -247,7 +268,8 @@ def train(
                 step = bound
                 train_loss = loss_sum.item() / max(1, seen)  # syncs the device before timing
                 seconds = time.perf_counter() - started
-                evaluation = evaluate(model, data.validation, device)
+                interim = interim_set is not None and part < len(bounds) - 1
+                evaluation = evaluate(model, interim_set if interim else data.validation, device)
                 record = EpochRecord(
                     epoch=epoch + (part + 1) / settings.evaluations_per_epoch,
                     train_loss=train_loss,
@@ -255,6 +277,7 @@ def train(
                     validation_accuracy=evaluation.accuracy,
                     seconds=seconds,
                     images_per_second=seen / seconds if seconds > 0 else 0.0,
+                    interim=interim,
                 )
                 result.history.append(record)
                 if on_evaluation is not None:

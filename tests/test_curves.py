@@ -36,6 +36,17 @@ def test_key_depends_on_config_seed_and_every_part_of_the_fidelity():
     assert FIDELITY.planned_evaluations == 2
 
 
+def test_interim_subset_is_part_of_the_fidelity_and_older_curves_still_match():
+    whole_split = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2,
+                                            interim_validation_size=None), 1000, 200, None, "cpu")
+    assert "interim_validation_size" not in whole_split.train_settings  # as recorded before it
+    assert whole_split == FIDELITY
+    subset = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2,
+                                       interim_validation_size=50), 1000, 200, None, "cpu")
+    assert subset.train_settings["interim_validation_size"] == 50
+    assert curve_key(CNNConfig(), subset, 0) != curve_key(CNNConfig(), FIDELITY, 0)
+
+
 def test_longer_curve_replaces_shorter_and_complete_is_final(tmp_path):
     table = CurveTable(tmp_path / "curves.db")
     config = CNNConfig()

@@ -11,7 +11,7 @@ from optuna.artifacts import get_all_artifact_meta
 from bench import layout
 from bench.artifacts import download_weights, open_artifact_store
 from bench.objective import Objective
-from bench.spaces import parse_space
+from bench.spaces import TrialPlan, parse_space
 from mnist_cnn.data import load_train_validation
 from mnist_cnn.model import CNNConfig, build_model
 
@@ -34,7 +34,8 @@ def objective(tiny_mnist, tmp_path):
     return Objective(
         space=parse_space(SPACE, name="tiny", source="tiny.toml"),
         split=load_train_validation(tiny_mnist, validation_size=200, seed=0),
-        device=torch.device("cpu"), epochs=1, seed=0, evaluations_per_epoch=2, study_name="s",
+        device=torch.device("cpu"), plan=TrialPlan(epochs=1, seed=0, evaluations_per_epoch=2),
+        study_name="s",
         artifacts=open_artifact_store(tmp_path / "artifacts"),
     )
 
@@ -79,6 +80,25 @@ def test_completed_trial_records_curve_measurements_and_weights(objective, tmp_p
     model = build_model(config)
     model.load_state_dict(weights)
     assert sum(p.numel() for p in model.parameters()) == attrs["parameters"]
+
+
+def test_interim_scores_guide_the_pruner_but_the_value_and_weights_are_whole_split(objective):
+    from dataclasses import replace
+
+    from mnist_cnn.train import evaluate
+
+    storage = optuna.storages.InMemoryStorage()
+    subset = replace(objective, plan=replace(objective.plan, interim_validation_size=50))
+    trial = _run(subset, pool_size=2, storage=storage)
+    curve = trial.user_attrs[layout.ATTR_LEARNING_CURVE]
+    assert [point["interim"] for point in curve] == [True, False]
+    assert trial.intermediate_values[1] == curve[0]["validation_accuracy"]  # the pruner saw it
+    assert trial.value == curve[1]["validation_accuracy"]
+    assert trial.user_attrs[layout.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 50
+    model = build_model(CNNConfig(**trial.user_attrs[layout.ATTR_CONFIG]))
+    model.load_state_dict(download_weights(trial, storage, objective.artifacts))
+    kept = evaluate(model, objective.split.validation, torch.device("cpu")).accuracy
+    assert kept == trial.value
 
 
 def test_pruner_stops_training_at_a_reported_step(objective):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from bench.spaces import SpaceError, load_space, parse_space, shipped_space_names
+from bench.spaces import SpaceError, TrialPlan, load_space, parse_space, shipped_space_names
+
+ONE_EPOCH = TrialPlan(epochs=1, seed=0, evaluations_per_epoch=1)
 from mnist_cnn.model import CNNConfig, InvalidConfig
 
 GOOD = """
@@ -41,10 +43,10 @@ def test_shipped_spaces_load_and_grid():
 def test_flop_budget_makes_costly_networks_invalid_before_training():
     faq = load_space("faq")
     cheap, _ = faq.build({"kernel_size": 3, "stride": 2, "pool_size": 1, "pool_stride": 1,
-                          "fc_width": 128}, epochs=1, seed=0, evaluations_per_epoch=1)
+                          "fc_width": 128}, ONE_EPOCH)
     faq.check(cheap)  # no pooling after a stride-2 conv: 3.5 MFLOP, within the budget
     costly, _ = faq.build({"kernel_size": 7, "stride": 1, "pool_size": 1, "pool_stride": 1,
-                           "fc_width": 128}, epochs=1, seed=0, evaluations_per_epoch=1)
+                           "fc_width": 128}, ONE_EPOCH)
     with pytest.raises(InvalidConfig, match="over the space's budget of 46"):
         faq.check(costly)
     with pytest.raises(SpaceError, match="max_mflops_per_image: must be a positive number"):
@@ -62,7 +64,7 @@ def test_sample_builds_config_and_settings():
     space = parse_space(GOOD, name="good", source="good.toml")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     trial = study.ask()
-    config, settings = space.sample(trial, epochs=3, seed=7, evaluations_per_epoch=2)
+    config, settings = space.sample(trial, TrialPlan(epochs=3, seed=7, evaluations_per_epoch=2))
     assert config.channels == (4, 8) and config.conv_blocks == 2
     assert config.kernel_size in (3, 5) and config.stride == CNNConfig.stride
     assert 0.001 <= settings.learning_rate <= 0.01

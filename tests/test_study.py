@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from bench.settings import PRUNERS, SAMPLERS, SearchSettings
-from bench.spaces import load_space
+from bench.spaces import TrialPlan, load_space
 from bench.study import StorageError, make_pruner, make_sampler, open_storage, open_study, sampler_seed
 
 
@@ -18,7 +18,7 @@ def test_every_sampler_samples_the_faq_space(name):
     study = optuna.create_study(direction="maximize", sampler=make_sampler(name, space, seed=3))
     for _ in range(4):
         trial = study.ask()
-        config, _ = space.sample(trial, epochs=1, seed=0, evaluations_per_epoch=1)
+        config, _ = space.sample(trial, TrialPlan(epochs=1, seed=0, evaluations_per_epoch=1))
         study.tell(trial, config.fc_width / 512)  # any deterministic value
     assert all(t.params["kernel_size"] in (3, 5, 7) and 32 <= t.params["fc_width"] <= 512
                for t in study.trials)
@@ -66,3 +66,6 @@ def test_open_study_stores_settings_and_refuses_other_settings(tmp_path):
     open_study(replace(settings, trials=80, workers=2), space)  # budget and workers may change
     with pytest.raises(ValueError, match="epochs=2.*epochs=3"):
         open_study(replace(settings, epochs=3), space)
+    with pytest.raises(ValueError, match="interim_validation_size=None.*interim_validation_size=1000"):
+        open_study(replace(settings, interim_validation_size=1000), space)
+    open_study(replace(settings, interim_validation_size=5000), space)  # the whole split: no subset

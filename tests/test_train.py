@@ -5,7 +5,8 @@ import torch
 
 from mnist_cnn.data import load_train_validation
 from mnist_cnn.model import CNNConfig
-from mnist_cnn.train import StopTraining, TrainSettings, evaluate, train
+from mnist_cnn.train import (EpochRecord, StopTraining, TrainSettings, best_validation_accuracy,
+                             evaluate, train)
 
 SMALL = CNNConfig(channels=(8, 16), fc_width=32)
 
@@ -40,6 +41,42 @@ def test_callback_sees_every_evaluation_with_fractional_epochs(split):
     assert seen == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
     assert [r.epoch for r in result.history] == seen
     assert all(r.images_per_second > 0 and r.seconds > 0 for r in result.history)
+
+
+def test_interim_evaluations_score_a_subset_and_change_nothing_learned(split):
+    """Evaluations before an epoch's end score the split's first 50 images; the last scores all
+    200. Training is bitwise the same either way, and only whole-split scores make the value."""
+    plain = TrainSettings(epochs=2, batch_size=32, evaluations_per_epoch=3)
+    subset = TrainSettings(epochs=2, batch_size=32, evaluations_per_epoch=3,
+                           interim_validation_size=50)
+    full, interim = train(SMALL, plain, split), train(SMALL, subset, split)
+    assert [r.interim for r in interim.history] == [True, True, False] * 2
+    assert not any(r.interim for r in full.history)
+    assert [r.train_loss for r in interim.history] == [r.train_loss for r in full.history]
+    for a, b in zip(full.history, interim.history):
+        if not b.interim:
+            assert (a.validation_accuracy, a.validation_loss) == (b.validation_accuracy, b.validation_loss)
+    # an interim score is the subset's: a multiple of 1/50
+    assert all(round(r.validation_accuracy * 50, 4).is_integer()
+               for r in interim.history if r.interim)
+    assert interim.best_validation_accuracy == max(interim.history[2].validation_accuracy,
+                                                   interim.history[5].validation_accuracy)
+    subset_first = TrainSettings(epochs=1, batch_size=32, evaluations_per_epoch=2,
+                                 interim_validation_size=50, seed=3)
+    first = []
+    train(SMALL, subset_first, split, on_evaluation=lambda record, model: first.append(
+        evaluate(model, split.validation.subset(torch.arange(50)), torch.device("cpu")).accuracy))
+    assert first[0] == train(SMALL, subset_first, split).history[0].validation_accuracy
+
+
+def test_best_validation_accuracy_ignores_interim_scores():
+    def record(accuracy, interim):
+        return EpochRecord(epoch=1.0, train_loss=1.0, validation_loss=1.0,
+                           validation_accuracy=accuracy, seconds=1.0, images_per_second=1.0,
+                           interim=interim)
+
+    assert best_validation_accuracy([record(0.99, True), record(0.97, False)]) == 0.97
+    assert best_validation_accuracy([record(0.99, True)]) == 0.0
 
 
 def test_callback_can_stop_training_early(split):

@@ -69,10 +69,11 @@ def learning_curves(study: StudyData) -> Plot:
         figure.add_trace(go.Scatter(
             x=[point["epoch"] for point in curve],
             y=[point["validation_accuracy"] for point in curve],
+            text=[" (interim subset)" if point.get("interim") else "" for point in curve],
             mode="lines+markers", name=name, legendgroup=name, showlegend=name not in shown,
             line=style, marker={"size": 5}, opacity=0.6 if trial.get("replayed") else 1.0,
             hovertemplate=f"trial {trial['trial']} ({html.escape(how)})<br>epoch %{{x}}<br>"
-                          "validation accuracy %{y:.2%}<extra></extra>",
+                          "validation accuracy %{y:.2%}%{text}<extra></extra>",
         ))
         shown.add(name)
     if not figure.data:
