@@ -98,6 +98,7 @@ def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> Search
                           evaluations_per_epoch=stored["evaluations_per_epoch"],
                           # searches made before interim evaluations scored the whole split
                           interim_validation_size=stored.get("interim_validation_size"),
+                          precision=stored.get("precision"),
                           seed=stored["seed"], data_dir=Path(data_dir) if data_dir else None,
                           results_dir=settings.results_dir, storage=settings.storage,
                           device=settings.device, curve_table=Path(table) if table else None)
@@ -239,7 +240,8 @@ def _train(target: Target, train_settings: TrainSettings, split, device, table: 
     result = train(target.config, train_settings, split, device)
     measurements = {"parameters": count_parameters(result.model),
                     "flops_per_image": flops_per_image(result.model),
-                    **asdict(measure_model(result.model, repeats=MEASURE_REPEATS))}
+                    **asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
+                                           precision=train_settings.precision))}
     complete = len(result.history) == fidelity.planned_evaluations
     table.put(target.config, fidelity, train_settings.seed, result.history, complete=complete,
               measurements=measurements, source=source)

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+import torch
 
 from mnist_cnn.data import data_fingerprint
 from mnist_cnn.model import CNNConfig
-from mnist_cnn.train import EpochRecord, TrainSettings, best_validation_accuracy
+from mnist_cnn.train import (EpochRecord, TrainSettings, best_validation_accuracy,
+                             resolve_precision)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS curves (
@@ -55,7 +57,7 @@ class CurveTableError(ValueError):
 
 # Training settings added after curves were first recorded, with the value every older curve had:
 # left out of the fidelity at that value, so older rows still match.
-ADDED_LATER = {"interim_validation_size": None}
+ADDED_LATER = {"interim_validation_size": None, "precision": None}
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,11 @@ class Fidelity:
     def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
            data_dir: Path | str | None, device_kind: str) -> "Fidelity":
         data = data_fingerprint(data_dir)
-        train_settings = {k: v for k, v in asdict(settings).items()
+        values = asdict(settings)
+        device = torch.device(device_kind)
+        if resolve_precision(device, settings.precision) == resolve_precision(device):
+            values["precision"] = None  # the device's default, named or not: one fidelity
+        train_settings = {k: v for k, v in values.items()
                           if k != "seed" and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         return cls(train_settings, int(train_size), int(validation_size), data, device_kind)
 

@@ -94,8 +94,10 @@ def run_figures(settings: FiguresSettings,
     def speed() -> dict[str, Any]:
         result = run_speed_benchmark(images=settings.speed_images, repeats=3,
                                      data_dir=settings.data_dir, device=device)
-        return {"ratio": round(result.ratio, 3),
+        bf16_fraction = result.fraction_of_bf16_matmul
+        return {"ratio": round(result.ratio, 3), "precision": result.precision,
                 "fraction_of_matmul": round(result.fraction_of_matmul, 3),
+                "fraction_of_bf16_matmul": None if bf16_fraction is None else round(bf16_fraction, 3),
                 "ours_images_per_second": round(result.ours_median),
                 "tutorial_images_per_second": round(result.tutorial_median),
                 "matmul_gflops": round(result.matmul_flops_per_second / 1e9, 1)}

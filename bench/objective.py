@@ -159,7 +159,8 @@ class Objective:
                 trial.set_user_attr(layout.ATTR_END_REASON, end_reason)
 
     def _record_measurements(self, trial: optuna.Trial, result: TrainResult) -> dict:
-        metrics = asdict(measure_model(result.model, repeats=MEASURE_REPEATS))
+        metrics = asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
+                                       precision=self.plan.precision))
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
         return metrics

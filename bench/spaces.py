@@ -21,8 +21,8 @@ type and its choices or range, and fixes the other fields:
 A top-level `max_mflops_per_image` caps the forward cost of the networks a space trains: those
 over it end like collapsed ones, as invalid configs, before any training.
 
-`epochs`, `seed`, `evaluations_per_epoch` and `interim_validation_size` belong to the search
-(its `TrialPlan`), not the space.
+`epochs`, `seed`, `evaluations_per_epoch`, `interim_validation_size` and `precision` belong to the
+search (its `TrialPlan`), not the space.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class TrialPlan:
     seed: int
     evaluations_per_epoch: int
     interim_validation_size: int | None = None
+    precision: str | None = None
 
 
 SEARCH_OWNED = tuple(f.name for f in fields(TrialPlan))  # set by the search's own options

@@ -18,7 +18,8 @@ from mnist_cnn.data import (MEAN, STD, TrainValidationSplit, load_train_validati
                             tutorial_dataset)
 from mnist_cnn.metrics import flops_per_image, matmul_flops_per_second
 from mnist_cnn.model import CNNConfig, build_model
-from mnist_cnn.train import TrainSettings, pick_device, prepare_model, train, use_available_cores
+from mnist_cnn.train import (TrainSettings, pick_device, prepare_model, resolve_precision, train,
+                             use_available_cores)
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,12 @@ class SpeedResult:
     batch_size: int
     threads: int
     device: str
+    precision: str  # ours: "fp32" or "bf16" (see mnist_cnn.train.autocast); the tutorial's is fp32
     tutorial_images_per_second: list[float]
     ours_images_per_second: list[float]
     training_flops_per_image: int
-    matmul_flops_per_second: float
+    matmul_flops_per_second: float  # float32: the yardstick, whatever precision ours ran at
+    bf16_matmul_flops_per_second: float | None = None  # measured where ours ran in bf16
 
     @property
     def tutorial_median(self) -> float:
@@ -45,23 +48,40 @@ class SpeedResult:
         return self.ours_median / self.tutorial_median
 
     @property
+    def training_flops_per_second(self) -> float:
+        return self.ours_median * self.training_flops_per_image
+
+    @property
     def fraction_of_matmul(self) -> float:
-        return self.ours_median * self.training_flops_per_image / self.matmul_flops_per_second
+        """Of float32 matmul's FLOP/s."""
+        return self.training_flops_per_second / self.matmul_flops_per_second
+
+    @property
+    def fraction_of_bf16_matmul(self) -> float | None:
+        """Of bf16 matmul's FLOP/s: the ceiling a bf16 run could reach."""
+        if self.bf16_matmul_flops_per_second is None:
+            return None
+        return self.training_flops_per_second / self.bf16_matmul_flops_per_second
 
     def render(self) -> str:
         def spread(values: list[float]) -> str:
             return f"median {statistics.median(values):,.0f} img/s (min {min(values):,.0f}, max {max(values):,.0f})"
 
+        bf16_ceiling = ""
+        if self.bf16_matmul_flops_per_second is not None:
+            bf16_ceiling = (f", {self.fraction_of_bf16_matmul:.0%} of its bf16 matmul "
+                            f"({self.bf16_matmul_flops_per_second / 1e9:.0f} GFLOP/s)")
         return "\n".join([
             f"tutorial network on {self.device}, {self.images:,} images per loop, batch "
             f"{self.batch_size}, {self.threads} threads, {len(self.ours_images_per_second)} "
             "alternating rounds",
             f"tutorial loop (DataLoader + ToTensor): {spread(self.tutorial_images_per_second)}",
-            f"ours (on-device tensors, index slices): {spread(self.ours_images_per_second)}",
+            f"ours (on-device tensors, index slices, {self.precision}): "
+            f"{spread(self.ours_images_per_second)}",
             f"speed-up: {self.ratio:.2f}x",
-            f"training: {self.ours_median * self.training_flops_per_image / 1e9:.1f} GFLOP/s = "
+            f"training: {self.training_flops_per_second / 1e9:.1f} GFLOP/s = "
             f"{self.fraction_of_matmul:.0%} of this machine's float32 matmul "
-            f"({self.matmul_flops_per_second / 1e9:.0f} GFLOP/s)",
+            f"({self.matmul_flops_per_second / 1e9:.0f} GFLOP/s){bf16_ceiling}",
         ])
 
 
@@ -92,31 +112,38 @@ def tutorial_loop(images: int, batch_size: int, data_dir: Path | None,
 
 
 def our_loop(split: TrainValidationSplit, batch_size: int,
-             device: torch.device = torch.device("cpu")) -> float:
+             device: torch.device = torch.device("cpu"), precision: str | None = None) -> float:
     """`mnist_cnn.train.train` on the same images; its own timing excludes validation."""
-    result = train(CNNConfig(), TrainSettings(epochs=1, batch_size=batch_size), split, device)
+    settings = TrainSettings(epochs=1, batch_size=batch_size, precision=precision)
+    result = train(CNNConfig(), settings, split, device)
     return result.history[0].images_per_second
 
 
 def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int = 3,
-                        data_dir: Path | None = None, device: str | None = "cpu") -> SpeedResult:
-    """Alternate both loops `repeats` times on the device and compare their medians."""
+                        data_dir: Path | None = None, device: str | None = "cpu",
+                        precision: str | None = None) -> SpeedResult:
+    """Alternate both loops `repeats` times on the device and compare their medians; ours runs
+    at `precision` (None: the device's default), and a bf16 run is compared to bf16 matmul too."""
     threads = use_available_cores()
     chosen = pick_device(device)
+    bf16 = resolve_precision(chosen, precision) == "bf16"
     full = load_train_validation(data_dir, validation_size=100)
     if images > len(full.train):
         raise ValueError(f"--images {images} is more than the {len(full.train)} training images")
     split = TrainValidationSplit(take_subset(full.train, images, seed=0), full.validation)
     warmup = TrainValidationSplit(take_subset(full.train, 4 * batch_size, 0), full.validation)
-    our_loop(warmup, batch_size, chosen)
+    our_loop(warmup, batch_size, chosen, precision)
     tutorial, ours = [], []
     for _ in range(repeats):
         tutorial.append(tutorial_loop(images, batch_size, data_dir, chosen))
-        ours.append(our_loop(split, batch_size, chosen))
+        ours.append(our_loop(split, batch_size, chosen, precision))
     model = prepare_model(build_model(CNNConfig()), chosen)
     return SpeedResult(
         images=images, batch_size=batch_size, threads=threads, device=str(chosen),
+        precision="bf16" if bf16 else "fp32",
         tutorial_images_per_second=tutorial, ours_images_per_second=ours,
         training_flops_per_image=flops_per_image(model, training=True),
         matmul_flops_per_second=matmul_flops_per_second(device=chosen),
+        bf16_matmul_flops_per_second=(matmul_flops_per_second(device=chosen, dtype=torch.bfloat16)
+                                      if bf16 else None),
     )

@@ -46,7 +46,7 @@ STUDY_ATTR_SETTINGS = "search_settings"
 STUDY_ATTR_SPACE = "search_space"
 # Settings that must match to resume a study: they decide what a trial's value means.
 RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch",
-                     "interim_validation_size", "seed", "sampler", "pruner")
+                     "interim_validation_size", "precision", "seed", "sampler", "pruner")
 
 
 class StorageError(ValueError):

@@ -59,8 +59,9 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     tests = []
     if run.test:
         test_set = load_test_set(run.data_dir)
-        tests = [evaluate(r.model, test_set, device).accuracy for r in results]
-    metrics = measure_model(results[0].model)
+        tests = [evaluate(r.model, test_set, device, precision=run.settings.precision).accuracy
+                 for r in results]
+    metrics = measure_model(results[0].model, precision=run.settings.precision)
     seeds = [{"seed": run.settings.seed + i, "validation_accuracy": r.history[-1].validation_accuracy,
               "validation_loss": r.history[-1].validation_loss,
               "training_seconds": r.training_seconds,

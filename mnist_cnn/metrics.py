@@ -53,7 +53,8 @@ def _synchronize(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int) -> list[float]:
+def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int,
+                precision: str | None) -> list[float]:
     device = next(model.parameters()).device
     example = _example(batch, device)
     model.eval()
@@ -61,7 +62,7 @@ def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int) -> list
     for i in range(warmup + repeats):
         _synchronize(device)
         started = time.perf_counter()
-        with autocast(device):
+        with autocast(device, precision):
             model(example)
         _synchronize(device)
         if i >= warmup:
@@ -69,31 +70,36 @@ def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int) -> list
     return times
 
 
-def inference_latency_ms(model: nn.Module, repeats: int = 50, warmup: int = 5) -> float:
+def inference_latency_ms(model: nn.Module, repeats: int = 50, warmup: int = 5,
+                         precision: str | None = None) -> float:
     """Median milliseconds for one image."""
-    return statistics.median(_timed_runs(model, 1, repeats, warmup)) * 1000
+    return statistics.median(_timed_runs(model, 1, repeats, warmup, precision)) * 1000
 
 
-def inference_throughput(model: nn.Module, batch: int = 256, repeats: int = 10, warmup: int = 2) -> float:
+def inference_throughput(model: nn.Module, batch: int = 256, repeats: int = 10, warmup: int = 2,
+                         precision: str | None = None) -> float:
     """Images per second at `batch` images a call (median call time)."""
-    return batch / statistics.median(_timed_runs(model, batch, repeats, warmup))
+    return batch / statistics.median(_timed_runs(model, batch, repeats, warmup, precision))
 
 
-def measure_model(model: nn.Module, repeats: int = 50) -> ModelMetrics:
-    """Parameters, FLOPs per image, latency at batch 1 and throughput at batch 256."""
+def measure_model(model: nn.Module, repeats: int = 50, precision: str | None = None) -> ModelMetrics:
+    """Parameters, FLOPs per image, latency at batch 1 and throughput at batch 256, timed at the
+    `precision` the model was trained at (see mnist_cnn.train.autocast)."""
     return ModelMetrics(
         parameters=count_parameters(model),
         flops_per_image=flops_per_image(model),
-        latency_ms_batch1=inference_latency_ms(model, repeats=repeats),
-        inference_images_per_second=inference_throughput(model, repeats=max(3, repeats // 5)),
+        latency_ms_batch1=inference_latency_ms(model, repeats=repeats, precision=precision),
+        inference_images_per_second=inference_throughput(model, repeats=max(3, repeats // 5),
+                                                         precision=precision),
     )
 
 
-def matmul_flops_per_second(size: int = 2048, repeats: int = 5, device: torch.device | None = None) -> float:
-    """This machine's float32 matrix-multiply FLOP/s: the ceiling training speed is compared to."""
+def matmul_flops_per_second(size: int = 2048, repeats: int = 5, device: torch.device | None = None,
+                            dtype: torch.dtype = torch.float32) -> float:
+    """This machine's matrix-multiply FLOP/s in `dtype`: the ceiling training speed is compared to."""
     device = device or torch.device("cpu")
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
     times = []
     for _ in range(repeats):

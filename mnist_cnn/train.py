@@ -17,6 +17,9 @@ from mnist_cnn.data import ImageSet, TrainValidationSplit, normalize
 from mnist_cnn.model import CNNConfig, build_model
 
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
+# "bf16": convolutions and matrix products under bf16 autocast (weights, optimizer and loss stay
+# float32); "fp32": float32 throughout. None: the device's default, bf16 on CUDA and fp32 on the CPU.
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class TrainSettings:
     # shuffled, so a fixed random subset): a pruner's rough ranking at a fraction of the cost.
     # End-of-epoch evaluations score the whole split, and only they measure the model.
     interim_validation_size: int | None = None
+    precision: str | None = None  # one of PRECISIONS; None: the device's default
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "evaluations_per_epoch"):
@@ -49,6 +53,8 @@ class TrainSettings:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -137,9 +143,19 @@ def to_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA; a no-op on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def resolve_precision(device: torch.device, precision: str | None = None) -> str:
+    """`precision`, or the device's default: bf16 on CUDA, fp32 on the CPU.
+
+    On CPUs with native bf16 (AVX512-BF16, AMX) oneDNN's bf16 convolutions are much faster than
+    float32 ones; elsewhere they are emulated and slower, so the CPU's default stays float32.
+    """
+    return precision or ("bf16" if device.type == "cuda" else "fp32")
+
+
+def autocast(device: torch.device, precision: str | None = None) -> torch.autocast:
+    """bf16 autocast where the resolved precision is bf16; a no-op otherwise."""
+    enabled = resolve_precision(device, precision) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -157,17 +173,24 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(batch - background, grid, align_corners=False) + background
 
 
+# Validation batches: 250 images keep a batch's feature maps in this CPU's caches, where 1,000 did
+# not; evaluation took 0.6x (fp32) to 0.8x the time, with bitwise the same logits (measured).
+EVALUATION_BATCH_SIZE = 250
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: ImageSet, device: torch.device, batch_size: int = 1000
+    model: nn.Module, data: ImageSet, device: torch.device,
+    batch_size: int = EVALUATION_BATCH_SIZE,
+    precision: str | None = None,
 ) -> Evaluation:
-    """Loss, accuracy and predicted labels of `model` on `data`."""
+    """Loss, accuracy and predicted labels of `model` on `data` (at `precision`, see `autocast`)."""
     model.eval()
     images, labels = data.images.to(device), data.labels.to(device)
     total_loss = torch.zeros((), device=device)
     predictions = []
     for start in range(0, len(data), batch_size):
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(to_input(images[start : start + batch_size], device))
         target = labels[start : start + batch_size]
         total_loss += F.cross_entropy(logits.float(), target, reduction="sum")
@@ -255,7 +278,7 @@ def train(
                     batch = to_input(train_images[index], device)
                     if settings.augment:
                         batch = augment(batch, augment_generator)
-                    with autocast(device):
+                    with autocast(device, settings.precision):
                         logits = model(batch)
                     loss = F.cross_entropy(logits.float(), train_labels[index])
                     optimizer.zero_grad(set_to_none=True)
@@ -269,7 +292,8 @@ def train(
                 train_loss = loss_sum.item() / max(1, seen)  # syncs the device before timing
                 seconds = time.perf_counter() - started
                 interim = interim_set is not None and part < len(bounds) - 1
-                evaluation = evaluate(model, interim_set if interim else data.validation, device)
+                evaluation = evaluate(model, interim_set if interim else data.validation, device,
+                                      precision=settings.precision)
                 record = EpochRecord(
                     epoch=epoch + (part + 1) / settings.evaluations_per_epoch,
                     train_loss=train_loss,

@@ -73,10 +73,15 @@ def test_train_on_a_few_hundred_real_images(tmp_path):
     assert summary["validation_accuracy"] > 0.6
 
 
-def test_speed_benchmark_prints_ratio(tiny_mnist):
-    result = run_cli("speed", "--data-dir", str(tiny_mnist), "--images", "256", "--repeats", "1")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_speed_benchmark_prints_ratio_and_fraction_of_matmul_at_its_precision(tiny_mnist, precision):
+    options = ["--precision", "bf16"] if precision == "bf16" else []  # fp32: the CPU's default
+    result = run_cli("speed", "--data-dir", str(tiny_mnist), "--images", "256", "--repeats", "1",
+                     *options)
     assert result.returncode == 0, result.stderr
+    assert f"index slices, {precision})" in result.stdout
     assert "speed-up:" in result.stdout and "of this machine's float32 matmul" in result.stdout
+    assert ("of its bf16 matmul" in result.stdout) == (precision == "bf16")
 
 
 def test_preset_with_repeats_tests_every_seed_once_after_training(tiny_mnist, tmp_path):

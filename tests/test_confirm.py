@@ -50,7 +50,7 @@ def searched(tmp_path_factory, tiny_mnist) -> Path:
     done = run("search", "--space", str(space), "--data-dir", str(tiny_mnist), "--results-dir",
                str(root / "results"), "--study-name", STUDY, "--validation-size", "200",
                "--train-size", "1000", "--evaluations-per-epoch", "2", "--trials", "5",
-               "--pruner", "none", "--interim-validation-size", "100")
+               "--pruner", "none", "--interim-validation-size", "100", "--precision", "bf16")
     assert done.returncode == 0, done.stderr
     return root
 
@@ -87,7 +87,8 @@ def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
         assert sorted(seed for config, seed in pairs if config == target) == [0, 1, 2]
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
     assert all(t.user_attrs[layout.ATTR_SEED] in (0, 1, 2) for t in trials)
-    # at the search's fidelity: its first evaluation scores the interim subset, its last all 200
+    # at the search's fidelity: bf16; its first evaluation scores the interim subset, its last all 200
+    assert all(t.user_attrs[layout.ATTR_TRAIN_SETTINGS]["precision"] == "bf16" for t in trials)
     assert all(t.user_attrs[layout.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 100
                and [p["interim"] for p in t.user_attrs[layout.ATTR_LEARNING_CURVE]] == [True, False]
                for t in trials)

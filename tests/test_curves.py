@@ -47,6 +47,18 @@ def test_interim_subset_is_part_of_the_fidelity_and_older_curves_still_match():
     assert curve_key(CNNConfig(), subset, 0) != curve_key(CNNConfig(), FIDELITY, 0)
 
 
+def test_precision_is_part_of_the_fidelity_only_where_it_is_not_the_devices_default():
+    def fidelity(precision, device_kind="cpu"):
+        return Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, precision=precision),
+                           1000, 200, None, device_kind)
+
+    assert fidelity(None) == fidelity("fp32") == FIDELITY  # as recorded before the setting
+    assert "precision" not in FIDELITY.train_settings
+    assert fidelity("bf16").train_settings["precision"] == "bf16"
+    assert curve_key(CNNConfig(), fidelity("bf16"), 0) != curve_key(CNNConfig(), FIDELITY, 0)
+    assert fidelity(None, "cuda") == fidelity("bf16", "cuda") != fidelity("fp32", "cuda")
+
+
 def test_longer_curve_replaces_shorter_and_complete_is_final(tmp_path):
     table = CurveTable(tmp_path / "curves.db")
     config = CNNConfig()

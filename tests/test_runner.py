@@ -277,6 +277,7 @@ def test_a_worker_is_gone_only_when_provably_so(tmp_path):
     (["--sampler", "bogus"], "--sampler"),
     (["--trials", "0"], "--trials"),
     (["--interim-validation-size", "0"], "--interim-validation-size"),
+    (["--precision", "fp16"], "--precision"),
     (["--storage", "nosuchdb://x"], "cannot open storage"),
     (["--storage", "postgresql://me:secret@127.0.0.1:1/none"], "cannot open storage"),
     (["--space", "nonesuch"], "unknown space"),

@@ -69,3 +69,5 @@ def test_open_study_stores_settings_and_refuses_other_settings(tmp_path):
     with pytest.raises(ValueError, match="interim_validation_size=None.*interim_validation_size=1000"):
         open_study(replace(settings, interim_validation_size=1000), space)
     open_study(replace(settings, interim_validation_size=5000), space)  # the whole split: no subset
+    with pytest.raises(ValueError, match="precision=None.*precision='bf16'"):
+        open_study(replace(settings, precision="bf16"), space)

@@ -6,7 +6,7 @@ import torch
 from mnist_cnn.data import load_train_validation
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import (EpochRecord, StopTraining, TrainSettings, best_validation_accuracy,
-                             evaluate, train)
+                             evaluate, resolve_precision, train)
 
 SMALL = CNNConfig(channels=(8, 16), fc_width=32)
 
@@ -67,6 +67,41 @@ def test_interim_evaluations_score_a_subset_and_change_nothing_learned(split):
     train(SMALL, subset_first, split, on_evaluation=lambda record, model: first.append(
         evaluate(model, split.validation.subset(torch.arange(50)), torch.device("cpu")).accuracy))
     assert first[0] == train(SMALL, subset_first, split).history[0].validation_accuracy
+
+
+def test_bf16_precision_trains_and_scores_in_bf16_and_the_cpu_default_is_fp32(split):
+    from dataclasses import replace
+
+    cpu = torch.device("cpu")
+    default = TrainSettings(epochs=2, batch_size=32)
+    bf16 = train(SMALL, replace(default, precision="bf16"), split)
+    assert bf16.history[-1].validation_accuracy > 0.8
+    fp32 = train(SMALL, default, split)
+    assert [r.train_loss for r in bf16.history] != [r.train_loss for r in fp32.history]
+    named = train(SMALL, replace(default, precision="fp32"), split)
+    assert [r.train_loss for r in named.history] == [r.train_loss for r in fp32.history]
+    # its validation scores were taken in bf16 too: evaluating so reproduces them, fp32 does not
+    last = bf16.history[-1]
+    assert evaluate(bf16.model, split.validation, cpu, precision="bf16").loss == pytest.approx(
+        last.validation_loss, rel=1e-6)
+    assert evaluate(bf16.model, split.validation, cpu).loss != pytest.approx(
+        last.validation_loss, rel=1e-6)
+    assert resolve_precision(cpu) == "fp32" and resolve_precision(torch.device("cuda")) == "bf16"
+    assert resolve_precision(cpu, "bf16") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        TrainSettings(precision="fp16")
+
+
+def test_evaluation_batch_size_changes_no_prediction(split):
+    """The batch is chosen for speed alone: every prediction, hence the accuracy, is the same."""
+    model = train(SMALL, TrainSettings(epochs=1, batch_size=32), split).model
+    cpu = torch.device("cpu")
+    for precision in ("fp32", "bf16"):
+        whole = evaluate(model, split.validation, cpu, batch_size=len(split.validation),
+                         precision=precision)
+        batched = evaluate(model, split.validation, cpu, batch_size=30, precision=precision)
+        assert torch.equal(whole.predictions, batched.predictions)
+        assert batched.loss == pytest.approx(whole.loss, rel=1e-5)
 
 
 def test_best_validation_accuracy_ignores_interim_scores():
