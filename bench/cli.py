@@ -211,13 +211,14 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @click.option("--validation-size", type=click.IntRange(min=1), default=None,
               help="Images held out for early stopping. Default: the search's.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
+@PRECISION_OPTION
 @DATA_DIR_OPTION
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
 @bad_input_errors
 def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, learning_rate,
              schedule, augment, patience, final_pass, repeats, seed, validation_size, resume,
-             data_dir, results_dir, device) -> None:
+             precision, data_dir, results_dir, device) -> None:
     """Train a study's recommended config (or --trial N) further, then measure it once on the
     test set."""
     from bench.finetune import FinetuneSettings, render, run_finetune
@@ -229,7 +230,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
         artifacts=artifacts, run=run_name, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, augment=augment, patience=patience,
         final_pass=final_pass, repeats=repeats, seed=seed, validation_size=validation_size,
-        data_dir=data_dir, device=device, resume=resume,
+        data_dir=data_dir, device=device, resume=resume, precision=precision,
     )
     metrics, run_dir = run_finetune(settings)
     click.echo(render(metrics, run_dir))

@@ -32,9 +32,10 @@ class TestEvaluation:
     images: int
 
 
-def score(model: nn.Module, data: ImageSet, device: torch.device) -> TestEvaluation:
+def score(model: nn.Module, data: ImageSet, device: torch.device,
+          precision: str | None = None) -> TestEvaluation:
     """Loss, accuracy, per-class accuracy and confusion matrix of `model` on `data`."""
-    evaluation = evaluate(model, data, device)
+    evaluation = evaluate(model, data, device, precision=precision)
     labels = data.labels.cpu()
     confusion = torch.bincount(
         labels * NUM_CLASSES + evaluation.predictions, minlength=NUM_CLASSES**2

@@ -70,6 +70,7 @@ class FinetuneSettings:
     data_dir: Path | None = None
     device: str | None = None
     resume: bool = False
+    precision: str | None = None  # None: the device's default (mnist_cnn.train.resolve_precision)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience", "repeats"):
@@ -249,6 +250,7 @@ def finetune_train_settings(start: StartingPoint, settings: FinetuneSettings, se
         evaluations_per_epoch=1,
         lr_schedule=settings.schedule,
         augment=settings.augment,
+        precision=settings.precision,
     )
 
 
@@ -391,7 +393,7 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     # All selection is done; only now are the test files read, once.
     test = load_test_set(settings.data_dir)
     models = [_model(start.config, r.weights, device) for r in repeats]
-    evaluations = [score(model, test, device) for model in models]
+    evaluations = [score(model, test, device, settings.precision) for model in models]
     chosen = max(range(len(repeats)), key=lambda i: repeats[i].best_validation_accuracy)
     save_weights(models[chosen], start.config, run_dir)
     export_model(models[chosen], run_dir / layout.FINETUNE_EXPORT)
@@ -447,7 +449,7 @@ def _metrics(start: StartingPoint, settings: FinetuneSettings, repeats: list[Rep
         "test_loss": evaluations[chosen].loss,
         "per_class_accuracy": evaluations[chosen].per_class_accuracy,
         "confusion_matrix": evaluations[chosen].confusion_matrix,
-        **asdict(measure_model(model)),
+        **asdict(measure_model(model, precision=settings.precision)),
         "files": {"weights": layout.FINETUNE_WEIGHTS, "config": layout.FINETUNE_CONFIG,
                   "export": layout.FINETUNE_EXPORT},
     }

@@ -201,6 +201,24 @@ def test_resume_refuses_other_training_settings(tmp_path, tiny_mnist):
     run_finetune(settings(results, tiny_mnist, epochs=1))
     with pytest.raises(ValueError, match="epochs"):
         run_finetune(settings(results, tiny_mnist, epochs=3, resume=True))
+    with pytest.raises(ValueError, match="precision"):
+        run_finetune(settings(results, tiny_mnist, epochs=1, resume=True, precision="bf16"))
+
+
+def test_bf16_finetune_trains_and_tests_in_bf16(tmp_path, tiny_mnist):
+    from bench.evaluate import score
+    from mnist_cnn.data import load_test_set
+
+    results = make_study(tmp_path / "results")
+    metrics, run_dir = run_finetune(settings(results, tiny_mnist, epochs=1, precision="bf16"))
+    assert metrics["train_settings"]["precision"] == "bf16"
+    assert metrics["finetune_settings"]["precision"] == "bf16"
+    model = build_model(SMALL)
+    model.load_state_dict(torch.load(run_dir / layout.FINETUNE_WEIGHTS, weights_only=True))
+    test = load_test_set(tiny_mnist)
+    cpu = torch.device("cpu")
+    assert score(model, test, cpu, "bf16").loss == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert score(model, test, cpu).loss != pytest.approx(metrics["test_loss"], rel=1e-6)
 
 
 def test_best_on_a_study_without_finished_trial_exits_2(tmp_path, tiny_mnist, monkeypatch, capsys):
