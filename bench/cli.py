@@ -10,6 +10,7 @@ import click
 
 from bench.layout import ensure_results_dir
 from bench.settings import PRUNERS, SAMPLERS, ConfirmSettings, SearchSettings
+from mnist_cnn.train import PRECISIONS
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -35,7 +36,7 @@ DEVICE_OPTION = click.option(
     "--device", default=None, help="torch device, e.g. cpu or cuda:0. Default: CUDA when there is one."
 )
 PRECISION_OPTION = click.option(
-    "--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+    "--precision", type=click.Choice(PRECISIONS), default=None,
     help="bf16: convolutions and matrix products under bf16 autocast (weights and optimizer stay "
     "float32), 1.4-1.8x faster on CPUs with native bf16 (AVX512-BF16, AMX; check with "
     "`mnist-bench speed --precision bf16`), slower where it is emulated. Part of a run's "

@@ -126,7 +126,7 @@ def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int =
     at `precision` (None: the device's default), and a bf16 run is compared to bf16 matmul too."""
     threads = use_available_cores()
     chosen = pick_device(device)
-    bf16 = resolve_precision(chosen, precision) == "bf16"
+    resolved = resolve_precision(chosen, precision)
     full = load_train_validation(data_dir, validation_size=100)
     if images > len(full.train):
         raise ValueError(f"--images {images} is more than the {len(full.train)} training images")
@@ -140,10 +140,10 @@ def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int =
     model = prepare_model(build_model(CNNConfig()), chosen)
     return SpeedResult(
         images=images, batch_size=batch_size, threads=threads, device=str(chosen),
-        precision="bf16" if bf16 else "fp32",
+        precision=resolved,
         tutorial_images_per_second=tutorial, ours_images_per_second=ours,
         training_flops_per_image=flops_per_image(model, training=True),
         matmul_flops_per_second=matmul_flops_per_second(device=chosen),
         bf16_matmul_flops_per_second=(matmul_flops_per_second(device=chosen, dtype=torch.bfloat16)
-                                      if bf16 else None),
+                                      if resolved == "bf16" else None),
     )
