@@ -358,17 +358,23 @@ def search(**options) -> None:
 
 @cli.command()
 @click.option("--study-name", default=None, help="Study name. Default: <space>-grid.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training seeds per config: --seed, --seed+1, ... All train on the validation "
+              "split of --seed, so a config's seeds are repeated measurements of it; seeds after "
+              "the first are studies of their own (<study-name>-seed<N>).")
 @ARTIFACTS_OPTION
 @_fidelity_options
 @bad_input_errors
-def grid(**options) -> None:
-    """Train every valid config of a finite space once, filling the curve table that
-    `search --replay` and `compare` answer from. Resumable; known configs are replayed."""
-    from bench.grid import run_grid
+def grid(seeds: int, **options) -> None:
+    """Train every valid config of a finite space once per seed, filling the curve table that
+    `search --replay` and `compare` answer from. Resumable; configs the table has with the same
+    seed are replayed."""
+    from bench.grid import run_grids
 
-    outcome = _run(_search_settings(**options), run_grid)
-    click.echo(outcome.summary())
-    _exit_if_interrupted(outcome.search.exit_code)
+    outcomes = _run(_search_settings(**options), lambda settings: run_grids(settings, seeds))
+    for outcome in outcomes:
+        click.echo(outcome.summary())
+    _exit_if_interrupted(outcomes[-1].search.exit_code)
 
 
 def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:

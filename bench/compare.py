@@ -217,7 +217,7 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
     best: tuple[float, int, dict] | None = None
     for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
-                               base.data_dir, device_kind)
+                               base.data_dir, device_kind, split.seed)
         seeds = stored.get(config_key(config, fidelity))
         if not seeds:
             continue
@@ -247,7 +247,7 @@ def picked_config(trials: list[FrozenTrial], table: CurveTable) -> dict[str, Any
     seeds = {}
     fidelity = best.user_attrs.get(layout.ATTR_FIDELITY)
     if fidelity is not None:
-        seeds = table.seeds(best.user_attrs[layout.ATTR_CONFIG], Fidelity(**fidelity))
+        seeds = table.seeds(best.user_attrs[layout.ATTR_CONFIG], Fidelity.from_record(fidelity))
     return {"picked_trial": best.number,
             "picked_config_mean": seed_mean(seeds) if seeds else None,
             "picked_config_seeds": len(seeds) if seeds else None}

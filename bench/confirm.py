@@ -208,7 +208,7 @@ def _measure_all(jobs: list[tuple[Target, int]], space: SearchSpace, search: Sea
         for target, seed in jobs:
             _, train_settings = space.build(target.params, search.plan(seed))
             fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
-                                   search.data_dir, device.type)
+                                   search.data_dir, device.type, split.seed)
             stored = table.get(target.config, fidelity, seed)
             if stored is None or not stored.complete:
                 stored = _train(target, train_settings, split, device, table, fidelity,

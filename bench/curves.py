@@ -41,13 +41,17 @@ CREATE TABLE IF NOT EXISTS curves (
     measurements TEXT NOT NULL,  -- JSON: parameters, FLOPs, speed (complete curves)
     source TEXT NOT NULL,        -- study and trial that measured it
     host TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    threads INTEGER              -- torch's intra-op threads when measured (context, not key)
 );
 CREATE INDEX IF NOT EXISTS curves_config_key ON curves (config_key);
 """
-# Version 1 keyed a row by config and fidelity with the seed inside the fidelity; opening such a
-# table moves its rows to this layout once (bench.curves._upgrade).
-SCHEMA_VERSION = 2
+# Version 1 keyed a row by config and fidelity with the seed inside the fidelity; version 2 had no
+# split seed in the fidelity and no thread count. Opening an older table moves its rows to this
+# layout once (bench.curves._upgrade): a search's or grid's row was scored on the split of its
+# own seed; a confirm's row on its study's split, which the row does not say, so it keeps
+# split_seed None and is never replayed again.
+SCHEMA_VERSION = 3
 TIMEOUT_SECONDS = 60.0
 
 
@@ -73,10 +77,14 @@ class Fidelity:
     validation_size: int
     data: str  # mnist_cnn.data.data_fingerprint: "shipped" or the training files' digest
     device_kind: str  # "cpu" or "cuda": speed (and rounding) differ
+    # The seed of the validation split and train subset (TrainValidationSplit.seed): curves
+    # scored on different splits never answer each other. None: a row recorded before the split
+    # was kept (schema version 2), which no query matches.
+    split_seed: int | None
 
     @classmethod
     def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
-           data_dir: Path | str | None, device_kind: str) -> "Fidelity":
+           data_dir: Path | str | None, device_kind: str, split_seed: int) -> "Fidelity":
         data = data_fingerprint(data_dir)
         values = asdict(settings)
         device = torch.device(device_kind)
@@ -84,7 +92,8 @@ class Fidelity:
             values["precision"] = None  # the device's default, named or not: one fidelity
         train_settings = {k: v for k, v in values.items()
                           if k != "seed" and not (k in ADDED_LATER and v == ADDED_LATER[k])}
-        return cls(train_settings, int(train_size), int(validation_size), data, device_kind)
+        return cls(train_settings, int(train_size), int(validation_size), data, device_kind,
+                   int(split_seed))
 
     @property
     def planned_evaluations(self) -> int:
@@ -93,6 +102,11 @@ class Fidelity:
     def record(self) -> dict[str, Any]:
         """JSON-ready, for a trial's user attrs: the report groups measurements by it."""
         return _canonical(asdict(self))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Fidelity":
+        """The inverse of `record`; a record from before the split was kept has split_seed None."""
+        return cls(**{"split_seed": None, **record})
 
 
 @dataclass(frozen=True)
@@ -214,7 +228,8 @@ class CurveTable:
         with self._connect(write=True) as connection:
             return _put(connection, config_dict, fidelity, int(seed), [asdict(r) for r in records],
                         complete, measurements or {}, source, socket.gethostname(),
-                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        torch.get_num_threads())
 
     def merge(self, other: "CurveTable") -> tuple[int, int]:
         """Add the rows of `other` (another machine's table) by the rules of `put`, in one
@@ -227,13 +242,16 @@ class CurveTable:
             raise CurveTableError(f"cannot merge {self.path} into itself")
         with other._connect() as source:
             rows = source.execute("SELECT config, fidelity, seed, curve, complete, measurements, "
-                                  "source, host, recorded_at FROM curves ORDER BY rowid").fetchall()
+                                  "source, host, recorded_at, threads FROM curves "
+                                  "ORDER BY rowid").fetchall()
         added = 0
         with self._connect(write=True) as connection:
-            for config, fidelity, seed, curve, complete, measurements, origin, host, at in rows:
-                added += _put(connection, json.loads(config), Fidelity(**json.loads(fidelity)),
-                              int(seed), json.loads(curve), bool(complete),
-                              json.loads(measurements), origin, host, at)
+            for (config, fidelity, seed, curve, complete, measurements, origin, host, at,
+                 threads) in rows:
+                added += _put(connection, json.loads(config),
+                              Fidelity.from_record(json.loads(fidelity)), int(seed),
+                              json.loads(curve), bool(complete), json.loads(measurements), origin,
+                              host, at, threads)
         return added, len(rows) - added
 
     def curves(self, complete_only: bool = False) -> list[StoredCurve]:
@@ -270,7 +288,7 @@ class CurveTable:
 
 def _put(connection: sqlite3.Connection, config: dict, fidelity: Fidelity, seed: int,
          curve: list[dict], complete: bool, measurements: dict, source: str, host: str,
-         recorded_at: str) -> bool:
+         recorded_at: str, threads: int | None) -> bool:
     """Insert unless the table has a complete curve, or (for a partial one) one as long."""
     key = curve_key(config, fidelity, seed)
     existing = connection.execute("SELECT curve, complete FROM curves WHERE key = ?",
@@ -278,37 +296,42 @@ def _put(connection: sqlite3.Connection, config: dict, fidelity: Fidelity, seed:
     if existing and (existing[1] or (not complete and len(json.loads(existing[0])) >= len(curve))):
         return False
     _insert(connection, key, config_key(config, fidelity), seed, _canonical(config),
-            asdict(fidelity), curve, complete, measurements, source, host, recorded_at)
+            asdict(fidelity), curve, complete, measurements, source, host, recorded_at, threads)
     return True
 
 
 def _insert(connection: sqlite3.Connection, key: str, group_key: str, seed: int, config: dict,
             fidelity: dict, curve: list, complete: bool, measurements: dict, source: str,
-            host: str, recorded_at: str) -> None:
+            host: str, recorded_at: str, threads: int | None) -> None:
     connection.execute(
         "INSERT OR REPLACE INTO curves (key, config_key, seed, config, fidelity, curve, complete, "
-        "measurements, source, host, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "measurements, source, host, recorded_at, threads) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (key, group_key, seed, json.dumps(config), json.dumps(fidelity), json.dumps(curve),
-         int(complete), json.dumps(measurements), source, host, recorded_at))
+         int(complete), json.dumps(measurements), source, host, recorded_at, threads))
 
 
 def _upgrade(connection: sqlite3.Connection) -> None:
-    """Move a version-1 table (seed inside the fidelity, no seed column) to this layout."""
+    """Move a version-1 or -2 table to this layout (see SCHEMA_VERSION)."""
     columns = {row[1] for row in connection.execute("PRAGMA table_info(curves)")}
-    if not columns or "seed" in columns:
+    if not columns or "threads" in columns:
         return
-    rows = connection.execute("SELECT config, fidelity, curve, complete, measurements, source, "
-                              "host, recorded_at FROM curves").fetchall()
+    seed_column = "seed" if "seed" in columns else "NULL"
+    rows = connection.execute(f"SELECT config, fidelity, {seed_column}, curve, complete, "
+                              "measurements, source, host, recorded_at FROM curves").fetchall()
     connection.execute("DROP TABLE curves")
     _create(connection)
-    for config, fidelity, curve, complete, measurements, source, host, recorded_at in rows:
+    for config, fidelity, seed, curve, complete, measurements, source, host, recorded_at in rows:
         fidelity_dict = json.loads(fidelity)
-        seed = int(fidelity_dict["train_settings"].pop("seed", 0))
+        if seed is None:  # version 1: the seed inside the fidelity
+            seed = int(fidelity_dict["train_settings"].pop("seed", 0))
+        study = source.rsplit("#", 1)[0]
+        fidelity_dict["split_seed"] = None if study.endswith("-confirm") else int(seed)
         config_dict = json.loads(config)
         _insert(connection, curve_key(config_dict, fidelity_dict, seed),
                 config_key(config_dict, fidelity_dict), seed, config_dict, fidelity_dict,
                 json.loads(curve), bool(complete), json.loads(measurements), source, host,
-                recorded_at)
+                recorded_at, None)
 
 
 def _create(connection: sqlite3.Connection) -> None:
@@ -319,7 +342,7 @@ def _create(connection: sqlite3.Connection) -> None:
 
 def _stored(row: tuple) -> StoredCurve:
     config, fidelity, seed, curve, complete, measurements, source = row
-    return StoredCurve(config=json.loads(config), fidelity=Fidelity(**json.loads(fidelity)),
+    return StoredCurve(config=json.loads(config), fidelity=Fidelity.from_record(json.loads(fidelity)),
                        seed=int(seed), records=tuple(EpochRecord(**r) for r in json.loads(curve)),
                        complete=bool(complete), measurements=json.loads(measurements),
                        source=source)

@@ -294,7 +294,7 @@ def _atomic_save(obj: object, path: Path) -> None:
 def _train_plus_validation(split: TrainValidationSplit) -> TrainValidationSplit:
     both = ImageSet(torch.cat([split.train.images, split.validation.images]),
                     torch.cat([split.train.labels, split.validation.labels]))
-    return TrainValidationSplit(train=both, validation=split.validation)
+    return TrainValidationSplit(train=both, validation=split.validation, seed=split.seed)
 
 
 def train_repeat(start: StartingPoint, settings: FinetuneSettings, split: TrainValidationSplit,

@@ -2,7 +2,10 @@
 
 The grid is an ordinary study (Optuna's GridSampler, no pruner) under results/<space>-grid/, so it
 resumes, survives Ctrl-C and shows progress like any search; every trained curve lands in the
-curve table, and configs already complete there are replayed, not retrained.
+curve table, and configs already complete there with the grid's seed are replayed, not retrained.
+With several training seeds, each seed is a study of its own (<space>-grid-seed<N> after the
+first), all on the validation split of the first seed, so a config's seeds are repeats of one
+measurement.
 """
 
 from __future__ import annotations
@@ -69,7 +72,26 @@ def grid_size(settings: SearchSettings) -> GridSize:
 def grid_settings(settings: SearchSettings, size: GridSize) -> SearchSettings:
     """The search that visits each grid point once, with no pruning, replaying what is known."""
     return replace(settings, sampler="grid", pruner="none", trials=size.points, replay=True,
+                   replay_other_seeds=False,
                    study_name=settings.study_name or f"{load_space(settings.space).name}-grid")
+
+
+def seed_settings(settings: SearchSettings, seeds: int) -> list[SearchSettings]:
+    """One grid per training seed, `settings.seed` onwards, all on the split of `settings.seed`."""
+    name = settings.study_name or f"{load_space(settings.space).name}-grid"
+    return [replace(settings, seed=settings.seed + offset, split_seed=settings.data_seed,
+                    study_name=name if offset == 0 else f"{name}-seed{settings.seed + offset}")
+            for offset in range(seeds)]
+
+
+def run_grids(settings: SearchSettings, seeds: int) -> list[GridOutcome]:
+    """The grid with each of `seeds` training seeds in turn; stops at the first interrupted one."""
+    outcomes = []
+    for one_seed in seed_settings(settings, seeds):
+        outcomes.append(run_grid(one_seed))
+        if outcomes[-1].search.exit_code:
+            break
+    return outcomes
 
 
 def run_grid(settings: SearchSettings) -> GridOutcome:

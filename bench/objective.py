@@ -53,6 +53,9 @@ class Objective:
     storage_section: Callable[[], AbstractContextManager] = nullcontext
     curves: CurveTable | None = None  # where trained curves are recorded
     replay: bool = False  # answer configs with a complete curve in `curves` from it
+    # A replay draws any recorded seed, as a real search meets seed noise; the grid, which fills
+    # the table seed by seed, replays only its own seed.
+    replay_other_seeds: bool = True
     data_dir: Path | None = None  # part of a curve's fidelity
     artifacts: Any = None  # Optuna artifact store for the best trials' weights; None: keep none
 
@@ -70,7 +73,7 @@ class Objective:
                 trial.set_user_attr("seconds", time.perf_counter() - started)
                 raise optuna.TrialPruned(f"invalid config: {error}") from None
         fidelity = Fidelity.of(settings, len(self.split.train), len(self.split.validation),
-                               self.data_dir, self.device.type)
+                               self.data_dir, self.device.type, self.split.seed)
         with self.storage_section():
             trial.set_user_attr(layout.ATTR_FIDELITY, fidelity.record())
         stored = self._recorded(trial, config, fidelity, settings.seed) if self.replay else None
@@ -118,7 +121,7 @@ class Objective:
         curve, which training continues."""
         if self.curves is None:
             return None
-        recorded = self.curves.seeds(config, fidelity)
+        recorded = self.curves.seeds(config, fidelity) if self.replay_other_seeds else {}
         if recorded:
             rng = np.random.default_rng([zlib.crc32(self.study_name.encode()), trial.number])
             return recorded[sorted(recorded)[rng.integers(len(recorded))]]

@@ -151,9 +151,9 @@ def quiet_optuna() -> None:
 
 
 def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
-    split = load_train_validation(settings.data_dir, settings.validation_size, settings.seed)
-    return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.seed),
-                                split.validation)
+    split = load_train_validation(settings.data_dir, settings.validation_size, settings.data_seed)
+    return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.data_seed),
+                                split.validation, split.seed)
 
 
 def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
@@ -166,7 +166,9 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     objective = Objective(space=space, split=split,
                           device=pick_device(settings.device), plan=settings.plan(),
                           study_name=name, curves=CurveTable(settings.curve_table_path),
-                          replay=settings.replay, data_dir=settings.data_dir,
+                          replay=settings.replay,
+                          replay_other_seeds=settings.replay_other_seeds,
+                          data_dir=settings.data_dir,
                           artifacts=artifacts)
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()

@@ -45,6 +45,9 @@ class SearchSettings:
     # native bf16 trains the faq networks 1.4-1.8x faster; see README "How long it takes".
     precision: str | None = None
     seed: int = 0
+    # The seed of the validation split and train subset; None: `seed`. `grid --seeds` holds it
+    # fixed while the training seed varies, so a config's seeds are repeats on one split.
+    split_seed: int | None = None
     timeout: float | None = None
     study_name: str | None = None
     storage: str | None = None
@@ -55,6 +58,7 @@ class SearchSettings:
     heartbeat_interval: int = 20
     grace_period: int = 60
     replay: bool = True  # answer configs already measured under these settings from the table
+    replay_other_seeds: bool = True  # False: replay only curves of this search's own seed
     curve_table: Path | None = None  # default: layout.curve_table(results_dir)
     artifacts: str | None = None  # artifact store for kept weights; default: results/artifacts
 
@@ -103,6 +107,11 @@ class SearchSettings:
         if self.storage:
             record["storage"] = hidden_url(self.storage)
         return record
+
+    @property
+    def data_seed(self) -> int:
+        """The seed the validation split and train subset are drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def curve_table_path(self) -> Path:

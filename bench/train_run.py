@@ -43,7 +43,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     device = pick_device(run.device)
     split = load_train_validation(run.data_dir, run.validation_size, run.settings.seed)
     split = TrainValidationSplit(take_subset(split.train, run.train_size, run.settings.seed),
-                                 split.validation)
+                                 split.validation, split.seed)
     results = []
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)

@@ -54,6 +54,7 @@ class TrainValidationSplit:
 
     train: ImageSet
     validation: ImageSet
+    seed: int = 0  # the seed of the permutation that made it (and of a train subset taken from it)
 
 
 def shipped_data_dir() -> Path:
@@ -223,6 +224,7 @@ def load_train_validation(
     return TrainValidationSplit(
         train=full.subset(order[validation_size:]),
         validation=full.subset(order[:validation_size]),
+        seed=seed,
     )
 
 

@@ -13,7 +13,7 @@ from mnist_cnn.train import EpochRecord, TrainSettings
 
 SETTINGS = TrainSettings(epochs=1, evaluations_per_epoch=2, seed=0)
 FIDELITY = Fidelity.of(SETTINGS, train_size=1000, validation_size=200, data_dir=None,
-                       device_kind="cpu")
+                       device_kind="cpu", split_seed=0)
 
 
 def record(step: int, accuracy: float) -> EpochRecord:
@@ -29,20 +29,23 @@ def test_key_depends_on_config_seed_and_every_part_of_the_fidelity():
     assert curve_key(config, FIDELITY, 0) != curve_key(config, FIDELITY, 1)
     # The seed is not part of the fidelity: seeds of one config share a config key.
     other_seed = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, seed=1), 1000, 200,
-                             None, "cpu")
+                             None, "cpu", 0)
     assert other_seed == FIDELITY and "seed" not in FIDELITY.train_settings
     assert curve_key(config, FIDELITY, 0) != curve_key(
-        config, Fidelity.of(SETTINGS, 1000, 200, None, "cuda"), 0)
+        config, Fidelity.of(SETTINGS, 1000, 200, None, "cuda", 0), 0)
     assert FIDELITY.planned_evaluations == 2
+    # The split is: a search with --seed 1 scores on another validation split.
+    other_split = Fidelity.of(SETTINGS, 1000, 200, None, "cpu", 1)
+    assert curve_key(config, FIDELITY, 1) != curve_key(config, other_split, 1)
 
 
 def test_interim_subset_is_part_of_the_fidelity_and_older_curves_still_match():
     whole_split = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2,
-                                            interim_validation_size=None), 1000, 200, None, "cpu")
+                                            interim_validation_size=None), 1000, 200, None, "cpu", 0)
     assert "interim_validation_size" not in whole_split.train_settings  # as recorded before it
     assert whole_split == FIDELITY
     subset = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2,
-                                       interim_validation_size=50), 1000, 200, None, "cpu")
+                                       interim_validation_size=50), 1000, 200, None, "cpu", 0)
     assert subset.train_settings["interim_validation_size"] == 50
     assert curve_key(CNNConfig(), subset, 0) != curve_key(CNNConfig(), FIDELITY, 0)
 
@@ -50,7 +53,7 @@ def test_interim_subset_is_part_of_the_fidelity_and_older_curves_still_match():
 def test_precision_is_part_of_the_fidelity_only_where_it_is_not_the_devices_default():
     def fidelity(precision, device_kind="cpu"):
         return Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, precision=precision),
-                           1000, 200, None, device_kind)
+                           1000, 200, None, device_kind, 0)
 
     assert fidelity(None) == fidelity("fp32") == FIDELITY  # as recorded before the setting
     assert "precision" not in FIDELITY.train_settings
@@ -110,10 +113,39 @@ def test_a_version_1_table_is_moved_to_seed_rows(tmp_path):
                             json.dumps(old_fidelity),
                             json.dumps([record(1, 0.5).__dict__, record(2, 0.8).__dict__])))
     table = CurveTable(path)
-    stored = table.get(CNNConfig(), FIDELITY, 3)
+    own_split = Fidelity.of(SETTINGS, 1000, 200, None, "cpu", 3)  # a grid scores on its seed's split
+    stored = table.get(CNNConfig(), own_split, 3)
     assert stored is not None and stored.source == "grid#4" and stored.complete
     assert stored.best_validation_accuracy == 0.8
-    assert sorted(table.seeds(CNNConfig(), FIDELITY)) == [3]
+    assert sorted(table.seeds(CNNConfig(), own_split)) == [3]
+    assert table.get(CNNConfig(), FIDELITY, 3) is None
+
+
+def test_a_version_2_table_gets_the_split_and_drops_confirm_rows_from_replay(tmp_path):
+    """Before the split was in the fidelity: a search's row was on its own seed's split; a
+    confirm's row on its study's split, which it does not say, so it never answers again."""
+    path = tmp_path / "curves.db"
+    old_fidelity = {key: value for key, value in FIDELITY.record().items() if key != "split_seed"}
+    curve = json.dumps([record(1, 0.5).__dict__, record(2, 0.8).__dict__])
+    config = json.dumps(CNNConfig().__dict__ | {"channels": [32, 64]})
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE curves (key TEXT PRIMARY KEY, config_key TEXT NOT NULL, "
+                           "seed INTEGER NOT NULL, config TEXT NOT NULL, fidelity TEXT NOT NULL, "
+                           "curve TEXT NOT NULL, complete INTEGER NOT NULL, measurements TEXT NOT "
+                           "NULL, source TEXT NOT NULL, host TEXT NOT NULL, recorded_at TEXT NOT NULL)")
+        for key, seed, source in (("a", 1, "faq-tpe-hyperband#3"), ("b", 2, "faq-tpe-hyperband-confirm#0")):
+            connection.execute("INSERT INTO curves VALUES (?, 'k', ?, ?, ?, ?, 1, '{}', ?, 'h', 't')",
+                               (key, seed, config, json.dumps(old_fidelity), curve, source))
+    table = CurveTable(path)
+    assert table.get(CNNConfig(), Fidelity.of(SETTINGS, 1000, 200, None, "cpu", 1), 1) is not None
+    assert table.get(CNNConfig(), FIDELITY, 1) is None
+    assert table.get(CNNConfig(), FIDELITY, 2) is None  # the confirm's row: split unknown
+    kept = {stored.source: stored.fidelity.split_seed for stored in table.curves()}
+    assert kept == {"faq-tpe-hyperband#3": 1, "faq-tpe-hyperband-confirm#0": None}
+    table.put(CNNConfig(), FIDELITY, 0, [record(1, 0.5)], complete=False, source="new#0")
+    with sqlite3.connect(path) as connection:
+        threads = dict(connection.execute("SELECT source, threads FROM curves"))
+    assert threads["new#0"] >= 1 and threads["faq-tpe-hyperband#3"] is None
 
 
 def test_a_folder_or_foreign_file_is_refused_in_one_line(tmp_path):
@@ -136,14 +168,14 @@ def test_data_is_identified_by_content_not_by_folder(tmp_path):
     assert data_fingerprint(None) == "shipped"
     assert data_fingerprint(here) == data_fingerprint(there) != data_fingerprint(other)
     assert data_fingerprint(here).startswith("sha256:")
-    assert (Fidelity.of(SETTINGS, 1000, 200, here, "cpu")
-            == Fidelity.of(SETTINGS, 1000, 200, there, "cpu")
-            != Fidelity.of(SETTINGS, 1000, 200, other, "cpu"))
+    assert (Fidelity.of(SETTINGS, 1000, 200, here, "cpu", 0)
+            == Fidelity.of(SETTINGS, 1000, 200, there, "cpu", 0)
+            != Fidelity.of(SETTINGS, 1000, 200, other, "cpu", 0))
 
 
 def test_merge_adds_another_machines_curves_by_the_rules_of_put(tmp_path):
     ours, theirs = CurveTable(tmp_path / "a.db"), CurveTable(tmp_path / "b.db")
-    cuda = Fidelity.of(SETTINGS, 1000, 200, None, "cuda")
+    cuda = Fidelity.of(SETTINGS, 1000, 200, None, "cuda", 0)
     ours.put(CNNConfig(), FIDELITY, 0, [record(1, 0.5), record(2, 0.6)], complete=True, source="a#0")
     ours.put(CNNConfig(), FIDELITY, 1, [record(1, 0.5)], complete=False, source="a#1")
     theirs.put(CNNConfig(), FIDELITY, 0, [record(1, 0.9), record(2, 0.9)], complete=True,

@@ -103,3 +103,18 @@ def test_grid_refuses_a_space_without_a_finite_grid(tiny_mnist, tmp_path):
                                       "--results-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "has no grid" in result.output
+
+
+def test_grid_with_several_seeds_trains_each_seed_on_one_split_and_resumes(run, tmp_path):
+    output = run("grid", "--seeds", "2")
+    assert output.count("2 trained, 0 replayed") == 2
+    table = CurveTable(tmp_path / "results" / "curves.db")
+    curves = table.curves()
+    assert sorted((c.config["fc_width"], c.seed) for c in curves) == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    assert {c.fidelity.split_seed for c in curves} == {0}  # seed 1 repeats seed 0's measurement
+    assert all(sorted(seeds) == [0, 1] for seeds in table.load().values())
+    assert len(study(tmp_path, "tiny-grid-seed1").trials) == 4
+    # A third seed trains only what is missing; the first two are replayed from their own seeds.
+    output = run("grid", "--seeds", "3", "--study-name", "more")
+    assert output.count("0 trained, 2 replayed") == 2 and "2 trained, 0 replayed" in output
+    assert len(table.curves()) == 6
