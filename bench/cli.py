@@ -38,10 +38,41 @@ DEVICE_OPTION = click.option(
 PRECISION_OPTION = click.option(
     "--precision", type=click.Choice(PRECISIONS), default=None,
     help="bf16: convolutions and matrix products under bf16 autocast (weights and optimizer stay "
-    "float32), 1.4-1.8x faster on CPUs with native bf16 (AVX512-BF16, AMX; check with "
-    "`mnist-bench speed --precision bf16`), slower where it is emulated. Part of a run's "
+    "float32), 1.4-1.8x faster on CPUs with native bf16 (AVX512-BF16 or AMX on x86, the bf16 "
+    "extensions on ARM; check with `mnist-bench speed --precision bf16`). Elsewhere it is "
+    "emulated, about 20x slower, and refused unless --allow-emulated-bf16. Part of a run's "
     "fidelity. Default: bf16 on CUDA, fp32 on the CPU.",
 )
+ALLOW_EMULATED_BF16_OPTION = click.option(
+    "--allow-emulated-bf16", is_flag=True,
+    help="Run --precision bf16 even on a CPU that emulates it (much slower).")
+
+
+def precision_options(command):
+    """--precision and --allow-emulated-bf16, refusing bf16 on a CPU that would emulate it."""
+
+    @functools.wraps(command)
+    def wrapper(*args, allow_emulated_bf16: bool, **kwargs):
+        if kwargs.get("precision") == "bf16" and not allow_emulated_bf16:
+            refuse_emulated_bf16(kwargs.get("device"))
+        return command(*args, **kwargs)
+
+    return PRECISION_OPTION(ALLOW_EMULATED_BF16_OPTION(wrapper))
+
+
+def refuse_emulated_bf16(device_name: str | None) -> None:
+    """BadInput, with the reason and a measured slowdown, where bf16 would be emulated."""
+    from mnist_cnn.cpu import bf16_is_emulated, cpu_bf16_support
+    from mnist_cnn.train import pick_device
+
+    device = pick_device(device_name)
+    if not bf16_is_emulated(device):
+        return
+    from bench.speed import bf16_slowdown
+
+    raise BadInput(f"--precision bf16 is emulated on this CPU ({cpu_bf16_support().reason}): a "
+                   f"training step measured {bf16_slowdown(device):.0f}x slower than fp32 just "
+                   "now. Use fp32 (the CPU's default), or --allow-emulated-bf16 to run anyway.")
 
 
 class BadInput(click.ClickException):
@@ -120,7 +151,7 @@ def cli() -> None:
               help="Images carved from the training set for validation.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
               help="Train on a seeded subset of this many images. Default: all.")
-@PRECISION_OPTION
+@precision_options
 @DATA_DIR_OPTION
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
@@ -212,7 +243,7 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @click.option("--validation-size", type=click.IntRange(min=1), default=None,
               help="Images held out for early stopping. Default: the search's.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
-@PRECISION_OPTION
+@precision_options
 @DATA_DIR_OPTION
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
@@ -275,7 +306,6 @@ def _fidelity_options(command):
                      "of the cost; each epoch's last evaluation scores the whole split and alone "
                      "makes the trial's value. Default: the whole split every time (a subset "
                      "searched faster but picked worse configs; see the README)."),
-        PRECISION_OPTION,
         click.option("--seed", type=int, default=defaults.seed, show_default=True,
                      help="Seeds the validation split, weights and batch order (the same for "
                      "every trial) and the samplers."),
@@ -295,6 +325,7 @@ def _fidelity_options(command):
         RESULTS_DIR_OPTION,
         DEVICE_OPTION,
     ]
+    command = precision_options(command)
     for option in reversed(options):
         command = option(command)
     return command

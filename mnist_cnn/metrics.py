@@ -94,18 +94,32 @@ def measure_model(model: nn.Module, repeats: int = 50, precision: str | None = N
     )
 
 
-def matmul_flops_per_second(size: int = 2048, repeats: int = 5, device: torch.device | None = None,
-                            dtype: torch.dtype = torch.float32) -> float:
-    """This machine's matrix-multiply FLOP/s in `dtype`: the ceiling training speed is compared to."""
+def matmul_flops_per_second(seconds: float = 1.0, device: torch.device | None = None,
+                            dtype: torch.dtype = torch.float32, max_size: int = 2048) -> float:
+    """This machine's matrix-multiply FLOP/s in `dtype`: the ceiling training speed is compared to.
+
+    Measured for about `seconds`, not at a fixed size, so that an emulated dtype (bf16 on a CPU
+    without it runs some 100x slower) cannot hold it up: square matrices grow from 128 until one
+    product takes a tenth of the time (or reaches `max_size`), then the fastest of up to five
+    products within the time is taken.
+    """
     device = device or torch.device("cpu")
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        _synchronize(device)
-        started = time.perf_counter()
-        a @ b
-        _synchronize(device)
-        times.append(time.perf_counter() - started)
+    size = 64
+    while True:
+        size *= 2
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        b = torch.randn(size, size, device=device, dtype=dtype)
+        times = [_time_product(a, b, device)]
+        if times[0] * 10 >= seconds or size >= max_size:
+            break
+    while len(times) < 5 and sum(times) < seconds:
+        times.append(_time_product(a, b, device))
     return 2 * size**3 / min(times)
+
+
+def _time_product(a: torch.Tensor, b: torch.Tensor, device: torch.device) -> float:
+    _synchronize(device)
+    started = time.perf_counter()
+    a @ b
+    _synchronize(device)
+    return time.perf_counter() - started

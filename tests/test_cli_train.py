@@ -1,6 +1,7 @@
 """`mnist-bench train` and `speed`: real runs through the installed console script."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -73,15 +74,40 @@ def test_train_on_a_few_hundred_real_images(tmp_path):
     assert summary["validation_accuracy"] > 0.6
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "emulated bf16"])
 def test_speed_benchmark_prints_ratio_and_fraction_of_matmul_at_its_precision(tiny_mnist, precision):
-    options = ["--precision", "bf16"] if precision == "bf16" else []  # fp32: the CPU's default
+    from mnist_cnn.cpu import cpu_bf16_support
+
+    options = ["--precision", "bf16"] if "bf16" in precision else []  # fp32: the CPU's default
+    env = None
+    if precision == "emulated bf16":  # as on a CPU without native bf16, whatever this one has
+        env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
     result = run_cli("speed", "--data-dir", str(tiny_mnist), "--images", "256", "--repeats", "1",
-                     *options)
+                     *options, env=env)
     assert result.returncode == 0, result.stderr
-    assert f"index slices, {precision})" in result.stdout
+    assert f"index slices, {precision.split()[-1]})" in result.stdout
     assert "speed-up:" in result.stdout and "of this machine's float32 matmul" in result.stdout
-    assert ("of its bf16 matmul" in result.stdout) == (precision == "bf16")
+    emulated = precision == "emulated bf16" or (precision == "bf16"
+                                                 and not cpu_bf16_support().native)
+    assert ("of its bf16 matmul" in result.stdout) == (precision == "bf16" and not emulated)
+    assert ("bf16 is emulated here" in result.stdout) == emulated
+    assert "(0 GFLOP/s)" not in result.stdout and "= 0.0%" not in result.stdout
+
+
+def test_bf16_where_it_would_be_emulated_is_refused_in_one_line_unless_allowed(tiny_mnist, tmp_path):
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    train = ["train", "--data-dir", str(tiny_mnist), "--results-dir", str(tmp_path),
+             "--validation-size", "200", "--train-size", "128", "--fc-width", "16"]
+    refused = run_cli(*train, "--precision", "bf16", env=env)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("Error: ")
+    assert "is emulated on this CPU (" in refused.stderr
+    assert "x slower than fp32" in refused.stderr and "--allow-emulated-bf16" in refused.stderr
+    assert not (tmp_path / "train").exists()
+    allowed = run_cli(*train, "--precision", "bf16", "--allow-emulated-bf16", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    (path,) = (tmp_path / "train").glob("run-*.json")
+    assert json.loads(path.read_text())["train_settings"]["precision"] == "bf16"
 
 
 def test_preset_with_repeats_tests_every_seed_once_after_training(tiny_mnist, tmp_path):

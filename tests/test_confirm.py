@@ -50,7 +50,8 @@ def searched(tmp_path_factory, tiny_mnist) -> Path:
     done = run("search", "--space", str(space), "--data-dir", str(tiny_mnist), "--results-dir",
                str(root / "results"), "--study-name", STUDY, "--validation-size", "200",
                "--train-size", "1000", "--evaluations-per-epoch", "2", "--trials", "5",
-               "--pruner", "none", "--interim-validation-size", "100", "--precision", "bf16")
+               "--pruner", "none", "--interim-validation-size", "100", "--precision", "bf16",
+               "--allow-emulated-bf16")
     assert done.returncode == 0, done.stderr
     return root
 
