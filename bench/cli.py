@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from bench.layout import ensure_results_dir
-from bench.settings import PRUNERS, SAMPLERS, ConfirmSettings, SearchSettings
+from bench.evidence.settings import ConfirmSettings
+from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.store import layout
 from mnist_cnn.train import PRECISIONS
 
 DATA_DIR_OPTION = click.option(
@@ -68,7 +69,7 @@ def refuse_emulated_bf16(device_name: str | None) -> None:
     device = pick_device(device_name)
     if not bf16_is_emulated(device):
         return
-    from bench.speed import bf16_slowdown
+    from bench.machine.speed import bf16_slowdown
 
     raise BadInput(f"--precision bf16 is emulated on this CPU ({cpu_bf16_support().reason}): a "
                    f"training step measured {bf16_slowdown(device):.0f}x slower than fp32 just "
@@ -95,6 +96,18 @@ def bad_input_errors(command):
             raise BadInput(str(error)) from None
 
     return wrapper
+
+
+def ensure_results_dir(results_dir: Path) -> Path:
+    """Create the results folder, or stop with a one-line usage error if it cannot be one."""
+    path = Path(results_dir)
+    if path.exists() and not path.is_dir():
+        raise click.BadParameter(f"{path} exists and is not a folder", param_hint="--results-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.BadParameter(f"cannot create {path}: {error.strerror}", param_hint="--results-dir")
+    return path
 
 
 def parse_positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -163,7 +176,7 @@ def train(preset, repeats, test, validation_size, train_size, data_dir, results_
 
     from click.core import ParameterSource
 
-    from bench.train_run import TrainRun, run_training
+    from bench.final.train_run import TrainRun, run_training
     from mnist_cnn.model import CNNConfig, validate
     from mnist_cnn.presets import preset as named_preset
     from mnist_cnn.train import TrainSettings
@@ -203,7 +216,7 @@ def train(preset, repeats, test, validation_size, train_size, data_dir, results_
 @bad_input_errors
 def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
     """Compare the tutorial's DataLoader loop with ours, side by side, on the tutorial network."""
-    from bench.speed import run_speed_benchmark
+    from bench.machine.speed import run_speed_benchmark
 
     click.echo(run_speed_benchmark(images=images, batch_size=batch_size, repeats=repeats,
                                    data_dir=data_dir, device=device, precision=precision).render())
@@ -253,7 +266,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
              precision, data_dir, results_dir, device) -> None:
     """Train a study's recommended config (or --trial N) further, then measure it once on the
     test set."""
-    from bench.finetune import FinetuneSettings, render, run_finetune
+    from bench.final.finetune import FinetuneSettings, render, run_finetune
 
     if best == (trial_number is not None):
         raise BadInput("pass either --best or --trial N")
@@ -276,7 +289,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
 def evaluate(model, data_dir, device) -> None:
     """Measure a saved MODEL on the test set: a .pt2 export, weights.pt with config.json beside
     it, or a finetune run folder."""
-    from bench.evaluate import evaluate_saved_model, render
+    from bench.final.evaluate import evaluate_saved_model, render
 
     click.echo(render(evaluate_saved_model(model, data_dir, device)))
 
@@ -377,7 +390,7 @@ def _exit_if_interrupted(exit_code: int) -> None:
 @bad_input_errors
 def search(**options) -> None:
     """Search a space of networks or training settings with an Optuna study; resumable."""
-    from bench.runner import run_search
+    from bench.search.runner import run_search
 
     settings = _search_settings(**options)
     outcome = _run(settings, run_search)
@@ -400,7 +413,7 @@ def grid(seeds: int, **options) -> None:
     """Train every valid config of a finite space once per seed, filling the curve table that
     `search --replay` and `compare` answer from. Resumable; configs the table has with the same
     seed are replayed."""
-    from bench.grid import run_grids
+    from bench.benchmark.grid import run_grids
 
     outcomes = _run(_search_settings(**options), lambda settings: run_grids(settings, seeds))
     for outcome in outcomes:
@@ -438,7 +451,7 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     Resumable; --workers defaults to one process per core here."""
     from click.core import ParameterSource
 
-    from bench.compare import CompareSettings, run_compare
+    from bench.benchmark.compare import CompareSettings, run_compare
 
     given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
              "group": group}
@@ -474,7 +487,7 @@ def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
     the curve table; what either already has is not trained again. Resumable: rerun the same
     command after an interruption.
     """
-    from bench.confirm import run_confirm
+    from bench.evidence.confirm import run_confirm
 
     outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, sweep=sweep,
                                           results_dir=results_dir, storage=storage, device=device))
@@ -510,7 +523,7 @@ def figures(out, trials, workers, worker_trials, train_size, validation_size, sp
     """Measure this machine end to end (speed, a search, K workers on one device, a finetune,
     the report) into one JSON file, rewritten after each step. Made for a GPU lent for minutes:
     `mnist-bench figures --device cuda`."""
-    from bench.figures import FiguresSettings, run_figures
+    from bench.machine.figures import FiguresSettings, run_figures
 
     settings = FiguresSettings(out=out, device=device, results_dir=ensure_results_dir(results_dir),
                                data_dir=data_dir, trials=trials, workers=workers,
@@ -538,9 +551,9 @@ def merge_curves(tables, into, results_dir) -> None:
     measured there. A row is matched only at the same settings, data (by content) and device
     kind, so a merge never mixes measurements of different things.
     """
-    from bench.curves import CurveTable
+    from bench.store.curves import CurveTable
 
-    target = CurveTable(into or ensure_results_dir(results_dir) / "curves.db")
+    target = CurveTable(into or layout.curve_table(ensure_results_dir(results_dir)))
     for path in tables:
         added, known = target.merge(CurveTable(path))
         click.echo(f"{path}: {added} curves added, {known} already in {target.path}")

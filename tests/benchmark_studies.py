@@ -1,11 +1,11 @@
 """A hand-built compare group (2 samplers x 2 pruners x 2 seeds x 3 trials) with known costs and
-values, written the way bench.compare and the search write them (for report tests).
+values, written the way bench.benchmark.compare and the search write them (for report tests).
 
 Every evaluation costs SECONDS_PER_EVALUATION training seconds; a full curve is
 PLANNED_EVALUATIONS evaluations (1 epoch x 4 evaluations), so a complete trial costs 20 s.
 The curve table behind the group holds SEED_VALUES: per config, each recorded seed's best
 validation accuracy; a complete trial drew one of those seeds, and the "compare" attr holds the
-seed means of the best config and of the config each study picked, as bench.compare writes them.
+seed means of the best config and of the config each study picked, as bench.benchmark.compare writes them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 from report_studies import DISTRIBUTIONS
 
-from bench import layout
+from bench.store import layout, schema
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
 
@@ -125,10 +125,10 @@ def add_compare_trial(study: optuna.Study, trial: Trial, source: str) -> None:
                        stride=params["stride"], pool_size=params["pool_size"],
                        fc_width=params["fc_width"])
     settings = TrainSettings(epochs=1, evaluations_per_epoch=PLANNED_EVALUATIONS)
-    attrs = {layout.ATTR_CONFIG: asdict(config), layout.ATTR_TRAIN_SETTINGS: asdict(settings)}
+    attrs = {schema.ATTR_CONFIG: asdict(config), schema.ATTR_TRAIN_SETTINGS: asdict(settings)}
     intermediate = {}
     if trial.state == "invalid":
-        attrs[layout.ATTR_INVALID_REASON] = "feature map collapses to 0x0 after block 2"
+        attrs[schema.ATTR_INVALID_REASON] = "feature map collapses to 0x0 after block 2"
         attrs["seconds"] = 0.01
     else:
         curve = [dict(epoch=step / PLANNED_EVALUATIONS, train_loss=0.1, validation_loss=0.1,
@@ -137,15 +137,15 @@ def add_compare_trial(study: optuna.Study, trial: Trial, source: str) -> None:
                  for step in range(1, trial.evaluations + 1)]
         intermediate = {step: point["validation_accuracy"] for step, point in enumerate(curve, 1)}
         cost = SECONDS_PER_EVALUATION * trial.evaluations
-        attrs.update({layout.ATTR_LEARNING_CURVE: curve, "epochs_trained": curve[-1]["epoch"],
-                      layout.ATTR_SEED: trial.seed,
+        attrs.update({schema.ATTR_LEARNING_CURVE: curve, "epochs_trained": curve[-1]["epoch"],
+                      schema.ATTR_SEED: trial.seed,
                       "parameters": 100_000, "flops_per_image": 1_000_000,
                       "seconds": cost if trial.replayed else cost + WALL_EXTRA_SECONDS})
         if trial.replayed:
-            attrs.update({layout.ATTR_REPLAYED: True, layout.ATTR_REPLAYED_FROM: source,
-                          layout.ATTR_FULL_SECONDS: FULL_SECONDS})
+            attrs.update({schema.ATTR_REPLAYED: True, schema.ATTR_REPLAYED_FROM: source,
+                          schema.ATTR_FULL_SECONDS: FULL_SECONDS})
         if trial.state == "pruned":
-            attrs[layout.ATTR_END_REASON] = "pruned at epoch 0.25 (evaluation 1)"
+            attrs[schema.ATTR_END_REASON] = "pruned at epoch 0.25 (evaluation 1)"
     state = TrialState.COMPLETE if trial.state == "complete" else TrialState.PRUNED
     study.add_trial(create_trial(state=state, value=trial.value, params=params,
                                  distributions=DISTRIBUTIONS, user_attrs=attrs,

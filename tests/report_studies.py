@@ -10,7 +10,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import layout
+from bench.store import layout, schema
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
 
@@ -54,19 +54,19 @@ def curve(best: float, epochs: int) -> list[dict]:
 def add_trial(study: optuna.Study, state: str, params: dict, value, measured: dict, epochs: int):
     config = CNNConfig(channels=(32, 64), kernel_size=params["kernel_size"], stride=params["stride"],
                        pool_size=params["pool_size"], fc_width=params["fc_width"])
-    attrs = {layout.ATTR_CONFIG: asdict(config),
-             layout.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=PLANNED_EPOCHS)), **measured}
+    attrs = {schema.ATTR_CONFIG: asdict(config),
+             schema.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=PLANNED_EPOCHS)), **measured}
     optuna_state = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
                     "invalid": TrialState.PRUNED, "failed": TrialState.FAIL}[state]
     intermediate = {}
     if epochs:
-        attrs[layout.ATTR_LEARNING_CURVE] = curve(value, epochs)
+        attrs[schema.ATTR_LEARNING_CURVE] = curve(value, epochs)
         attrs["epochs_trained"] = epochs
         intermediate = {e: value - 0.01 * (epochs - e) for e in range(1, epochs + 1)}
     if state == "invalid":
-        attrs[layout.ATTR_INVALID_REASON] = "feature map collapses to 0x0 after block 2"
+        attrs[schema.ATTR_INVALID_REASON] = "feature map collapses to 0x0 after block 2"
     if state in ("pruned", "failed"):
-        attrs[layout.ATTR_END_REASON] = state
+        attrs[schema.ATTR_END_REASON] = state
     study.add_trial(create_trial(state=optuna_state, value=value, params=params,
                                  distributions=DISTRIBUTIONS, user_attrs=attrs,
                                  intermediate_values=intermediate))

@@ -1,4 +1,4 @@
-"""bench.compare: one replayed study per (sampler, pruner, seed), resumable, missing configs trained."""
+"""bench.benchmark.compare: one replayed study per (sampler, pruner, seed), resumable, missing configs trained."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from bench import layout
+from bench.store import layout, schema
 from bench.cli import cli
-from bench.compare import CompareSettings, run_compare
-from bench.curves import CurveTable
-from bench.grid import run_grid
-from bench.settings import SearchSettings
+from bench.benchmark.compare import CompareSettings, run_compare
+from bench.store.curves import CurveTable
+from bench.benchmark.grid import run_grid
+from bench.search.settings import SearchSettings
 
 # stride 2 with pool 3 collapses the map: 2 of the 4 grid points are invalid.
 SPACE = """
@@ -92,7 +92,7 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
         # completed trial's (none when the pruner stopped every trial)
         completed = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         picked = study.best_trial if completed else None
-        picked_mean = best[key(picked.user_attrs[layout.ATTR_CONFIG])] if picked else None
+        picked_mean = best[key(picked.user_attrs[schema.ATTR_CONFIG])] if picked else None
         assert study.user_attrs["compare"] == {
             "group": "compare-tiny", "space": "tiny", "sampler": sampler, "pruner": pruner,
             "seed": int(seed[4:]), "trials": 6, "curve_table": str(filled.curve_table),
@@ -108,19 +108,19 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
         assert len(trials) == len(study.trials) == 6
         for trial in trials:
             attrs = trial.user_attrs
-            if layout.ATTR_INVALID_REASON in attrs:
+            if schema.ATTR_INVALID_REASON in attrs:
                 assert trial.params["pool_size"] == 3
                 continue
-            assert attrs[layout.ATTR_REPLAYED] is True and layout.ATTR_WEIGHTS not in attrs
-            assert attrs[layout.ATTR_SEED] == 0  # the only recorded seed, drawn
-            assert attrs[layout.ATTR_FIDELITY]["train_size"] == 600
-            curve = table_curves[key(attrs[layout.ATTR_CONFIG])]
+            assert attrs[schema.ATTR_REPLAYED] is True and schema.ATTR_WEIGHTS not in attrs
+            assert attrs[schema.ATTR_SEED] == 0  # the only recorded seed, drawn
+            assert attrs[schema.ATTR_FIDELITY]["train_size"] == 600
+            curve = table_curves[key(attrs[schema.ATTR_CONFIG])]
             accuracies = [r.validation_accuracy for r in curve.records]
             steps = sorted(trial.intermediate_values)
             assert [trial.intermediate_values[s] for s in steps] == accuracies[:len(steps)]
             if trial.state == optuna.trial.TrialState.COMPLETE:
-                assert trial.value == best[key(attrs[layout.ATTR_CONFIG])]
-                assert attrs[layout.ATTR_FULL_SECONDS] == pytest.approx(curve.training_seconds)
+                assert trial.value == best[key(attrs[schema.ATTR_CONFIG])]
+                assert attrs[schema.ATTR_FULL_SECONDS] == pytest.approx(curve.training_seconds)
 
     # A rerun finds every study complete and writes nothing.
     started = started_at(url, names)
@@ -168,8 +168,8 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp
                               storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
     values: dict[str, set[float]] = {}
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        config = key(trial.user_attrs[layout.ATTR_CONFIG])
-        drawn = by_config[config][trial.user_attrs[layout.ATTR_SEED]]
+        config = key(trial.user_attrs[schema.ATTR_CONFIG])
+        drawn = by_config[config][trial.user_attrs[schema.ATTR_SEED]]
         assert trial.value == drawn.best_validation_accuracy
         values.setdefault(config, set()).add(trial.value)
     assert max(len(v) for v in values.values()) > 1  # one config, different values: drawn seeds
@@ -179,7 +179,7 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp
     picked = study.best_trial
     assert attr["picked_trial"] == picked.number
     assert attr["picked_config_mean"] == pytest.approx(
-        means[key(picked.user_attrs[layout.ATTR_CONFIG])])
+        means[key(picked.user_attrs[schema.ATTR_CONFIG])])
     assert attr["picked_config_seeds"] == 3
 
     # A fourth seed of every config, 0.4 pp lower (as `confirm` adds them): a rerun runs nothing
@@ -213,8 +213,8 @@ def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
     assert (outcome.trials, outcome.trained, outcome.replayed, outcome.invalid) == (6, 1, 2, 3)
     study = optuna.load_study(study_name="compare-wider-grid-none-seed0",
                               storage=layout.sqlite_url(tmp_path / "results", "compare-wider"))
-    trained = [t for t in study.trials if layout.ATTR_LEARNING_CURVE in t.user_attrs
-               and not t.user_attrs.get(layout.ATTR_REPLAYED)]
+    trained = [t for t in study.trials if schema.ATTR_LEARNING_CURVE in t.user_attrs
+               and not t.user_attrs.get(schema.ATTR_REPLAYED)]
     assert [t.params for t in trained] == [{"kernel_size": 7, "pool_size": 2}]
     added = best_by_config(table)
     assert len(added) == 3 and trained[0].value == added[key(trained[0].user_attrs["config"])]

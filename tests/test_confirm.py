@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import layout
-from bench.curves import CurveTable
-from bench.evidence.measurements import trial_config_id, trial_seed
+from bench.store import layout, schema
+from bench.store.curves import CurveTable
+from bench.store.identity import trial_config_id, trial_seed
 
 SPACE = """
 [params.kernel_size]
@@ -87,11 +87,11 @@ def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
     for target in targets:
         assert sorted(seed for config, seed in pairs if config == target) == [0, 1, 2]
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
-    assert all(t.user_attrs[layout.ATTR_SEED] in (0, 1, 2) for t in trials)
+    assert all(t.user_attrs[schema.ATTR_SEED] in (0, 1, 2) for t in trials)
     # at the search's fidelity: bf16; its first evaluation scores the interim subset, its last all 200
-    assert all(t.user_attrs[layout.ATTR_TRAIN_SETTINGS]["precision"] == "bf16" for t in trials)
-    assert all(t.user_attrs[layout.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 100
-               and [p["interim"] for p in t.user_attrs[layout.ATTR_LEARNING_CURVE]] == [True, False]
+    assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["precision"] == "bf16" for t in trials)
+    assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 100
+               and [p["interim"] for p in t.user_attrs[schema.ATTR_LEARNING_CURVE]] == [True, False]
                for t in trials)
     # the confirm study never measures a (config, seed) twice, nor one the search has
     confirmed = [(trial_config_id(t), trial_seed(t)) for t in trials]
@@ -153,7 +153,7 @@ def test_a_study_without_completed_trials_is_bad_input(tmp_path):
 
 def test_finetune_best_takes_the_config_the_report_recommends(results):
     from bench.evidence.summary import gather
-    from bench.finetune import FinetuneSettings, recommended_trial
+    from bench.final.finetune import FinetuneSettings, recommended_trial
 
     assert run("confirm", "--results-dir", str(results), "--top", "2").returncode == 0
     study = load(results, STUDY)

@@ -1,4 +1,4 @@
-"""bench.curves: one row per (config, fidelity, seed); longer curves win, complete ones are final."""
+"""bench.store.curves: one row per (config, fidelity, seed); longer curves win, complete ones are final."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from bench.curves import CurveTable, CurveTableError, Fidelity, config_key, curve_key
+from bench.store.curves import CurveTable, CurveTableError
+from bench.store.identity import Fidelity, config_key, curve_key
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, TrainSettings
 

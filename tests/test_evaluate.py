@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench import layout
-from bench.evaluate import export_model, load_saved_model, save_weights, score
+from bench.store import layout
+from bench.final.evaluate import export_model, load_saved_model, save_weights, score
 from mnist_cnn.data import ImageSet, load_test_set
 from mnist_cnn.model import CNNConfig, build_model
 

@@ -12,7 +12,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import layout
+from bench.store import schema
 from bench.evidence.answers import NOISE, SUPPORTED, claim_verdict, knob_answer, pair_sentence
 from bench.evidence.measurements import KNOBS, measurements
 from bench.evidence.statistics import config_summary, knob_pairs
@@ -39,13 +39,13 @@ def add_measurement(study: optuna.Study, params: dict, seed: int, value: float,
                   seconds=10.0, images_per_second=1000.0)]
     settings = asdict(TrainSettings(epochs=1, seed=seed, learning_rate=learning_rate))
     fidelity = {**FIDELITY, "train_settings": {k: v for k, v in settings.items() if k != "seed"}}
-    attrs = {layout.ATTR_CONFIG: asdict(config), layout.ATTR_TRAIN_SETTINGS: settings,
-             layout.ATTR_FIDELITY: fidelity, layout.ATTR_SEED: seed,
-             layout.ATTR_LEARNING_CURVE: curve, "flops_per_image": flops(params),
+    attrs = {schema.ATTR_CONFIG: asdict(config), schema.ATTR_TRAIN_SETTINGS: settings,
+             schema.ATTR_FIDELITY: fidelity, schema.ATTR_SEED: seed,
+             schema.ATTR_LEARNING_CURVE: curve, "flops_per_image": flops(params),
              "parameters": int(10 * params["fc_width"] + 100 * params["kernel_size"] ** 2),
              "latency_ms_batch1": flops(params) / 1e7}
     if replayed:
-        attrs[layout.ATTR_REPLAYED] = True
+        attrs[schema.ATTR_REPLAYED] = True
     study.add_trial(create_trial(
         state=TrialState.COMPLETE, value=value, user_attrs=attrs,
         params={k: params[k] for k in KNOBS},

@@ -16,9 +16,9 @@ import optuna
 import pytest
 import torch
 
-from bench import layout
-from bench.artifacts import open_artifact_store, upload_weights
-from bench.finetune import FinetuneSettings, load_starting_point, run_finetune
+from bench.store import layout, schema
+from bench.store.artifacts import open_artifact_store, upload_weights
+from bench.final.finetune import FinetuneSettings, load_starting_point, run_finetune
 from mnist_cnn.model import CNNConfig, build_model
 from mnist_cnn.train import TrainSettings, checkpoint_history
 
@@ -34,8 +34,8 @@ def make_study(results: Path, name: str = "faq", finished: bool = True, weights:
                                 direction="maximize")
     study.set_user_attr("search_settings", {"validation_size": 200, "seed": 0})
     attrs = {
-        layout.ATTR_CONFIG: {**asdict(config), "channels": list(config.channels)},
-        layout.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, learning_rate=3e-3)),
+        schema.ATTR_CONFIG: {**asdict(config), "channels": list(config.channels)},
+        schema.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, learning_rate=3e-3)),
     }
     state = optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED
     trial = study.ask()
@@ -100,11 +100,11 @@ def test_default_lr_is_a_third_of_the_trials_when_starting_from_its_weights(tmp_
 
 
 def test_test_split_is_read_only_after_all_training(tmp_path, tiny_mnist, monkeypatch):
-    import bench.finetune
+    import bench.final.finetune
     import mnist_cnn.data
 
     events = []
-    real_read, real_train = mnist_cnn.data._read_mnist, bench.finetune.train
+    real_read, real_train = mnist_cnn.data._read_mnist, bench.final.finetune.train
 
     def recording_read(data_dir, train):
         events.append("read train files" if train else "read test files")
@@ -115,7 +115,7 @@ def test_test_split_is_read_only_after_all_training(tmp_path, tiny_mnist, monkey
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(mnist_cnn.data, "_read_mnist", recording_read)
-    monkeypatch.setattr(bench.finetune, "train", recording_train)
+    monkeypatch.setattr(bench.final.finetune, "train", recording_train)
     results = make_study(tmp_path / "results")
     run_finetune(settings(results, tiny_mnist, repeats=2, final_pass=True, epochs=1))
 
@@ -139,7 +139,7 @@ def test_early_stopping_keeps_the_best_validation_weights(tmp_path, tiny_mnist):
 
 
 def test_export_loads_without_project_code_and_predicts_like_the_model(tmp_path, tiny_mnist):
-    from bench.evaluate import evaluate_saved_model, load_saved_model
+    from bench.final.evaluate import evaluate_saved_model, load_saved_model
     from mnist_cnn.data import load_test_set, normalize
     from mnist_cnn.train import evaluate
 
@@ -206,7 +206,7 @@ def test_resume_refuses_other_training_settings(tmp_path, tiny_mnist):
 
 
 def test_bf16_finetune_trains_and_tests_in_bf16(tmp_path, tiny_mnist):
-    from bench.evaluate import score
+    from bench.final.evaluate import score
     from mnist_cnn.data import load_test_set
 
     results = make_study(tmp_path / "results")

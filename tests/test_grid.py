@@ -1,4 +1,4 @@
-"""bench.grid and replay through the real commands: the grid fills exactly the valid configs,
+"""bench.benchmark.grid and replay through the real commands: the grid fills exactly the valid configs,
 and a study replaying the table returns the trained values, marked as replayed."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from bench import layout
+from bench.store import layout, schema
 from bench.cli import cli
-from bench.curves import CurveTable
+from bench.store.curves import CurveTable
 
 # 2 x 2 grid on a stride-2 network: pool 3 collapses the map, so 2 of the 4 configs are invalid.
 SPACE = """
@@ -62,7 +62,7 @@ def test_grid_fills_exactly_the_valid_configs_once(run, tmp_path):
     assert all(c.complete and len(c.records) == 2 for c in curves)
     trials = by_config(study(tmp_path, "tiny-grid").trials)
     assert len(trials) == 4
-    assert trials[(3, 8)].user_attrs[layout.ATTR_INVALID_REASON]
+    assert trials[(3, 8)].user_attrs[schema.ATTR_INVALID_REASON]
     for curve in curves:
         trial = trials[(curve.config["pool_size"], curve.config["fc_width"])]
         assert trial.value == curve.best_validation_accuracy
@@ -88,9 +88,9 @@ def test_replayed_study_returns_the_trained_values_and_is_marked(run, tmp_path):
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert again.value == trial.value
             assert again.intermediate_values == trial.intermediate_values
-            assert again.user_attrs[layout.ATTR_REPLAYED] is True
-            assert again.user_attrs[layout.ATTR_REPLAYED_FROM] == f"trained#{trial.number}"
-            assert layout.ATTR_REPLAYED not in trial.user_attrs
+            assert again.user_attrs[schema.ATTR_REPLAYED] is True
+            assert again.user_attrs[schema.ATTR_REPLAYED_FROM] == f"trained#{trial.number}"
+            assert schema.ATTR_REPLAYED not in trial.user_attrs
     # Marked in trials.csv too.
     csv = (layout.trials_csv(tmp_path / "results", "replayed")).read_text()
     assert "user_attrs_replayed" in csv.splitlines()[0]

@@ -19,7 +19,7 @@ import pytest
 import torch
 from sqlalchemy.engine import make_url
 
-from bench import layout
+from bench.store import layout, schema
 
 URL_ENV = "MNIST_BENCH_TEST_POSTGRES_URL"
 SPACE = """
@@ -97,8 +97,8 @@ def test_two_machines_share_one_study_and_a_third_reports_and_finetunes_it(
     others = [t for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE]
     # the only other trials allowed: a place claimed twice in a race, ended before training
     assert all(t.state == optuna.trial.TrialState.FAIL
-               and t.user_attrs[layout.ATTR_END_REASON].startswith("not run") for t in others)
-    assert all(t.user_attrs[layout.ATTR_LEARNING_CURVE] for t in finished)
+               and t.user_attrs[schema.ATTR_END_REASON].startswith("not run") for t in others)
+    assert all(t.user_attrs[schema.ATTR_LEARNING_CURVE] for t in finished)
     assert study.user_attrs["search_settings"]["trials"] == TRIALS
     assert ":***@" in study.user_attrs["search_settings"]["storage"]  # no password stored
     # both processes trained trials, and each wrote the whole study to its own trials.csv
@@ -109,10 +109,10 @@ def test_two_machines_share_one_study_and_a_third_reports_and_finetunes_it(
         assert not (tmp_path / f"machine-{index}" / "artifacts").exists()
     # one weights artifact is left in the shared store: a trial with the best value (of trials
     # that tie, the one that finished first kept weights; Optuna names the lowest number best)
-    [best] = [t for t in finished if layout.ATTR_WEIGHTS in t.user_attrs
-              and (store / t.user_attrs[layout.ATTR_WEIGHTS]).is_file()]
+    [best] = [t for t in finished if schema.ATTR_WEIGHTS in t.user_attrs
+              and (store / t.user_attrs[schema.ATTR_WEIGHTS]).is_file()]
     assert best.value == study.best_value
-    assert [p.name for p in store.iterdir()] == [best.user_attrs[layout.ATTR_WEIGHTS]]
+    assert [p.name for p in store.iterdir()] == [best.user_attrs[schema.ATTR_WEIGHTS]]
 
     third = tmp_path / "third"  # a machine with nothing of the search on its disk
     third.mkdir()
@@ -123,7 +123,7 @@ def test_two_machines_share_one_study_and_a_third_reports_and_finetunes_it(
     assert (third / "results" / "report" / "index.html").is_file()
 
     # the weights the third machine downloads are the trial's: they score its best exactly
-    from bench.finetune import FinetuneSettings, load_starting_point
+    from bench.final.finetune import FinetuneSettings, load_starting_point
     from mnist_cnn.data import load_train_validation
     from mnist_cnn.model import build_model
     from mnist_cnn.train import evaluate
@@ -196,7 +196,7 @@ def test_live_workers_recover_a_killed_workers_trial(database_url, tiny_mnist, t
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == trials and "RUNNING" not in states and "WAITING" not in states
     [dead] = [t for t in study.trials if t.state.name == "FAIL"
-              and not t.user_attrs[layout.ATTR_END_REASON].startswith("not run")]
-    assert dead.user_attrs[layout.ATTR_END_REASON].endswith(f":{pid} is gone")
+              and not t.user_attrs[schema.ATTR_END_REASON].startswith("not run")]
+    assert dead.user_attrs[schema.ATTR_END_REASON].endswith(f":{pid} is gone")
     [retry] = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
     assert retry.state.name == "COMPLETE" and retry.params == dead.params

@@ -16,7 +16,7 @@ from bench.report import benchmark, tables
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.load import load_studies
 from bench.report.plots import learning_curves
-from bench.studies import StudySource
+from bench.store.studies import StudySource
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from report_studies import write_finetune, write_study
 from bench.report.load import (
     NothingToReport, load_studies, trials_frame, with_completed_trials,
 )
-from bench.studies import StudyNotFound, StudySource
+from bench.store.studies import StudyNotFound, StudySource
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from report_studies import ALPHA_TRIALS, write_finetune, write_study
 from bench.report import ReportSettings, build_report
 from bench.report.load import load_studies
 from bench.report.plots import param_importances, study_plots
-from bench.studies import StudySource
+from bench.store.studies import StudySource
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

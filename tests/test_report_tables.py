@@ -10,7 +10,7 @@ from bench.evidence.summary import gather
 from bench.report import tables
 from bench.report.build import _summary_lines
 from bench.report.load import load_studies
-from bench.studies import StudySource
+from bench.store.studies import StudySource
 
 
 @pytest.fixture(scope="module")

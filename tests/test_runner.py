@@ -1,4 +1,4 @@
-"""bench.runner through the real command: pruning, resume, weights, workers, signals, bad input."""
+"""bench.search.runner through the real command: pruning, resume, weights, workers, signals, bad input."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from bench import layout
+from bench.store import layout, schema
 from bench.cli import search
-from bench.settings import SearchSettings
-from bench.study import WorkerProcess
+from bench.search.settings import SearchSettings
+from bench.search.study import WorkerProcess
 
 # stride 2 with pool 3 collapses the map (invalid); the small learning rates barely learn.
 SPACE = """
@@ -75,15 +75,15 @@ def test_search_prunes_bad_trials_records_invalid_ones_and_keeps_best_weights(
     study = load(results)
     assert len(study.trials) == 14 and set(states(study)) <= {"COMPLETE", "PRUNED"}
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
-    invalid = [t for t in pruned if layout.ATTR_INVALID_REASON in t.user_attrs]
-    by_pruner = [t for t in pruned if t.user_attrs[layout.ATTR_END_REASON].startswith("pruned at")]
+    invalid = [t for t in pruned if schema.ATTR_INVALID_REASON in t.user_attrs]
+    by_pruner = [t for t in pruned if t.user_attrs[schema.ATTR_END_REASON].startswith("pruned at")]
     assert invalid and all(t.params["pool_size"] == 3 for t in invalid)
     assert any(t.params["learning_rate"] < 0.01 for t in by_pruner)
     assert study.best_value > 0.9 and study.best_params["learning_rate"] == 0.01
     # only the best trial's weights are kept: one file in the artifact store, its artifact
     kept = sorted((results / "artifacts").iterdir())
-    assert [path.name for path in kept] == [study.best_trial.user_attrs[layout.ATTR_WEIGHTS]]
-    uploaded = [t for t in study.trials if layout.ATTR_WEIGHTS in t.user_attrs]
+    assert [path.name for path in kept] == [study.best_trial.user_attrs[schema.ATTR_WEIGHTS]]
+    uploaded = [t for t in study.trials if schema.ATTR_WEIGHTS in t.user_attrs]
     assert len(uploaded) >= 1
     frame = pd.read_csv(results / STUDY / "trials.csv")
     assert list(frame["number"]) == list(range(14))
@@ -163,8 +163,8 @@ def test_signal_fails_the_running_trial_and_a_rerun_resumes(
     study = load(results)
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 1 and "RUNNING" not in states(study)
-    assert failed[0].user_attrs[layout.ATTR_END_REASON] == f"interrupted by {signum.name}"
-    assert failed[0].user_attrs[layout.ATTR_LEARNING_CURVE]  # what it trained is kept
+    assert failed[0].user_attrs[schema.ATTR_END_REASON] == f"interrupted by {signum.name}"
+    assert failed[0].user_attrs[schema.ATTR_LEARNING_CURVE]  # what it trained is kept
     frame = pd.read_csv(results / STUDY / "trials.csv")
     assert "FAIL" in set(frame["state"]) and len(frame) == len(study.trials)
     assert f"stopped by {signum.name}" in stdout
@@ -199,7 +199,7 @@ def test_a_killed_search_is_healed_by_its_rerun(tiny_mnist, space_file, tmp_path
     assert len(counted(study)) == 3
     assert "RUNNING" not in states(study) and "WAITING" not in states(study)
     [dead] = [t for t in study.trials if t.state.name == "FAIL"]
-    assert dead.user_attrs[layout.ATTR_END_REASON] == \
+    assert dead.user_attrs[schema.ATTR_END_REASON] == \
         f"worker {socket.gethostname()}:{process.pid} is gone"
     assert dead.datetime_complete - killed_at < timedelta(seconds=30 + pause)  # not after 60 s
     [retry] = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]

@@ -1,11 +1,11 @@
-"""bench.spaces: shipped spaces load, bad files are rejected in one line, trials sample configs."""
+"""bench.search.spaces: shipped spaces load, bad files are rejected in one line, trials sample configs."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from bench.spaces import SpaceError, TrialPlan, load_space, parse_space, shipped_space_names
+from bench.search.spaces import SpaceError, TrialPlan, load_space, parse_space, shipped_space_names
 
 ONE_EPOCH = TrialPlan(epochs=1, seed=0, evaluations_per_epoch=1)
 from mnist_cnn.model import CNNConfig, InvalidConfig

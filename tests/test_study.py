@@ -1,4 +1,4 @@
-"""bench.study: samplers and pruners by name, storages, and the checks that guard a resume."""
+"""bench.search.study: samplers and pruners by name, storages, and the checks that guard a resume."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from bench.settings import PRUNERS, SAMPLERS, SearchSettings
-from bench.spaces import TrialPlan, load_space
-from bench.study import StorageError, make_pruner, make_sampler, open_storage, open_study, sampler_seed
+from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.search.spaces import TrialPlan, load_space
+from bench.search.study import make_pruner, make_sampler, open_study, sampler_seed
+from bench.store.storage import StorageError, open_storage
 
 
 @pytest.mark.parametrize("name", SAMPLERS)
@@ -47,10 +48,10 @@ def test_sampler_seeds_differ_per_worker_and_resume():
 
 def test_storage_error_hides_password():
     with pytest.raises(StorageError) as error:
-        open_storage("postgresql://me:secret@127.0.0.1:1/none", SearchSettings())
+        open_storage("postgresql://me:secret@127.0.0.1:1/none")
     assert "secret" not in str(error.value) and "127.0.0.1" in str(error.value)
     with pytest.raises(StorageError, match="cannot open storage"):
-        open_storage("nosuchdb://x", SearchSettings())
+        open_storage("nosuchdb://x")
 
 
 def test_open_study_stores_settings_and_refuses_other_settings(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.evidence.measurements import KNOBS, TRAINING_KNOBS, TRAINING_NAMES
+from bench.store.identity import KNOBS, TRAINING_KNOBS, TRAINING_NAMES
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE

@@ -1,7 +1,7 @@
 """Benchmark (compare) studies: best so far over seeds, regret and compute per sampler + pruner,
 and one verdict line per question.
 
-A compare study carries the study user attr "compare" (bench.compare writes it; schema in the
+A compare study carries the study user attr "compare" (bench.benchmark.compare writes it; schema in the
 notes). Definitions, as the schema gives them:
 - a trial's cost: the seconds of its learning-curve records (recorded training time; a replayed
   trial costs what its curve cost when it was measured); an invalid trial costs nothing;
@@ -10,7 +10,7 @@ notes). Definitions, as the schema gives them:
   trained (so has no full_seconds) is extrapolated to its planned evaluations and counted in
   `full_cost_estimated_trials`; saved by pruning: without - used;
 - a config's value: the mean over its recorded training seeds in the curve table of each seed's
-  best validation accuracy (bench.compare stores the means; a replayed trial drew one seed);
+  best validation accuracy (bench.benchmark.compare stores the means; a replayed trial drew one seed);
 - regret, NAS-Bench-201 style: the best config's value ("best_in_table", the highest over the
   group's studies) minus the value of the config the study picked (its best completed trial:
   "picked_config_mean"), in percentage points; where the attr has no mean (the table was not
@@ -29,9 +29,9 @@ import pandas as pd
 
 from bench.report.load import STATE_PRUNED, StudyData
 from bench.report.tables import progress_table
-from bench.settings import PRUNERS, SAMPLERS
+from bench.search.settings import PRUNERS, SAMPLERS
+from bench.store import schema
 
-COMPARE_ATTR = "compare"
 TOLERANCE_PP = 0.1  # "reached the best": mean regret within this many pp
 BASELINE = ("random", "none")  # the combination every other is compared with
 COMBINATION = ["group", "sampler", "pruner"]
@@ -86,7 +86,7 @@ class Benchmark:
 
 def compare_record(study: StudyData) -> dict | None:
     """The study's "compare" user attr, or None for an ordinary study."""
-    record = study.study.user_attrs.get(COMPARE_ATTR)
+    record = study.study.user_attrs.get(schema.STUDY_ATTR_COMPARE)
     return record if isinstance(record, dict) else None
 
 
@@ -141,7 +141,7 @@ def summarize(studies: list[StudyData]) -> Benchmark:
     rows, progress, notes = [], [], []
     for study in studies:
         record = compare_record(study) or {}
-        settings = study.study.user_attrs.get("search_settings") or {}
+        settings = study.study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}
         key = {"group": record.get("group") or study.folder.name,
                "sampler": record.get("sampler") or settings.get("sampler"),
                "pruner": record.get("pruner") or settings.get("pruner")}
@@ -177,7 +177,7 @@ def summarize(studies: list[StudyData]) -> Benchmark:
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Groups by name, samplers and pruners in the order bench.settings lists them, then seeds."""
+    """Groups by name, samplers and pruners in the order bench.search.settings lists them, then seeds."""
     rank = {"sampler": list(SAMPLERS), "pruner": list(PRUNERS)}
     keys = frame.assign(**{f"_{c}": frame[c].map(lambda v, c=c: rank[c].index(v)
                                                  if v in rank[c] else len(rank[c]))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import layout
-from bench.confirm import CONFIRM_SUFFIX
-from bench.evidence.measurements import KNOBS
+from bench.store import layout
+from bench.evidence.confirm import CONFIRM_SUFFIX
+from bench.store.identity import KNOBS
 from bench.evidence.summary import Evidence, gather
 from bench.report import benchmark, tables
 from bench.report.benchmark import split_compare
@@ -18,7 +18,7 @@ from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
 from bench.report.page import Section, render_page
 from bench.report.plots import comparison_plots, evidence_plots, study_plots
-from bench.studies import StudySource
+from bench.store.studies import StudySource
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ReportOutput:
 def build_report(settings: ReportSettings) -> ReportOutput:
     """Read the studies, write every table as CSV and Markdown, summary.md and index.html.
 
-    Compare studies (bench.compare) are reported together in one Benchmark part, never one by
+    Compare studies (bench.benchmark.compare) are reported together in one Benchmark part, never one by
     one nor among the ordinary studies' tables.
     """
     ordinary, compared = split_compare(load_studies(

@@ -10,9 +10,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from bench import layout
-from bench.evidence.measurements import trial_config_id
-from bench.studies import StudySource
+from bench.store import layout, schema
+from bench.store.identity import trial_config_id
+from bench.store.studies import StudySource
 
 # One state per trial, as the report counts them: Optuna's state, with invalid configs split out.
 STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
@@ -97,11 +97,11 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
     attrs = trial.user_attrs
-    config = attrs.get(layout.ATTR_CONFIG) or {}
-    settings = attrs.get(layout.ATTR_TRAIN_SETTINGS) or {}
-    curve = attrs.get(layout.ATTR_LEARNING_CURVE) or []
+    config = attrs.get(schema.ATTR_CONFIG) or {}
+    settings = attrs.get(schema.ATTR_TRAIN_SETTINGS) or {}
+    curve = attrs.get(schema.ATTR_LEARNING_CURVE) or []
     state = _OPTUNA_STATES[trial.state]
-    if state == STATE_PRUNED and attrs.get(layout.ATTR_INVALID_REASON):
+    if state == STATE_PRUNED and attrs.get(schema.ATTR_INVALID_REASON):
         state = STATE_INVALID
     epochs_trained = attrs.get("epochs_trained")
     if epochs_trained is None:
@@ -118,17 +118,17 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
         "epochs_trained": epochs_trained,
         "planned_epochs": settings.get("epochs"),
         "pruned_at_epoch": last_epoch if state == STATE_PRUNED else None,
-        "invalid_reason": attrs.get(layout.ATTR_INVALID_REASON),
-        "end_reason": attrs.get(layout.ATTR_END_REASON),
-        "weights": attrs.get(layout.ATTR_WEIGHTS),
+        "invalid_reason": attrs.get(schema.ATTR_INVALID_REASON),
+        "end_reason": attrs.get(schema.ATTR_END_REASON),
+        "weights": attrs.get(schema.ATTR_WEIGHTS),
         "datetime_complete": trial.datetime_complete,
         "learning_curve": curve,
         # Answered from the curve table instead of trained (measured by `replayed_from`).
-        "replayed": bool(attrs.get(layout.ATTR_REPLAYED, False)),
-        "replayed_from": attrs.get(layout.ATTR_REPLAYED_FROM),
+        "replayed": bool(attrs.get(schema.ATTR_REPLAYED, False)),
+        "replayed_from": attrs.get(schema.ATTR_REPLAYED_FROM),
         # The recorded cost: training seconds summed over the curve (evaluation not included).
         "training_seconds": float(sum(point.get("seconds") or 0.0 for point in curve)),
-        "full_seconds": attrs.get(layout.ATTR_FULL_SECONDS),
+        "full_seconds": attrs.get(schema.ATTR_FULL_SECONDS),
     }
     for key in MEASURED_ATTRS:
         row[key] = attrs.get(key)

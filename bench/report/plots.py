@@ -14,7 +14,7 @@ from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
 from bench.evidence.answers import describe
-from bench.evidence.measurements import KNOBS
+from bench.store.identity import KNOBS
 from bench.evidence.statistics import MIN_SEEDS
 from bench.report.tables import pareto_front, progress_table
 

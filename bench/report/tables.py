@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.evidence.measurements import KNOBS
+from bench.store.identity import KNOBS
 from bench.report.load import (
     STATE_COMPLETE, STATE_FAILED, STATE_INVALID, STATE_PRUNED, STATE_RUNNING, StudyData,
 )
@@ -154,11 +154,3 @@ def pareto_front(cost: pd.Series, accuracy: pd.Series) -> pd.Series:
 
 def _pct(fraction) -> str:
     return "n/a" if pd.isna(fraction) else f"{fraction * 100:.2f}%"
-
-
-def _count(value) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:,.0f}"
-
-
-def _number(value, spec: str) -> str:
-    return "n/a" if value is None or pd.isna(value) else format(value, spec)

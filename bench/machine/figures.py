@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import torch
 
-from bench.settings import SearchSettings
+from bench.search.settings import SearchSettings
+from bench.store import layout
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class FiguresSettings:
         base = SearchSettings(trials=self.trials, train_size=self.train_size,
                               validation_size=self.validation_size, results_dir=self.results_dir,
                               data_dir=self.data_dir, device=self.device, replay=False,
-                              curve_table=self.results_dir / "curves.db")
+                              curve_table=layout.curve_table(self.results_dir))
         return replace(base, **changes)
 
 
@@ -69,10 +70,10 @@ def machine() -> dict[str, Any]:
 def run_figures(settings: FiguresSettings,
                 progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Every step in turn; the JSON at `settings.out` is rewritten after each one."""
-    from bench.finetune import FinetuneSettings, run_finetune
+    from bench.final.finetune import FinetuneSettings, run_finetune
     from bench.report import ReportSettings, build_report
-    from bench.runner import run_search
-    from bench.speed import run_speed_benchmark
+    from bench.search.runner import run_search
+    from bench.machine.speed import run_speed_benchmark
     from mnist_cnn.train import pick_device
 
     device = str(pick_device(settings.device))

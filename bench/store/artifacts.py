@@ -21,7 +21,7 @@ from optuna.artifacts import (FileSystemArtifactStore, download_artifact, get_al
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
-from bench import layout
+from bench.store import schema
 
 WEIGHTS_MIMETYPE = "application/x-pytorch-state-dict"
 
@@ -73,14 +73,14 @@ def upload_weights(trial: optuna.Trial, state: dict[str, torch.Tensor], store) -
         torch.save(state, path)
         artifact_id = upload_artifact(artifact_store=store, file_path=str(path),
                                       study_or_trial=trial, mimetype=WEIGHTS_MIMETYPE)
-    trial.set_user_attr(layout.ATTR_WEIGHTS, artifact_id)
+    trial.set_user_attr(schema.ATTR_WEIGHTS, artifact_id)
     return artifact_id
 
 
 def download_weights(trial: optuna.trial.FrozenTrial, storage: optuna.storages.BaseStorage,
                      store) -> dict[str, torch.Tensor] | None:
     """The trial's weights from the store; None when it kept none or the store lacks them."""
-    artifact_id = trial.user_attrs.get(layout.ATTR_WEIGHTS)
+    artifact_id = trial.user_attrs.get(schema.ATTR_WEIGHTS)
     metas = [m for m in get_all_artifact_meta(trial, storage=storage)
              if m.artifact_id == artifact_id]
     if not metas:
@@ -97,7 +97,7 @@ def download_weights(trial: optuna.trial.FrozenTrial, storage: optuna.storages.B
 def remove_superseded_weights(study: optuna.Study, store) -> None:
     """Keep only the weights of the best trial that has some; running trials' are left alone."""
     finished = [t for t in study.get_trials(deepcopy=False)
-                if t.state.is_finished() and layout.ATTR_WEIGHTS in t.user_attrs]
+                if t.state.is_finished() and schema.ATTR_WEIGHTS in t.user_attrs]
     kept = [t for t in finished if t.state == TrialState.COMPLETE]
     if not kept:
         return
@@ -106,6 +106,6 @@ def remove_superseded_weights(study: optuna.Study, store) -> None:
     for trial in finished:
         if trial.number != best:
             try:
-                store.remove(trial.user_attrs[layout.ATTR_WEIGHTS])
+                store.remove(trial.user_attrs[schema.ATTR_WEIGHTS])
             except ArtifactNotFound:  # removed before, or kept in another machine's store
                 pass

@@ -28,26 +28,20 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from bench import layout
-from bench.artifacts import open_artifact_store, remove_superseded_weights
-from bench.curves import CurveTable
-from bench.objective import Objective
-from bench.settings import SearchSettings, hidden_url
-from bench.spaces import SearchSpace, load_space
-from bench.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
+from bench.store import layout, schema
+from bench.store.artifacts import open_artifact_store, remove_superseded_weights
+from bench.store.curves import CurveTable
+from bench.search.objective import Objective
+from bench.search.interrupt import SearchInterrupted, SignalGuard, exit_code
+from bench.search.settings import SearchSettings
+from bench.store.storage import hidden_url
+from bench.search.spaces import SearchSpace, load_space
+from bench.search.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
                          fail_dead_trials, open_study, recovered_trials, search_storage)
 from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
 from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
 POLL_SECONDS = 1.0
-
-
-class SearchInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived during a trial; the trial is recorded as FAIL."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 class _BudgetSpent(Exception):
@@ -70,7 +64,7 @@ class SearchOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signal if self.signal else 0
+        return exit_code(self.signal)
 
     def summary(self) -> str:
         best = (f"best validation accuracy {self.best_value:.2%} (trial {self.best_trial})"
@@ -84,43 +78,6 @@ class SearchOutcome:
                 f"{self.seconds:.0f} s{recovered}{stopped}")
 
 
-class _SignalGuard:
-    """The first SIGINT/SIGTERM raises SearchInterrupted inside a trial, else stops before the next."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.in_trial = False
-        self._in_storage = False
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "_SignalGuard":
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.received is not None:
-            return  # already stopping; let the cleanup finish
-        self.received = signum
-        if self.in_trial and not self._in_storage:
-            raise SearchInterrupted(signum)
-
-    @contextmanager
-    def storage_section(self):
-        """A storage write is never cut in half: a signal during it is raised right after."""
-        self._in_storage = True
-        try:
-            yield
-        finally:
-            self._in_storage = False
-        if self.received is not None and self.in_trial:
-            raise SearchInterrupted(self.received)
-
-
 def run_search(settings: SearchSettings) -> SearchOutcome:
     """Open (or resume) the study and run trials until `settings.trials` have finished."""
     quiet_optuna()
@@ -131,7 +88,6 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     CurveTable(settings.curve_table_path)
     split = load_search_split(settings)
     study = open_study(settings, space, storage=storage)  # once here, before any worker starts
-    name = study.study_name
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with
     if settings.workers == 1:
@@ -173,7 +129,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
     bar = _progress_bar(study, settings) if progress else None
     started = time.monotonic()
     worker = WorkerProcess.this()  # where the trial runs (and its weights are kept)
-    with _SignalGuard() as guard:
+    with SignalGuard() as guard:
         objective.storage_section = guard.storage_section
 
         def claimed_objective(trial: optuna.Trial) -> float:
@@ -185,7 +141,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
                     raise SearchInterrupted(guard.received)
                 return objective(trial)
             except KeyboardInterrupt as interrupt:
-                trial.set_user_attr(layout.ATTR_END_REASON, str(interrupt) or "interrupted")
+                trial.set_user_attr(schema.ATTR_END_REASON, str(interrupt) or "interrupted")
                 raise
             finally:
                 guard.in_trial = False
@@ -211,7 +167,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
 
 
 def _wait_for_place(study: optuna.Study, storage: optuna.storages.RDBStorage,
-                    settings: SearchSettings, started: float, guard: _SignalGuard,
+                    settings: SearchSettings, started: float, guard: SignalGuard,
                     announce: bool) -> bool:
     """Whether to start another trial: True once the budget has a free place. While running
     trials hold the last places, waits: they finish, or their worker is found dead and they are
@@ -258,7 +214,7 @@ def _claim_place(study: optuna.Study, trial: optuna.Trial, total: int) -> None:
     ours is taken first by whoever asks next, so it holds its place)."""
     earlier = [t for t in claimed_trials(study) if t.number < trial.number]
     if len(earlier) >= total:
-        trial.set_user_attr(layout.ATTR_END_REASON, "not run: the budget was already claimed by "
+        trial.set_user_attr(schema.ATTR_END_REASON, "not run: the budget was already claimed by "
                                                     "other workers")
         raise _BudgetSpent(f"trial {trial.number} is beyond the study's {total} trials")
 
@@ -340,7 +296,7 @@ def _show(bar: tqdm, study: optuna.Study) -> None:
     trials = counted_trials(study)
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = len(trials) - len(completed)
-    replayed = sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED))
+    replayed = sum(1 for t in trials if t.user_attrs.get(schema.ATTR_REPLAYED))
     bar.n = min(len(trials), bar.total)
     best = max((t.value for t in completed), default=None)
     bar.set_postfix_str(f"pruned={pruned} replayed={replayed} best_val_acc="
@@ -375,7 +331,7 @@ def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
              signal_received: int | None, started_at: datetime) -> SearchOutcome:
     trials = counted_trials(study)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    invalid = [t for t in pruned if layout.ATTR_INVALID_REASON in t.user_attrs]
+    invalid = [t for t in pruned if schema.ATTR_INVALID_REASON in t.user_attrs]
     try:
         best_value, best_trial = study.best_value, study.best_trial.number
     except ValueError:
@@ -383,7 +339,7 @@ def _outcome(study: optuna.Study, settings: SearchSettings, seconds: float,
     return SearchOutcome(study_name=study.study_name,
                          storage_url=hidden_url(settings.storage_url(study.study_name)),
                          finished=len(trials), pruned=len(pruned), invalid=len(invalid),
-                         replayed=sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED)),
+                         replayed=sum(1 for t in trials if t.user_attrs.get(schema.ATTR_REPLAYED)),
                          best_value=best_value, best_trial=best_trial, seconds=seconds,
                          signal=signal_received,
                          recovered=len(recovered_trials(study, since=started_at)))

@@ -15,10 +15,10 @@ from typing import Any
 
 import optuna
 
-from bench import layout
-from bench.runner import SearchOutcome, run_search
-from bench.settings import SearchSettings
-from bench.spaces import SearchSpace, load_space
+from bench.store import schema
+from bench.search.runner import SearchOutcome, run_search
+from bench.search.settings import SearchSettings
+from bench.search.spaces import SearchSpace, load_space
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings
 
@@ -101,10 +101,10 @@ def run_grid(settings: SearchSettings) -> GridOutcome:
     study = optuna.load_study(study_name=search.study_name,
                               storage=grid.storage_url(search.study_name))
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
-              and layout.ATTR_INVALID_REASON not in t.user_attrs]
-    replayed = sum(1 for t in trials if t.user_attrs.get(layout.ATTR_REPLAYED))
-    trained = sum(1 for t in trials if not t.user_attrs.get(layout.ATTR_REPLAYED)
-                  and t.user_attrs.get(layout.ATTR_LEARNING_CURVE))
-    recorded = sum(r["seconds"] for t in trials for r in t.user_attrs.get(layout.ATTR_LEARNING_CURVE, []))
+              and schema.ATTR_INVALID_REASON not in t.user_attrs]
+    replayed = sum(1 for t in trials if t.user_attrs.get(schema.ATTR_REPLAYED))
+    trained = sum(1 for t in trials if not t.user_attrs.get(schema.ATTR_REPLAYED)
+                  and t.user_attrs.get(schema.ATTR_LEARNING_CURVE))
+    recorded = sum(r["seconds"] for t in trials for r in t.user_attrs.get(schema.ATTR_LEARNING_CURVE, []))
     return GridOutcome(size=size, search=search, trained=trained, replayed=replayed,
                        recorded_seconds=recorded)

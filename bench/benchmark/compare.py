@@ -2,22 +2,22 @@
 
 Each (sampler, pruner, seed) is one Optuna study named `<group>-<sampler>-<pruner>-seed<k>` in the
 group's storage (results/<group>/study.db by default); seed k seeds the sampler, and each query
-of a config draws one of its recorded training seeds (bench.objective), so replayed values carry
+of a config draws one of its recorded training seeds (bench.search.objective), so replayed values carry
 measurement noise. Regret is measured on seed means: the "compare" attr holds the best config's
 mean over its recorded seeds and the mean of the config the study picked. Studies run whole
-in worker processes on in-memory storage; the parent writes each finished one's attrs and trials
-in a single transaction, so a study with its "compare" attr is complete (a rerun skips it) and one
-without was cut off between creation and that write (a rerun replaces it).
-The schema (study names, the "compare" user attr) is shared with the report: see notes/common.md.
+in worker processes on in-memory storage; the parent writes each finished one's trials and then its
+"compare" attr, so a study with that attr is complete (a rerun skips it) and one without was cut
+off while being written (a rerun replaces it).
+The "compare" study attribute and the study names are read by the report (bench.report.benchmark);
+bench.store.schema names every stored attribute.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
+import os
 import re
 import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -27,24 +27,23 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
-from optuna.storages._rdb import models  # private: see _write_study for why
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-from bench import layout
-from bench.curves import CurveTable, Fidelity, StoredCurve, config_key
-from bench.grid import valid_grid
-from bench.objective import Objective
-from bench.runner import load_search_split, quiet_optuna
-from bench.settings import PRUNERS, SAMPLERS, SearchSettings, hidden_url
-from bench.spaces import SearchSpace, SpaceError, load_space
-from bench.study import (COUNTED_STATES, STUDY_ATTR_SETTINGS, STUDY_ATTR_SPACE, check_resumable,
-                         make_pruner, make_sampler, open_storage)
+from bench.store import layout, schema
+from bench.store.curves import CurveTable, StoredCurve
+from bench.store.identity import Fidelity, config_key
+from bench.benchmark.grid import valid_grid
+from bench.search.objective import Objective
+from bench.search.interrupt import SignalGuard, exit_code
+from bench.search.runner import load_search_split, quiet_optuna
+from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.store.storage import hidden_url, open_storage
+from bench.search.spaces import SearchSpace, SpaceError, load_space
+from bench.search.study import COUNTED_STATES, check_resumable, make_pruner, make_sampler
 from mnist_cnn.data import TrainValidationSplit
 from mnist_cnn.train import available_cores, pick_device
 
-STUDY_ATTR_COMPARE = "compare"
 DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
 DEFAULT_PRUNERS = ("median", "hyperband", "none")
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -150,7 +149,7 @@ class CompareOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signal if self.signal else 0
+        return exit_code(self.signal)
 
     def summary(self) -> str:
         stopped = (f"; stopped by {signal.Signals(self.signal).name}, "
@@ -183,7 +182,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     if base.storage is None:
         layout.study_dir(base.results_dir, group).mkdir(parents=True, exist_ok=True)
     url = base.storage_url(group)
-    storage = open_storage(url, base)
+    storage = open_storage(url, base.heartbeat_interval, base.grace_period)
     complete, incomplete = _existing(storage, jobs, settings, space)
     for name in incomplete:
         optuna.delete_study(study_name=name, storage=storage)
@@ -245,9 +244,9 @@ def picked_config(trials: list[FrozenTrial], table: CurveTable) -> dict[str, Any
         return {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
     best = max(done, key=lambda t: (t.value, -t.number))
     seeds = {}
-    fidelity = best.user_attrs.get(layout.ATTR_FIDELITY)
+    fidelity = best.user_attrs.get(schema.ATTR_FIDELITY)
     if fidelity is not None:
-        seeds = table.seeds(best.user_attrs[layout.ATTR_CONFIG], Fidelity.from_record(fidelity))
+        seeds = table.seeds(best.user_attrs[schema.ATTR_CONFIG], Fidelity.from_record(fidelity))
     return {"picked_trial": best.number,
             "picked_config_mean": seed_mean(seeds) if seeds else None,
             "picked_config_seeds": len(seeds) if seeds else None}
@@ -265,8 +264,8 @@ def _study_attrs(settings: CompareSettings, space: SearchSpace, group: str, job:
                  coverage: TableCoverage, picked: dict[str, Any]) -> dict[str, Any]:
     search = replace(settings.base, sampler=job.sampler, pruner=job.pruner,
                      trials=settings.trials, study_name=job.name)
-    return {STUDY_ATTR_SETTINGS: search.record(), STUDY_ATTR_SPACE: space.describe(),
-            STUDY_ATTR_COMPARE: {**_compare_attr(settings, space, group, job, coverage),
+    return {schema.STUDY_ATTR_SETTINGS: search.record(), schema.STUDY_ATTR_SPACE: space.describe(),
+            schema.STUDY_ATTR_COMPARE: {**_compare_attr(settings, space, group, job, coverage),
                                  **picked}}
 
 
@@ -274,21 +273,20 @@ def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
               space: SearchSpace) -> tuple[set[str], set[str]]:
     """Names of this matrix's studies already complete in the storage, and of incomplete ones.
 
-    A study's "compare" attr is written in the same transaction as its trials, so a study that
-    has it is complete. A complete study run with other settings is refused, as search does.
+    A study's "compare" attr is written after its trials, so a study that has it is complete. A complete study run with other settings is refused, as search does.
     """
     wanted = {job.name: job for job in jobs}
     complete, incomplete = set(), set()
     for study in storage.get_all_studies():
         if study.study_name not in wanted:
             continue
-        attr = study.user_attrs.get(STUDY_ATTR_COMPARE)
+        attr = study.user_attrs.get(schema.STUDY_ATTR_COMPARE)
         if attr is None:
             incomplete.add(study.study_name)
             continue
         job = wanted[study.study_name]
-        check_resumable(study.study_name, study.user_attrs.get(STUDY_ATTR_SETTINGS, {}),
-                        study.user_attrs.get(STUDY_ATTR_SPACE),
+        check_resumable(study.study_name, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS, {}),
+                        study.user_attrs.get(schema.STUDY_ATTR_SPACE),
                         replace(settings.base, sampler=job.sampler, pruner=job.pruner), space,
                         rename_hint="--group")
         if attr.get("trials") != settings.trials:
@@ -302,14 +300,14 @@ def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
 def _refresh_coverage(storage, names: list[str], coverage: TableCoverage,
                       table: CurveTable) -> None:
     for study in storage.get_all_studies():
-        attr = study.user_attrs.get(STUDY_ATTR_COMPARE)
+        attr = study.user_attrs.get(schema.STUDY_ATTR_COMPARE)
         if study.study_name not in names or attr is None:
             continue
         study_id = storage.get_study_id_from_name(study.study_name)
         current = {**attr, **{key: getattr(coverage, key) for key in COVERAGE_KEYS},
                    **picked_config(_picked_candidates(storage, study_id, attr), table)}
         if current != attr:
-            storage.set_study_user_attr(study_id, STUDY_ATTR_COMPARE, current)
+            storage.set_study_user_attr(study_id, schema.STUDY_ATTR_COMPARE, current)
 
 
 def _picked_candidates(storage, study_id: int, attr: dict[str, Any]) -> list[FrozenTrial]:
@@ -329,11 +327,13 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
     signal that stopped the run, if any."""
     workers = min(settings.worker_count(), len(pending))
     threads = max(1, available_cores() // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(settings, split, threads))
+    context = multiprocessing.get_context("spawn")
+    started = context.SimpleQueue()  # each worker's pid, so that a stop can end it
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(settings, split, threads, started))
     bar = tqdm(total=total, initial=total - len(pending), desc=writer.group, unit="study",
                dynamic_ncols=True)
-    with _StopSignals() as stop:
+    with SignalGuard() as stop:
         futures = {pool.submit(_run_study, job): job for job in pending}
         try:
             while futures and stop.received is None:
@@ -343,7 +343,7 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
                     bar.update()
                     bar.set_postfix_str(f"replayed={writer.replayed} trained={writer.trained}")
         finally:
-            _stop_workers(pool)
+            _stop_workers(pool, started)
             bar.close()
     return stop.received
 
@@ -376,53 +376,33 @@ class _StudyWriter:
         self.studies += 1
         self.trials += len(trials)
         for trial in trials:
-            if layout.ATTR_INVALID_REASON in trial.user_attrs:
+            if schema.ATTR_INVALID_REASON in trial.user_attrs:
                 self.invalid += 1
-            elif trial.user_attrs.get(layout.ATTR_REPLAYED):
+            elif trial.user_attrs.get(schema.ATTR_REPLAYED):
                 self.replayed += 1
-            elif trial.user_attrs.get(layout.ATTR_LEARNING_CURVE):
+            elif trial.user_attrs.get(schema.ATTR_LEARNING_CURVE):
                 self.trained += 1
 
 
-class _StopSignals:
-    """SIGINT/SIGTERM in the parent: finish writing the current study, then stop."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.received is None:
-            self.received = signum
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def _stop_workers(pool: ProcessPoolExecutor, started: Any) -> None:
     """Drop queued studies and end running ones now; their trials were never written."""
-    processes = list((pool._processes or {}).values())  # private: public only in 3.14
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join()
+    while not started.empty():
+        try:
+            os.kill(started.get(), signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # finished already
+    pool.shutdown(wait=True)
 
 
 # State of a worker process, set once by _start_worker: the split and table are loaded once.
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(settings: CompareSettings, split: TrainValidationSplit, threads: int) -> None:
+def _start_worker(settings: CompareSettings, split: TrainValidationSplit, threads: int,
+                  started: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (and kills us)
+    started.put(os.getpid())
     torch.set_num_threads(threads)
     quiet_optuna()
     base = settings.base
@@ -456,55 +436,16 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
 
 def _write_study(storage: optuna.storages.RDBStorage, name: str, user_attrs: dict[str, Any],
                  trials: list[FrozenTrial]) -> None:
-    """Create the study, then add its attrs and trials in one transaction.
+    """Create the study with its trials through Optuna's public API, the "compare" attr last.
 
-    Optuna's `add_trials` takes ~50 queries and a commit per trial (1.4 s of CPU for a 30-trial
-    study, 3 minutes for the 120 studies of a default compare); writing the rows through
-    Optuna's own ORM models in one session takes a small fraction of that. The models are
-    private, so tests/test_compare.py reads every written field back through the public API.
+    A study that has its "compare" attr is therefore complete (a rerun skips it), and one
+    without was cut off while being written (a rerun replaces it). `add_trials` costs about
+    30 ms a trial in SQLite (docs/measurements.md), the price of not writing Optuna's tables
+    through its private ORM models.
     """
-    study_id = storage.create_new_study([StudyDirection.MAXIMIZE], name)
-    session = storage.scoped_session()
-    try:
-        session.add_all(models.StudyUserAttributeModel(study_id=study_id, key=key,
-                                                       value_json=json.dumps(value))
-                        for key, value in user_attrs.items())
-        rows = [models.TrialModel(study_id=study_id, number=trial.number, state=trial.state,
-                                  datetime_start=trial.datetime_start,
-                                  datetime_complete=trial.datetime_complete)
-                for trial in trials]
-        session.add_all(rows)
-        session.flush()  # gives the rows their trial_id
-        for row, trial in zip(rows, trials):
-            session.add_all(_trial_children(row.trial_id, trial))
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def _trial_children(trial_id: int, trial: FrozenTrial) -> list:
-    """The rows of one trial's value, params, attrs and intermediate values."""
-    children: list = []
-    if trial.value is not None:
-        value, value_type = models.TrialValueModel.value_to_stored_repr(trial.value)
-        children.append(models.TrialValueModel(trial_id=trial_id, objective=0, value=value,
-                                               value_type=value_type))
-    for name, distribution in trial.distributions.items():
-        children.append(models.TrialParamModel(
-            trial_id=trial_id, param_name=name,
-            param_value=distribution.to_internal_repr(trial.params[name]),
-            distribution_json=optuna.distributions.distribution_to_json(distribution)))
-    for model, attrs in ((models.TrialUserAttributeModel, trial.user_attrs),
-                         (models.TrialSystemAttributeModel, trial.system_attrs)):
-        children += [model(trial_id=trial_id, key=key, value_json=json.dumps(value))
-                     for key, value in attrs.items()]
-    for step, reported in trial.intermediate_values.items():
-        value, value_type = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(
-            reported)
-        children.append(models.TrialIntermediateValueModel(
-            trial_id=trial_id, step=step, intermediate_value=value,
-            intermediate_value_type=value_type))
-    return children
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    for key, value in user_attrs.items():
+        if key != schema.STUDY_ATTR_COMPARE:
+            study.set_user_attr(key, value)
+    study.add_trials(trials)
+    study.set_user_attr(schema.STUDY_ATTR_COMPARE, user_attrs[schema.STUDY_ATTR_COMPARE])

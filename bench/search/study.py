@@ -1,8 +1,8 @@
-"""A search's settings and its Optuna study: samplers and pruners by name, storage, resume checks.
+"""A search's Optuna study: samplers and pruners by name, creating or resuming it, dead workers.
 
-The study lives in Optuna's own storage (SQLite under results/<study>/ by default, or any RDB URL
-such as postgresql://...), so plain `optuna.load_study` reads it and many processes or machines
-can share it. bench.runner runs trials on it.
+The study lives in Optuna's own storage (bench.store.storage: SQLite under results/<study>/ by
+default, or any RDB URL such as postgresql://...), so plain `optuna.load_study` reads it and many
+processes or machines can share it. bench.search.runner runs trials on it.
 
 A worker that dies leaves its trial RUNNING. Optuna's heartbeat fails it after the grace period;
 on the machine that ran it, `fail_dead_trials` fails it at once, since there its process can be
@@ -11,12 +11,9 @@ looked up. Either way the trial is retried with Optuna's retry callback.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import socket
-import time
-import warnings
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,31 +23,21 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from bench import layout
-from bench.settings import PRUNERS, SAMPLERS, SearchSettings, hidden_url
-from bench.spaces import SearchSpace
+from bench.store import layout, schema
+from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.store.storage import RetryAfresh, open_storage
+from bench.search.spaces import SearchSpace
 
 # Trials that count toward --trials: finished with a result. FAIL trials (interrupted, crashed,
 # or a worker's lost heartbeat) do not count: they are retried or replaced.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials that hold a place in the budget: counted ones plus those running or queued.
 CLAIMED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-STORAGE_ATTEMPTS = 4
-MAX_RETRY = 2  # a trial whose worker dies is run again at most this many times, then replaced
-ATTR_WORKER = "worker"  # "host:pid" of the process running the trial (its weights are there)
-ATTR_WORKER_PROCESS = "worker_process"  # boot, pid namespace and start time of that process
 DEAD_WORKER_REASON = "worker {} is gone"  # end_reason of a trial failed by `fail_dead_trials`
-STUDY_ATTR_SETTINGS = "search_settings"
-STUDY_ATTR_SPACE = "search_space"
 # Settings that must match to resume a study: they decide what a trial's value means.
 RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch",
                      "interim_validation_size", "precision", "seed", "sampler", "pruner")
-
-
-class StorageError(ValueError):
-    """The storage URL cannot be opened; the message hides any password."""
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
@@ -101,48 +88,13 @@ def sampler_seed(settings: SearchSettings, worker_index: int, trials_at_start: i
     return int(sequence.generate_state(1)[0])
 
 
-def open_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats: a killed worker's trial turns FAIL and is retried."""
-    for attempt in range(STORAGE_ATTEMPTS):
-        try:
-            return _rdb_storage(url, settings)
-        except (IntegrityError, ProgrammingError):
-            # Workers or machines starting together on a fresh database race to create
-            # Optuna's tables; the loser finds them made on the next attempt.
-            if attempt == STORAGE_ATTEMPTS - 1:
-                raise StorageError(f"cannot create Optuna's tables in {hidden_url(url)}") from None
-            time.sleep(1.0 + attempt)
-        except Exception as error:  # driver errors vary widely; all mean "cannot open"
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise StorageError(f"cannot open storage {hidden_url(url)}: {reason}") from None
-    raise AssertionError("unreachable")
-
-
-def _rdb_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStorage:
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=settings.heartbeat_interval,
-            grace_period=settings.grace_period,
-            heartbeat_stale_trial_callback=RetryAfresh(max_retry=MAX_RETRY),
-        )
-    if url.startswith("sqlite"):
-        # Write-ahead logging: readers (a report, a dashboard, other workers) never block
-        # a worker's writes. The mode is stored in the database file, so once is enough.
-        with storage.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    return storage
-
-
 def search_storage(settings: SearchSettings, space: SearchSpace) -> optuna.storages.RDBStorage:
     """The storage of the search's study (for SQLite, its folder is made first)."""
     name = settings.name_for(space)
     if settings.storage is None:
         layout.study_dir(settings.results_dir, name).mkdir(parents=True, exist_ok=True)
-    return open_storage(settings.storage_url(name), settings)
+    return open_storage(settings.storage_url(name), settings.heartbeat_interval,
+                        settings.grace_period)
 
 
 def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int = 0,
@@ -158,12 +110,12 @@ def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int =
     steps = settings.epochs * settings.evaluations_per_epoch
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                 load_if_exists=True, pruner=make_pruner(settings.pruner, steps))
-    stored = study.user_attrs.get(STUDY_ATTR_SETTINGS)
+    stored = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS)
     if stored is None:
-        study.set_user_attr(STUDY_ATTR_SETTINGS, settings.record())
-        study.set_user_attr(STUDY_ATTR_SPACE, space.describe())
+        study.set_user_attr(schema.STUDY_ATTR_SETTINGS, settings.record())
+        study.set_user_attr(schema.STUDY_ATTR_SPACE, space.describe())
     else:
-        check_resumable(name, stored, study.user_attrs.get(STUDY_ATTR_SPACE), settings, space)
+        check_resumable(name, stored, study.user_attrs.get(schema.STUDY_ATTR_SPACE), settings, space)
     seed = sampler_seed(settings, worker_index, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(settings.sampler, space, seed)
     return study
@@ -208,17 +160,7 @@ def recovered_trials(study: optuna.Study, since: datetime) -> list[optuna.trial.
     return [t for t in trials if t.state == TrialState.FAIL
             and t.datetime_complete is not None and t.datetime_complete >= since
             and (t.number in retried
-                 or str(t.user_attrs.get(layout.ATTR_END_REASON, "")).startswith(prefix))]
-
-
-class RetryAfresh(optuna.storages.RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry (same params, at most max_retry times, history in system attrs) without the
-    dead run's user attrs: its worker, curve and weights belong to the trial that failed."""
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        fresh = copy.deepcopy(trial)
-        fresh.user_attrs = {}
-        super().__call__(study, fresh)
+                 or str(t.user_attrs.get(schema.ATTR_END_REASON, "")).startswith(prefix))]
 
 
 @dataclass(frozen=True)
@@ -238,18 +180,18 @@ class WorkerProcess:
 
     @classmethod
     def of(cls, trial: optuna.trial.FrozenTrial) -> "WorkerProcess | None":
-        host, _, pid = str(trial.user_attrs.get(ATTR_WORKER, "")).rpartition(":")
+        host, _, pid = str(trial.user_attrs.get(schema.ATTR_WORKER, "")).rpartition(":")
         if not host or not pid.isdigit():
             return None  # died before recording its worker: only the heartbeat tells
-        return cls(host, int(pid), trial.user_attrs.get(ATTR_WORKER_PROCESS))
+        return cls(host, int(pid), trial.user_attrs.get(schema.ATTR_WORKER_PROCESS))
 
     @property
     def name(self) -> str:
         return f"{self.host}:{self.pid}"
 
     def record(self, trial: optuna.Trial) -> None:
-        trial.set_user_attr(ATTR_WORKER_PROCESS, self.process)  # first: `of` reads both once named
-        trial.set_user_attr(ATTR_WORKER, self.name)
+        trial.set_user_attr(schema.ATTR_WORKER_PROCESS, self.process)  # first: `of` reads both once named
+        trial.set_user_attr(schema.ATTR_WORKER, self.name)
 
     def is_local(self) -> bool:
         """Whether this process can see it: same host, boot and pid namespace, /proc on both."""
@@ -293,7 +235,7 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.RDBStorage
         study_id = storage.get_study_id_from_name(study.study_name)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            storage.set_trial_user_attr(trial_id, layout.ATTR_END_REASON,
+            storage.set_trial_user_attr(trial_id, schema.ATTR_END_REASON,
                                         DEAD_WORKER_REASON.format(worker.name))
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:

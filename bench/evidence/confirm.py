@@ -22,23 +22,22 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from bench import layout
-from bench.curves import CurveTable, Fidelity, StoredCurve
-from bench.evidence.measurements import (config_id, measured_config, trial_config_id,
-                                         trial_seed)
-from bench.runner import SearchInterrupted, load_search_split, quiet_optuna
-from bench.settings import ConfirmSettings, SearchSettings
-from bench.spaces import SearchSpace, load_space
-from bench.studies import StudySource
-from bench.study import STUDY_ATTR_SETTINGS
+from bench.store import schema
+from bench.store.curves import CurveTable, StoredCurve
+from bench.store.identity import (Fidelity, config_id, measured_config, trial_config_id,
+                                  trial_seed)
+from bench.search.interrupt import SignalGuard, exit_code
+from bench.search.objective import MEASURE_REPEATS
+from bench.search.runner import load_search_split, quiet_optuna
+from bench.evidence.settings import ConfirmSettings
+from bench.search.settings import SearchSettings
+from bench.search.spaces import SearchSpace, load_space
+from bench.store.studies import StudySource
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
 
 CONFIRM_SUFFIX = "-confirm"
-STUDY_ATTR_CONFIRM = "confirm_of"  # the confirm study's source study
-ATTR_ROLE = "confirm_role"  # "top" (one of the top K) or "sweep" (a neighbour of the best)
-MEASURE_REPEATS = 20
 NETWORK_KNOBS = {f.name for f in fields(CNNConfig)}
 
 
@@ -67,7 +66,7 @@ class ConfirmOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signal if self.signal else 0
+        return exit_code(self.signal)
 
     def summary(self) -> str:
         stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
@@ -86,7 +85,7 @@ def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.stora
 
 def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> SearchSettings:
     """The fidelity the study was searched at, from its stored settings."""
-    stored = study.user_attrs.get(STUDY_ATTR_SETTINGS)
+    stored = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS)
     if not isinstance(stored, dict):
         raise ValueError(f"study {study.study_name!r} was not made by `mnist-bench search`: "
                          "it has no search settings")
@@ -107,7 +106,7 @@ def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> Search
 def top_targets(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
     """One trial per distinct config, for the `top` configs with the best mean value."""
     completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if layout.ATTR_CONFIG in t.user_attrs]
+                 if schema.ATTR_CONFIG in t.user_attrs]
     if not completed:
         raise ValueError(f"study {study.study_name!r} has no completed trial to confirm; "
                          "let `mnist-bench search` finish one first")
@@ -175,12 +174,12 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     confirm = optuna.create_study(study_name=name + CONFIRM_SUFFIX,
                                   storage=storage,
                                   direction="maximize", load_if_exists=True)
-    confirm.set_user_attr(STUDY_ATTR_CONFIRM, name)
-    confirm.set_user_attr(STUDY_ATTR_SETTINGS, study.user_attrs[STUDY_ATTR_SETTINGS])
+    confirm.set_user_attr(schema.STUDY_ATTR_CONFIRM, name)
+    confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, study.user_attrs[schema.STUDY_ATTR_SETTINGS])
     measured = {(trial_config_id(t), trial_seed(t))
                 for source in (study, confirm)
                 for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if layout.ATTR_CONFIG in t.user_attrs}
+                if schema.ATTR_CONFIG in t.user_attrs}
     jobs = [(target, seed) for seed in seeds for target in chosen
             if (target.identity, seed) not in measured]
     outcome = ConfirmOutcome(name, confirm.study_name, len(chosen), seeds,
@@ -202,36 +201,32 @@ def _measure_all(jobs: list[tuple[Target, int]], space: SearchSpace, search: Sea
     device = pick_device(settings.device)
     split = load_search_split(search)
     table = CurveTable(search.curve_table_path)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     bar = tqdm(total=len(jobs), desc=confirm.study_name, unit="run", dynamic_ncols=True)
-    try:
-        for target, seed in jobs:
-            _, train_settings = space.build(target.params, search.plan(seed))
-            fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
-                                   search.data_dir, device.type, split.seed)
-            stored = table.get(target.config, fidelity, seed)
-            if stored is None or not stored.complete:
-                stored = _train(target, train_settings, split, device, table, fidelity,
-                                source=f"{confirm.study_name}#{len(confirm.trials)}")
-                outcome.trained += 1
-                replayed = False
-            else:
-                outcome.from_table += 1
-                replayed = True
-            confirm.add_trial(_finished_trial(target, train_settings, fidelity, stored,
-                                              distributions, replayed))
-            bar.update(1)
-            bar.set_postfix_str(f"{_describe(target.params)} seed={seed} "
-                                f"val_acc={stored.best_validation_accuracy:.4f}")
-    except KeyboardInterrupt as interrupt:
-        outcome.signal = getattr(interrupt, "signum", signal.SIGINT)
-    finally:
-        bar.close()
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame) -> None:
-    raise SearchInterrupted(signum)
+    with SignalGuard() as guard:
+        guard.in_trial = True  # a signal stops the run at once; what finished is in the study
+        try:
+            for target, seed in jobs:
+                _, train_settings = space.build(target.params, search.plan(seed))
+                fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
+                                       search.data_dir, device.type, split.seed)
+                stored = table.get(target.config, fidelity, seed)
+                if stored is None or not stored.complete:
+                    stored = _train(target, train_settings, split, device, table, fidelity,
+                                    source=f"{confirm.study_name}#{len(confirm.trials)}")
+                    outcome.trained += 1
+                    replayed = False
+                else:
+                    outcome.from_table += 1
+                    replayed = True
+                confirm.add_trial(_finished_trial(target, train_settings, fidelity, stored,
+                                                  distributions, replayed))
+                bar.update(1)
+                bar.set_postfix_str(f"{_describe(target.params)} seed={seed} "
+                                    f"val_acc={stored.best_validation_accuracy:.4f}")
+        except KeyboardInterrupt as interrupt:
+            outcome.signal = getattr(interrupt, "signum", signal.SIGINT)
+        finally:
+            bar.close()
 
 
 def _train(target: Target, train_settings: TrainSettings, split, device, table: CurveTable,
@@ -253,16 +248,16 @@ def _finished_trial(target: Target, train_settings: TrainSettings, fidelity: Fid
                     stored: StoredCurve, distributions: dict, replayed: bool
                     ) -> optuna.trial.FrozenTrial:
     curve = [asdict(r) for r in stored.records]
-    attrs = {layout.ATTR_CONFIG: asdict(target.config),
-             layout.ATTR_TRAIN_SETTINGS: asdict(train_settings),
-             layout.ATTR_FIDELITY: fidelity.record(), layout.ATTR_SEED: stored.seed,
-             layout.ATTR_LEARNING_CURVE: curve, ATTR_ROLE: target.role,
+    attrs = {schema.ATTR_CONFIG: asdict(target.config),
+             schema.ATTR_TRAIN_SETTINGS: asdict(train_settings),
+             schema.ATTR_FIDELITY: fidelity.record(), schema.ATTR_SEED: stored.seed,
+             schema.ATTR_LEARNING_CURVE: curve, schema.ATTR_CONFIRM_ROLE: target.role,
              "epochs_trained": stored.records[-1].epoch,
              "seconds": stored.training_seconds, **stored.measurements}
     if replayed:
-        attrs[layout.ATTR_REPLAYED] = True
-        attrs[layout.ATTR_REPLAYED_FROM] = stored.source
-        attrs[layout.ATTR_FULL_SECONDS] = stored.training_seconds
+        attrs[schema.ATTR_REPLAYED] = True
+        attrs[schema.ATTR_REPLAYED_FROM] = stored.source
+        attrs[schema.ATTR_FULL_SECONDS] = stored.training_seconds
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE, value=stored.best_validation_accuracy,
         params={k: target.params[k] for k in distributions},

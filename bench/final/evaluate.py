@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.layout import FINETUNE_CONFIG, FINETUNE_EXPORT, FINETUNE_WEIGHTS
+from bench.store.layout import FINETUNE_CONFIG, FINETUNE_EXPORT, FINETUNE_WEIGHTS
 from mnist_cnn.data import MEAN, STD, DataError, ImageSet, load_test_set
 from mnist_cnn.model import NUM_CLASSES, CNNConfig, build_model
 from mnist_cnn.train import evaluate, pick_device, prepare_model

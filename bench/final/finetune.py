@@ -11,6 +11,7 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 from pathlib import Path
 
 import optuna
@@ -18,13 +19,13 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from bench import layout
-from bench.artifacts import download_weights, open_artifact_store
-from bench.evaluate import TestEvaluation, export_model, save_weights, score
-from bench.evidence.measurements import fidelity_id, trial_config_id, trial_fidelity
+from bench.store import layout, schema
+from bench.store.artifacts import download_weights, open_artifact_store
+from bench.final.evaluate import TestEvaluation, export_model, save_weights, score
+from bench.store.identity import fidelity_id, trial_config_id, trial_fidelity
 from bench.evidence.summary import gather
-from bench.settings import hidden_url
-from bench.studies import StudySource
+from bench.store.storage import settings_record
+from bench.store.studies import StudySource
 from mnist_cnn.data import ImageSet, TrainValidationSplit, load_test_set, load_train_validation
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig, build_model, validate
@@ -81,11 +82,9 @@ class FinetuneSettings:
         if self.schedule not in LR_SCHEDULES:
             raise ValueError(f"schedule must be one of {LR_SCHEDULES}, got {self.schedule!r}")
 
-    def to_json(self) -> dict:
-        record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        if self.storage:
-            record["storage"] = hidden_url(self.storage)
-        return record
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready settings for the record (a storage password masked)."""
+        return settings_record(self)
 
     @property
     def source(self) -> StudySource:
@@ -163,13 +162,13 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     if evidence is None:
         return best, study, None
     use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
-    best_fidelity = fidelity_id(trial_fidelity(best, study.user_attrs.get("search_settings") or {}))
+    best_fidelity = fidelity_id(trial_fidelity(best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
     if use["fidelity_id"] != best_fidelity:
         # The evidence ranks one fidelity; the best trial has other training settings (a
         # space with training knobs), so configs of the two are not like with like.
         return best, study, None
     sources = [study, *others]
-    candidates = [(index > 0, layout.ATTR_WEIGHTS not in trial.user_attrs, -trial.value,
+    candidates = [(index > 0, schema.ATTR_WEIGHTS not in trial.user_attrs, -trial.value,
                    trial.number, index)
                   for index, source in enumerate(sources)
                   for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -196,12 +195,12 @@ def load_starting_point(settings: FinetuneSettings, study_name: str) -> Starting
         trial, study, choice_note = recommended_trial(settings, study)
     else:
         trial = _pick_trial(study, study_name, settings.trial)
-    if layout.ATTR_CONFIG not in trial.user_attrs:
+    if schema.ATTR_CONFIG not in trial.user_attrs:
         raise ValueError(f"trial {trial.number} of {study_name!r} ({trial.state.name}) has no config")
-    config = CNNConfig(**trial.user_attrs[layout.ATTR_CONFIG])
+    config = CNNConfig(**trial.user_attrs[schema.ATTR_CONFIG])
     validate(config)
     weights, notes = None, [choice_note] if choice_note else []
-    if layout.ATTR_WEIGHTS in trial.user_attrs:
+    if schema.ATTR_WEIGHTS in trial.user_attrs:
         store = open_artifact_store(settings.artifact_location, create=False)
         weights = download_weights(trial, storage, store)
         superseded = trial.number != study.best_trial.number
@@ -218,8 +217,8 @@ def load_starting_point(settings: FinetuneSettings, study_name: str) -> Starting
             except RuntimeError as error:
                 raise ValueError(f"the kept weights of trial {trial.number} do not fit its "
                                  f"config: {error}") from None
-    train_settings = dict(trial.user_attrs.get(layout.ATTR_TRAIN_SETTINGS, {}))
-    search = study.user_attrs.get("search_settings", {})
+    train_settings = dict(trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS, {}))
+    search = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS, {})
     return StartingPoint(
         study=study.study_name,
         run=f"trial_{trial.number}" if study.study_name == study_name

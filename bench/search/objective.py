@@ -1,10 +1,10 @@
 """The objective of a search: sample a config, check it, train it with pruning, record what happened.
 
-Every trial ends with the record the report and finetune read (see bench.layout's ATTR_* keys):
+Every trial ends with the record the report and finetune read (see bench.store.layout's ATTR_* keys):
 an invalid config is pruned before any training with `invalid_reason`; a trained trial carries
 its learning curve, size and speed; a trial that beats the study's best uploads its weights as an
-Optuna artifact (bench.artifacts).
-Every trained curve goes into the curve table (bench.curves); with `replay`, a config whose
+Optuna artifact (bench.store.artifacts).
+Every trained curve goes into the curve table (bench.store.curves); with `replay`, a config whose
 complete curve is already there is answered from it, evaluation by evaluation through the same
 pruner, at its recorded cost, and marked `replayed`.
 """
@@ -23,10 +23,11 @@ import optuna
 import torch
 from torch import nn
 
-from bench import layout
-from bench.artifacts import upload_weights
-from bench.curves import CurveTable, Fidelity, StoredCurve
-from bench.spaces import SearchSpace, TrialPlan
+from bench.store import schema
+from bench.store.artifacts import upload_weights
+from bench.store.curves import CurveTable, StoredCurve
+from bench.store.identity import Fidelity
+from bench.search.spaces import SearchSpace, TrialPlan
 from mnist_cnn.data import TrainValidationSplit
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
@@ -49,7 +50,7 @@ class Objective:
     device: torch.device
     plan: TrialPlan
     study_name: str
-    # Wraps every storage write: bench.runner defers a Ctrl-C there to the end of the write.
+    # Wraps every storage write: bench.search.runner defers a Ctrl-C there to the end of the write.
     storage_section: Callable[[], AbstractContextManager] = nullcontext
     curves: CurveTable | None = None  # where trained curves are recorded
     replay: bool = False  # answer configs with a complete curve in `curves` from it
@@ -63,30 +64,30 @@ class Objective:
         started = time.perf_counter()
         with self.storage_section():
             config, settings = self.space.sample(trial, self.plan)
-            trial.set_user_attr(layout.ATTR_CONFIG, asdict(config))
-            trial.set_user_attr(layout.ATTR_TRAIN_SETTINGS, asdict(settings))
+            trial.set_user_attr(schema.ATTR_CONFIG, asdict(config))
+            trial.set_user_attr(schema.ATTR_TRAIN_SETTINGS, asdict(settings))
             try:
                 self.space.check(config)
             except InvalidConfig as error:
-                trial.set_user_attr(layout.ATTR_INVALID_REASON, str(error))
-                trial.set_user_attr(layout.ATTR_END_REASON, f"invalid config: {error}")
-                trial.set_user_attr("seconds", time.perf_counter() - started)
+                trial.set_user_attr(schema.ATTR_INVALID_REASON, str(error))
+                trial.set_user_attr(schema.ATTR_END_REASON, f"invalid config: {error}")
+                trial.set_user_attr(schema.ATTR_SECONDS, time.perf_counter() - started)
                 raise optuna.TrialPruned(f"invalid config: {error}") from None
         fidelity = Fidelity.of(settings, len(self.split.train), len(self.split.validation),
                                self.data_dir, self.device.type, self.split.seed)
         with self.storage_section():
-            trial.set_user_attr(layout.ATTR_FIDELITY, fidelity.record())
+            trial.set_user_attr(schema.ATTR_FIDELITY, fidelity.record())
         stored = self._recorded(trial, config, fidelity, settings.seed) if self.replay else None
         replayed_steps = 0
         if stored is not None:
             with self.storage_section():
-                trial.set_user_attr(layout.ATTR_SEED, stored.seed)
+                trial.set_user_attr(schema.ATTR_SEED, stored.seed)
             value = self._replay(trial, stored, started)
             if value is not None:
                 return value
             replayed_steps = len(stored.records)  # a partial curve ran out: train past it
         with self.storage_section():
-            trial.set_user_attr(layout.ATTR_SEED, settings.seed)
+            trial.set_user_attr(schema.ATTR_SEED, settings.seed)
         watcher = _PruningWatcher(trial, self.storage_section, reported=replayed_steps)
         source = f"{self.study_name}#{trial.number}"
         trained = False
@@ -95,7 +96,7 @@ class Objective:
             trained = True
         except optuna.TrialPruned as pruned:
             with self.storage_section():
-                trial.set_user_attr(layout.ATTR_END_REASON, str(pruned))
+                trial.set_user_attr(schema.ATTR_END_REASON, str(pruned))
             raise
         finally:
             with self.storage_section():
@@ -107,7 +108,7 @@ class Objective:
             measurements = {**size, **self._record_measurements(trial, result)}
             if self.artifacts is not None and _beats_best(trial, result.best_validation_accuracy):
                 upload_weights(trial, watcher.best_state, self.artifacts)
-            trial.set_user_attr("seconds", time.perf_counter() - started)
+            trial.set_user_attr(schema.ATTR_SECONDS, time.perf_counter() - started)
         if self.curves is not None:
             self.curves.put(config, fidelity, settings.seed, result.history,
                             complete=len(result.history) == fidelity.planned_evaluations,
@@ -150,16 +151,16 @@ class Objective:
                        started: float, end_reason: str | None = None) -> None:
         with self.storage_section():
             _record_training(trial, watcher, started)
-            trial.set_user_attr(layout.ATTR_REPLAYED, True)
-            trial.set_user_attr(layout.ATTR_REPLAYED_FROM, stored.source)
+            trial.set_user_attr(schema.ATTR_REPLAYED, True)
+            trial.set_user_attr(schema.ATTR_REPLAYED_FROM, stored.source)
             for key, value in stored.measurements.items():
                 trial.set_user_attr(key, value)
             # The recorded cost of what was replayed, and of the whole curve had it not been pruned.
-            trial.set_user_attr("seconds", sum(r.seconds for r in watcher.curve))
+            trial.set_user_attr(schema.ATTR_SECONDS, sum(r.seconds for r in watcher.curve))
             if stored.complete:
-                trial.set_user_attr(layout.ATTR_FULL_SECONDS, stored.training_seconds)
+                trial.set_user_attr(schema.ATTR_FULL_SECONDS, stored.training_seconds)
             if end_reason:
-                trial.set_user_attr(layout.ATTR_END_REASON, end_reason)
+                trial.set_user_attr(schema.ATTR_END_REASON, end_reason)
 
     def _record_measurements(self, trial: optuna.Trial, result: TrainResult) -> dict:
         metrics = asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
@@ -194,7 +195,7 @@ class _PruningWatcher:
         if step <= self.reported:
             return
         with self.storage_section():
-            self.trial.set_user_attr(layout.ATTR_LEARNING_CURVE, [asdict(r) for r in self.curve])
+            self.trial.set_user_attr(schema.ATTR_LEARNING_CURVE, [asdict(r) for r in self.curve])
             self.trial.report(record.validation_accuracy, step)
             prune = self.trial.should_prune()
         if prune:
@@ -208,13 +209,13 @@ def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: flo
     """What every trained trial records, whether it completed, was pruned or was interrupted;
     returns the network's size (parameters, FLOPs per image) when a model was trained."""
     curve = watcher.curve
-    trial.set_user_attr(layout.ATTR_LEARNING_CURVE, [asdict(r) for r in curve])
-    trial.set_user_attr("epochs_trained", curve[-1].epoch if curve else 0.0)
-    trial.set_user_attr("seconds", time.perf_counter() - started)
+    trial.set_user_attr(schema.ATTR_LEARNING_CURVE, [asdict(r) for r in curve])
+    trial.set_user_attr(schema.ATTR_EPOCHS_TRAINED, curve[-1].epoch if curve else 0.0)
+    trial.set_user_attr(schema.ATTR_SECONDS, time.perf_counter() - started)
     train_seconds = sum(r.seconds for r in curve)
     images = sum(r.images_per_second * r.seconds for r in curve)
     if train_seconds > 0:
-        trial.set_user_attr("train_images_per_second", images / train_seconds)
+        trial.set_user_attr(schema.ATTR_TRAIN_IMAGES_PER_SECOND, images / train_seconds)
     if watcher.model is None:
         return {}
     size = {"parameters": count_parameters(watcher.model),

@@ -6,12 +6,14 @@ The defaults here are the command's defaults (bench.cli reads them), chosen so t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import layout
-from bench.spaces import SearchSpace, TrialPlan
+from bench.store import layout
+from bench.store.storage import (GRACE_PERIOD, HEARTBEAT_INTERVAL, settings_record,
+                                 storage_url)
+from bench.search.spaces import SearchSpace, TrialPlan
 from mnist_cnn.train import PRECISIONS
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
@@ -55,8 +57,8 @@ class SearchSettings:
     data_dir: Path | None = None
     device: str | None = None
     workers: int = 1
-    heartbeat_interval: int = 20
-    grace_period: int = 60
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
     replay: bool = True  # answer configs already measured under these settings from the table
     replay_other_seeds: bool = True  # False: replay only curves of this search's own seed
     curve_table: Path | None = None  # default: layout.curve_table(results_dir)
@@ -97,16 +99,11 @@ class SearchSettings:
 
     def storage_url(self, study_name: str) -> str:
         """The given URL (postgresql:// meaning the psycopg 3 driver), else SQLite in results."""
-        if self.storage and self.storage.startswith("postgresql://"):
-            return "postgresql+psycopg://" + self.storage[len("postgresql://"):]
-        return self.storage or layout.sqlite_url(self.results_dir, study_name)
+        return storage_url(self.storage, self.results_dir, study_name)
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready settings for the study's user attrs (a storage password masked)."""
-        record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        if self.storage:
-            record["storage"] = hidden_url(self.storage)
-        return record
+        """JSON-ready settings for the record (a storage password masked)."""
+        return settings_record(self)
 
     @property
     def data_seed(self) -> int:
@@ -120,31 +117,3 @@ class SearchSettings:
     @property
     def artifact_location(self) -> str:
         return str(self.artifacts or layout.artifacts_dir(self.results_dir))
-
-
-@dataclass(frozen=True)
-class ConfirmSettings:
-    """What `mnist-bench confirm` measures. The defaults fit the 30-minute workflow on a 2-core CPU."""
-
-    study: str | None = None  # default: the only study in the results folder
-    top: int = 3  # distinct configs, best mean value first
-    seeds: int = 2  # seeds besides the search's own: each config ends with seeds + 1
-    sweep: bool = True  # also the configs one step from the best in each network knob
-    results_dir: Path = Path("results")
-    storage: str | None = None
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("top", "seeds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-
-def hidden_url(url: str) -> str:
-    """The URL with its password masked, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]

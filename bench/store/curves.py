@@ -11,7 +11,6 @@ tabular HPO benchmarks (NAS-Bench-201, HPOBench) do, and what lets `mnist-bench 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import sqlite3
@@ -24,89 +23,16 @@ from typing import Any, Iterator
 import pandas as pd
 import torch
 
-from mnist_cnn.data import data_fingerprint
+from bench.store import schema
+from bench.store.identity import Fidelity, canonical, config_key, curve_key
 from mnist_cnn.model import CNNConfig
-from mnist_cnn.train import (EpochRecord, TrainSettings, best_validation_accuracy,
-                             resolve_precision)
+from mnist_cnn.train import EpochRecord, best_validation_accuracy
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS curves (
-    key TEXT PRIMARY KEY,        -- sha256 of the canonical JSON of config, fidelity and seed
-    config_key TEXT NOT NULL,    -- sha256 of config and fidelity: the rows of one config's seeds
-    seed INTEGER NOT NULL,       -- the training seed (weights, data order)
-    config TEXT NOT NULL,        -- JSON of dataclasses.asdict(CNNConfig)
-    fidelity TEXT NOT NULL,      -- JSON of Fidelity (no seed)
-    curve TEXT NOT NULL,         -- JSON list of dataclasses.asdict(EpochRecord)
-    complete INTEGER NOT NULL,   -- 1 when the curve has every planned evaluation
-    measurements TEXT NOT NULL,  -- JSON: parameters, FLOPs, speed (complete curves)
-    source TEXT NOT NULL,        -- study and trial that measured it
-    host TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    threads INTEGER              -- torch's intra-op threads when measured (context, not key)
-);
-CREATE INDEX IF NOT EXISTS curves_config_key ON curves (config_key);
-"""
-# Version 1 keyed a row by config and fidelity with the seed inside the fidelity; version 2 had no
-# split seed in the fidelity and no thread count. Opening an older table moves its rows to this
-# layout once (bench.curves._upgrade): a search's or grid's row was scored on the split of its
-# own seed; a confirm's row on its study's split, which the row does not say, so it keeps
-# split_seed None and is never replayed again.
-SCHEMA_VERSION = 3
 TIMEOUT_SECONDS = 60.0
 
 
 class CurveTableError(ValueError):
     """The table file cannot be opened or is not a curve table."""
-
-
-# Training settings added after curves were first recorded, with the value every older curve had:
-# left out of the fidelity at that value, so older rows still match.
-ADDED_LATER = {"interim_validation_size": None, "precision": None}
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """Everything a learning curve depends on besides the network and the seed.
-
-    Same config, fidelity and seed: the same curve. Same config and fidelity, other seeds: repeated
-    measurements of one thing, whose spread is the noise every comparison has to beat.
-    """
-
-    train_settings: dict[str, Any]  # dataclasses.asdict(TrainSettings) without the seed
-    train_size: int  # images trained on per epoch
-    validation_size: int
-    data: str  # mnist_cnn.data.data_fingerprint: "shipped" or the training files' digest
-    device_kind: str  # "cpu" or "cuda": speed (and rounding) differ
-    # The seed of the validation split and train subset (TrainValidationSplit.seed): curves
-    # scored on different splits never answer each other. None: a row recorded before the split
-    # was kept (schema version 2), which no query matches.
-    split_seed: int | None
-
-    @classmethod
-    def of(cls, settings: TrainSettings, train_size: int, validation_size: int,
-           data_dir: Path | str | None, device_kind: str, split_seed: int) -> "Fidelity":
-        data = data_fingerprint(data_dir)
-        values = asdict(settings)
-        device = torch.device(device_kind)
-        if resolve_precision(device, settings.precision) == resolve_precision(device):
-            values["precision"] = None  # the device's default, named or not: one fidelity
-        train_settings = {k: v for k, v in values.items()
-                          if k != "seed" and not (k in ADDED_LATER and v == ADDED_LATER[k])}
-        return cls(train_settings, int(train_size), int(validation_size), data, device_kind,
-                   int(split_seed))
-
-    @property
-    def planned_evaluations(self) -> int:
-        return int(self.train_settings["epochs"]) * int(self.train_settings["evaluations_per_epoch"])
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready, for a trial's user attrs: the report groups measurements by it."""
-        return _canonical(asdict(self))
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Fidelity":
-        """The inverse of `record`; a record from before the split was kept has split_seed None."""
-        return cls(**{"split_seed": None, **record})
 
 
 @dataclass(frozen=True)
@@ -131,25 +57,6 @@ class StoredCurve:
         return best_validation_accuracy(self.records)
 
 
-def config_key(config: CNNConfig | dict, fidelity: Fidelity | dict) -> str:
-    """A hash of the canonical JSON of config and fidelity: one config's measurements, any seed."""
-    config_dict = asdict(config) if isinstance(config, CNNConfig) else dict(config)
-    fidelity_dict = asdict(fidelity) if isinstance(fidelity, Fidelity) else dict(fidelity)
-    text = json.dumps({"config": _canonical(config_dict), "fidelity": _canonical(fidelity_dict)},
-                      sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def curve_key(config: CNNConfig | dict, fidelity: Fidelity | dict, seed: int) -> str:
-    """The row key: config, fidelity and seed."""
-    return hashlib.sha256(f"{config_key(config, fidelity)}/{int(seed)}".encode()).hexdigest()
-
-
-def _canonical(value: Any) -> Any:
-    """What JSON gives back: tuples as lists, so a stored key matches a fresh one."""
-    return json.loads(json.dumps(value, sort_keys=True))
-
-
 COLUMNS = "config, fidelity, seed, curve, complete, measurements, source"
 
 
@@ -165,7 +72,7 @@ class CurveTable:
             with self._connect(write=True) as connection:
                 _upgrade(connection)
                 _create(connection)
-                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute(f"PRAGMA user_version = {schema.CURVES_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise CurveTableError(f"cannot use {self.path} as a curve table: {error}") from None
         except OSError as error:
@@ -295,7 +202,7 @@ def _put(connection: sqlite3.Connection, config: dict, fidelity: Fidelity, seed:
                                   (key,)).fetchone()
     if existing and (existing[1] or (not complete and len(json.loads(existing[0])) >= len(curve))):
         return False
-    _insert(connection, key, config_key(config, fidelity), seed, _canonical(config),
+    _insert(connection, key, config_key(config, fidelity), seed, canonical(config),
             asdict(fidelity), curve, complete, measurements, source, host, recorded_at, threads)
     return True
 
@@ -312,7 +219,7 @@ def _insert(connection: sqlite3.Connection, key: str, group_key: str, seed: int,
 
 
 def _upgrade(connection: sqlite3.Connection) -> None:
-    """Move a version-1 or -2 table to this layout (see SCHEMA_VERSION)."""
+    """Move a version-1 or -2 table to this layout (see schema.CURVES_SCHEMA_VERSION)."""
     columns = {row[1] for row in connection.execute("PRAGMA table_info(curves)")}
     if not columns or "threads" in columns:
         return
@@ -335,7 +242,7 @@ def _upgrade(connection: sqlite3.Connection) -> None:
 
 
 def _create(connection: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):
+    for statement in schema.CURVES_SQL.split(";"):
         if statement.strip():
             connection.execute(statement)
 

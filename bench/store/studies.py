@@ -13,9 +13,8 @@ from pathlib import Path
 import optuna
 from sqlalchemy.engine import make_url
 
-from bench import layout
-from bench.settings import SearchSettings, hidden_url
-from bench.study import open_storage
+from bench.store import layout
+from bench.store.storage import hidden_url, open_storage, storage_url
 
 
 class StudyNotFound(ValueError):
@@ -34,8 +33,7 @@ class StudySource:
         return hidden_url(self.storage) if self.storage else f"{self.results_dir}"
 
     def url(self, study_name: str) -> str:
-        return SearchSettings(storage=self.storage, results_dir=self.results_dir).storage_url(
-            study_name)
+        return storage_url(self.storage, self.results_dir, study_name)
 
     def open(self, study_name: str) -> optuna.storages.RDBStorage:
         """The storage holding `study_name` (for SQLite: that file, which must exist)."""
@@ -44,7 +42,7 @@ class StudySource:
             path = make_url(url).database
             if not path or not Path(path).is_file():
                 raise StudyNotFound(f"no study database {path or url}")
-        return open_storage(url, SearchSettings())
+        return open_storage(url)
 
     def names(self) -> list[str]:
         """The studies there are: every study in the storage, or every study folder."""

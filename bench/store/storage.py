@@ -1,0 +1,103 @@
+"""Opening an Optuna storage: the URL a study lives at, heartbeats, and retries of dead workers.
+
+Reading a study (report, confirm, finetune) and running one (search) open storages the same way,
+so this module knows nothing of the search. A worker that dies leaves its trial RUNNING; Optuna's
+heartbeat fails it after the grace period and `RetryAfresh` runs it again.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+from bench.store import layout
+
+STORAGE_ATTEMPTS = 4
+MAX_RETRY = 2  # a trial whose worker dies is run again at most this many times, then replaced
+HEARTBEAT_INTERVAL = 20  # seconds between a running trial's heartbeats
+GRACE_PERIOD = 60  # seconds without a heartbeat before a trial is failed and retried
+
+
+class StorageError(ValueError):
+    """The storage URL cannot be opened; the message hides any password."""
+
+
+def storage_url(storage: str | None, results_dir: Path, study_name: str) -> str:
+    """The given URL (postgresql:// meaning the psycopg 3 driver), else SQLite in results."""
+    if storage and storage.startswith("postgresql://"):
+        return "postgresql+psycopg://" + storage[len("postgresql://"):]
+    return storage or layout.sqlite_url(results_dir, study_name)
+
+
+def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+                 grace_period: int = GRACE_PERIOD) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats: a killed worker's trial turns FAIL and is retried."""
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return _rdb_storage(url, heartbeat_interval, grace_period)
+        except (IntegrityError, ProgrammingError):
+            # Workers or machines starting together on a fresh database race to create
+            # Optuna's tables; the loser finds them made on the next attempt.
+            if attempt == STORAGE_ATTEMPTS - 1:
+                raise StorageError(f"cannot create Optuna's tables in {hidden_url(url)}") from None
+            time.sleep(1.0 + attempt)
+        except Exception as error:  # driver errors vary widely; all mean "cannot open"
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StorageError(f"cannot open storage {hidden_url(url)}: {reason}") from None
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(url: str, heartbeat_interval: int,
+                 grace_period: int) -> optuna.storages.RDBStorage:
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryAfresh(max_retry=MAX_RETRY),
+        )
+    if url.startswith("sqlite"):
+        # Write-ahead logging: readers (a report, a dashboard, other workers) never block
+        # a worker's writes. The mode is stored in the database file, so once is enough.
+        with storage.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    return storage
+
+
+class RetryAfresh(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry (same params, at most max_retry times, history in system attrs) without the
+    dead run's user attrs: its worker, curve and weights belong to the trial that failed."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        fresh = copy.deepcopy(trial)
+        fresh.user_attrs = {}
+        super().__call__(study, fresh)
+
+
+def hidden_url(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def settings_record(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as JSON-ready values for a study's or run's record: paths as text,
+    a storage URL with its password masked."""
+    record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
+    if record.get("storage"):
+        record["storage"] = hidden_url(record["storage"])
+    return record
