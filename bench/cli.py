@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bench.evidence.decisions import MARGIN
 from bench.evidence.settings import ConfirmSettings
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
 from bench.store import layout
@@ -41,7 +42,7 @@ PRECISION_OPTION = click.option(
     help="bf16: convolutions and matrix products under bf16 autocast (weights and optimizer stay "
     "float32), 1.4-1.8x faster on CPUs with native bf16 (AVX512-BF16 or AMX on x86, the bf16 "
     "extensions on ARM; check with `mnist-bench speed --precision bf16`). Elsewhere it is "
-    "emulated, about 20x slower, and refused unless --allow-emulated-bf16. Part of a run's "
+    "emulated, 12-22x slower (measured on an AVX2 CPU), and refused unless --allow-emulated-bf16. Part of a run's "
     "fidelity. Default: bf16 on CUDA, fp32 on the CPU.",
 )
 ALLOW_EMULATED_BF16_OPTION = click.option(
@@ -74,6 +75,13 @@ def refuse_emulated_bf16(device_name: str | None) -> None:
     raise BadInput(f"--precision bf16 is emulated on this CPU ({cpu_bf16_support().reason}): a "
                    f"training step measured {bf16_slowdown(device):.0f}x slower than fp32 just "
                    "now. Use fp32 (the CPU's default), or --allow-emulated-bf16 to run anyway.")
+
+
+MARGIN_OPTION = click.option(
+    "--margin", type=click.FloatRange(min=0, max=10, min_open=True), default=MARGIN * 100,
+    show_default=True,
+    help="Margin of practical equivalence in percentage points: two configs within it are "
+    "'equivalent' once shown so; about one seed's sd at the default fidelity.")
 
 
 class BadInput(click.ClickException):
@@ -224,9 +232,9 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 
 @cli.command()
 @click.option("--best", is_flag=True,
-              help="Finetune the config the report recommends: the best by mean over seeds (after "
-              "`confirm`), or the cheapest config statistically tied with it; with one seed per "
-              "config, the best trial.")
+              help="Finetune the config the report recommends (after `confirm`): the cheapest "
+              "config shown equivalent to the best within the margin on held-out seeds, or the "
+              "best itself; before confirm, the best trial.")
 @click.option("--trial", "trial_number", type=click.IntRange(min=0), default=None,
               help="Finetune this trial instead of the best.")
 @click.option("--study", default=None,
@@ -318,7 +326,7 @@ def _fidelity_options(command):
                      "validation images (a fixed random subset), for the pruner, at a fraction "
                      "of the cost; each epoch's last evaluation scores the whole split and alone "
                      "makes the trial's value. Default: the whole split every time (a subset "
-                     "searched faster but picked worse configs; see the README)."),
+                     "searched faster but picked worse configs; see docs/measurements.md)."),
         click.option("--seed", type=int, default=defaults.seed, show_default=True,
                      help="Seeds the validation split, weights and batch order (the same for "
                      "every trial) and the samplers."),
@@ -468,10 +476,17 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
 @click.option("--study", default=None,
               help="The study to confirm (a folder under --results-dir). Default: the only one.")
 @click.option("--top", type=click.IntRange(min=1), default=ConfirmSettings.top, show_default=True,
-              help="Distinct configs of the study to measure again, best mean value first.")
-@click.option("--seeds", type=click.IntRange(min=1), default=ConfirmSettings.seeds,
+              help="Distinct configs of the study to race, best search value first.")
+@click.option("--seeds", type=click.IntRange(min=2), default=ConfirmSettings.seeds,
               show_default=True,
-              help="Seeds to add to the search's own: each config ends with this many + 1.")
+              help="Held-out seeds (not the search's own) every config gets in the first round.")
+@click.option("--max-seeds", type=click.IntRange(min=2), default=ConfirmSettings.max_seeds,
+              show_default=True,
+              help="Held-out seeds a config may get while a comparison it is in stays undecided; "
+              "each later round adds one to those configs only.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Start no new run after this many minutes; a rerun continues the race.")
+@MARGIN_OPTION
 @click.option("--sweep/--no-sweep", default=ConfirmSettings.sweep, show_default=True,
               help="Also measure the configs one grid step from the best in each network knob "
               "(the paired comparisons that answer the FAQ).")
@@ -480,16 +495,21 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
 @bad_input_errors
-def confirm(study, top, seeds, sweep, storage, results_dir, device) -> None:
-    """Measure the study's top configs again with more seeds, at the study's own fidelity.
+def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, storage, results_dir,
+            device) -> None:
+    """Race the study's top configs on held-out seeds, at the study's own fidelity, until each
+    comparison with the best and each FAQ pair is decided (better, equivalent within the
+    margin, worse) or the budget ends.
 
-    Each measurement is a trial of the study <study>-confirm in the same storage and a row of
-    the curve table; what either already has is not trained again. Resumable: rerun the same
-    command after an interruption.
+    The search's own seed selected the configs, so it decides nothing. Each measurement is a
+    trial of the study <study>-confirm in the same storage and a row of the curve table; what
+    either already has is not trained again. Resumable: rerun the same command after an
+    interruption, or with a larger --max-seeds to continue the race.
     """
     from bench.evidence.confirm import run_confirm
 
-    outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, sweep=sweep,
+    outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, max_seeds=max_seeds,
+                                          minutes=minutes, margin=margin / 100, sweep=sweep,
                                           results_dir=results_dir, storage=storage, device=device))
     for note in outcome.skipped or []:
         click.echo(f"note: not measured: {note}")
@@ -545,17 +565,22 @@ def figures(out, trials, workers, worker_trials, train_size, validation_size, sp
 @RESULTS_DIR_OPTION
 @bad_input_errors
 def merge_curves(tables, into, results_dir) -> None:
-    """Add the curve tables of other machines (their results/curves.db files) to this one's.
+    """Add the curve tables of other machines (their results/curves.db files, or reference
+    tables as .jsonl text) to this one's.
 
     Each machine records its own curves; merging lets replay and `compare` here answer configs
     measured there. A row is matched only at the same settings, data (by content) and device
     kind, so a merge never mixes measurements of different things.
     """
     from bench.store.curves import CurveTable
+    from bench.store.reference import SUFFIX, read_reference
 
     target = CurveTable(into or layout.curve_table(ensure_results_dir(results_dir)))
     for path in tables:
-        added, known = target.merge(CurveTable(path))
+        if Path(path).suffix == SUFFIX:  # a reference table shipped as text (results/reference/)
+            added, known = target.add_rows(read_reference(path))
+        else:
+            added, known = target.merge(CurveTable(path))
         click.echo(f"{path}: {added} curves added, {known} already in {target.path}")
 
 
@@ -572,8 +597,9 @@ def merge_curves(tables, into, results_dir) -> None:
               "RESULTS_DIR/<study>/report with --study.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
               help="Trials in the accuracy, size and speed tables.")
+@MARGIN_OPTION
 @bad_input_errors
-def report(results_dir, study, storage, out_dir, top) -> None:
+def report(results_dir, study, storage, out_dir, top, margin) -> None:
     """Tables (CSV, Markdown) and a self-contained index.html from the studies in RESULTS_DIR.
 
     Exit codes: 2 when RESULTS_DIR or --study points at no study; 1 when the studies have no
@@ -582,7 +608,7 @@ def report(results_dir, study, storage, out_dir, top) -> None:
     from bench.report import NothingToReport, ReportSettings, build_report
 
     settings = ReportSettings(results_dir=results_dir, study=study, storage=storage,
-                              out_dir=out_dir, top=top)
+                              out_dir=out_dir, top=top, margin=margin / 100)
     try:
         output = build_report(settings)
     except NothingToReport as error:

@@ -1,6 +1,7 @@
 """What this CPU runs natively. bf16 is the reason: with AVX512-BF16 or AMX (x86) or the bf16
 extensions (ARM) it trains the faq networks 1.4-1.8x faster than float32; without them oneDNN and
-ATen emulate it, and it measured about 20x slower (a 2-core AMD EPYC with AVX2 only, 2026-11-30).
+ATen emulate it, and it measured 12-22x slower (a 2-core AMD EPYC with AVX2 only: a training step, and
+the training loop of `speed`, 2026-11-30).
 """
 
 from __future__ import annotations

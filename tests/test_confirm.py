@@ -1,5 +1,5 @@
-"""`mnist-bench confirm`: the top configs and a one-knob sweep measured with more seeds, as
-trials of an ordinary study and rows of the curve table; resumable; bad input in one line."""
+"""`mnist-bench confirm`: the top configs and a one-knob sweep raced on held-out seeds, as trials
+of an ordinary study and rows of the curve table; resumable; bad input in one line."""
 
 from __future__ import annotations
 
@@ -74,20 +74,22 @@ def measured_pairs(results: Path) -> set[tuple[str, int]]:
             for t in load(results, name).get_trials(states=(TrialState.COMPLETE,))}
 
 
-def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
-    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
+    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2",
+               "--max-seeds", "2")
     assert done.returncode == 0, done.stderr
     confirm = load(results, STUDY + "-confirm")  # plain Optuna reads it
     trials = confirm.get_trials()
     assert trials and all(t.state == TrialState.COMPLETE for t in trials)
     assert confirm.user_attrs["confirm_of"] == STUDY
     targets = {trial_config_id(t) for t in trials}
-    # every target config ends with seeds 0, 1 and 2, from the search or from confirm
-    pairs = [p for p in measured_pairs(results) if p[0] in targets]
+    # every target config gets held-out seeds 1 and 2; the search's seed 0 selected, so confirm
+    # never measures it (and a config only the sweep chose has no seed 0 at all)
     for target in targets:
-        assert sorted(seed for config, seed in pairs if config == target) == [0, 1, 2]
+        assert sorted(trial_seed(t) for t in trials if trial_config_id(t) == target) == [1, 2]
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
-    assert all(t.user_attrs[schema.ATTR_SEED] in (0, 1, 2) for t in trials)
+    assert {t.user_attrs[schema.ATTR_SEED_ROLE] for t in trials} == {"heldout"}
+    assert "a race of" in done.stdout and "1 round:" in done.stdout
     # at the search's fidelity: bf16; its first evaluation scores the interim subset, its last all 200
     assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["precision"] == "bf16" for t in trials)
     assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 100
@@ -99,7 +101,8 @@ def test_confirm_measures_top_and_sweep_with_every_seed_once(results):
     # each confirm run is a row of the curve table under its own seed
     table = CurveTable(results / "curves.db").frame()
     assert {1, 2} <= set(table["seed"])
-    again = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+    again = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2",
+                "--max-seeds", "2")
     assert again.returncode == 0 and "0 trained, 0 from the curve table" in again.stdout
     assert len(load(results, STUDY + "-confirm").get_trials()) == len(trials)
 
@@ -131,7 +134,9 @@ def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(resul
 
 @pytest.mark.parametrize("args, message", [
     (("--top", "0"), "Invalid value for '--top'"),
-    (("--seeds", "0"), "Invalid value for '--seeds'"),
+    (("--seeds", "1"), "Invalid value for '--seeds'"),
+    (("--seeds", "3", "--max-seeds", "2"), "max seeds (2) must be at least seeds (3)"),
+    (("--margin", "0"), "Invalid value for '--margin'"),
     (("--study", "nope"), "no study 'nope'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(results, args, message):
@@ -160,7 +165,7 @@ def test_finetune_best_takes_the_config_the_report_recommends(results):
     trial, source, note = recommended_trial(FinetuneSettings(results_dir=results), study)
     evidence = gather([study, load(results, STUDY + "-confirm")])
     use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
-    assert use["seeds"] == 3  # a confirmed config, not a single lucky seed
+    assert use["heldout_seeds"] >= 2  # a confirmed config, not a single lucky seed
     assert trial_config_id(trial) == use["config_id"]
     single_best = trial_config_id(study.best_trial)
     if use["config_id"] != single_best:

@@ -277,7 +277,7 @@ def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results,
     assert list(pd.read_csv(out / "pruning.csv")["study"]) == ["alpha"]
     summary = (out / "summary.md").read_text()
     assert "## Benchmark" in summary and "- On the faq space, TPE+Hyperband reached" in summary
-    assert summary.startswith("# mnist-bench report\n\nBest config, single seed: kernel 7")
+    assert summary.startswith("# mnist-bench report\n\nBest config by the search's own value")
     page = (out / "index.html").read_text()
     assert page.count("<h2>Benchmark</h2>") == 1 and "<h2>Study alpha</h2>" in page
     assert "<h2>Study compare-faq" not in page and "Studies compared" not in page

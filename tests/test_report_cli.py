@@ -27,8 +27,9 @@ def test_report_writes_tables_from_storage(tmp_path):
     completed = {t.params["kernel_size"]: t.value for t in stored.trials
                  if t.state == optuna.trial.TrialState.COMPLETE}
     accuracy = pd.read_csv(out / "accuracy.csv")
-    assert dict(zip(accuracy["kernel_size"], accuracy["validation_accuracy_mean"])) == completed
-    assert "|             7 |        1 |           2 |             2 |        256 |       1 | 99.10%" \
+    assert dict(zip(accuracy["kernel_size"], accuracy["mean"])) == completed
+    assert ("|             7 |        1 |           2 |             2 |        256 | 99.10%            "
+            "|               0 | 99.10% | -        | -         | -                         | best ") \
         in (out / "accuracy.md").read_text()
 
 
@@ -65,7 +66,7 @@ def test_storage_url_reads_studies_from_anywhere_and_writes_to_the_results_folde
     assert result.exit_code == 0, result.output
     assert (here / "alpha" / "report" / "index.html").is_file()
     accuracy = pd.read_csv(here / "alpha" / "report" / "accuracy.csv")
-    assert accuracy["validation_accuracy_mean"].max() == 0.9910
+    assert accuracy["mean"].max() == 0.9910
 
 
 def test_storage_url_without_a_database_or_the_study_is_bad_input(tmp_path):

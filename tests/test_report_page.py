@@ -39,7 +39,7 @@ def test_page_is_self_contained_with_summary_first(page):
     text = page.read_text()
     assert "<script src" not in text  # plotly.js is embedded, nothing is fetched
     assert text.count("Plotly.newPlot") >= 14 + 3
-    assert text.index("Best config, single seed: kernel 7") < text.index("Top configs: validation")
+    assert text.index("Best config by the search") < text.index("Top configs: validation")
     assert "Validation accuracy (mean over seeds) vs training FLOPs per run" in text
     assert "Confusion matrix on the test set: finetune run best (trial 2)" in text
     assert "Studies compared: best so far vs cumulative trial seconds" in text

@@ -31,9 +31,11 @@ def test_accuracy_table_is_per_distinct_config_with_replays_folded_in(studies, e
     table = tables.accuracy_table(evidence.ranked, tables.final_models_by_config(studies), limit=4)
     # beta's trial 0 is alpha's trial 2 again (same config, fidelity and seed): one config, asked twice
     assert list(table["kernel_size"]) == [7, 5, 3]
-    assert list(table["validation_accuracy_mean"]) == [0.9910, 0.9906, 0.9850]
-    assert list(table["queries"]) == [2, 1, 1] and list(table["seeds"]) == [1, 1, 1]
-    assert table["validation_accuracy_ci_low"].isna().all()  # one seed each: no interval
+    assert list(table["mean"]) == [0.9910, 0.9906, 0.9850]
+    assert list(table["queries"]) == [2, 1, 1] and list(table["heldout_seeds"]) == [0, 0, 0]
+    assert list(table["selection_value"]) == [0.9910, 0.9906, 0.9850]  # searches' own values
+    assert table["ci_low"].isna().all()  # nothing held out: no interval
+    assert list(table["decision"]) == ["best", "undecided", "undecided"]
     assert table.loc[0, "test_accuracy_mean"] == 0.9921
     assert table.loc[0, "test_accuracy_std"] == 0.0004
     assert table["test_accuracy_mean"].iloc[1:].isna().all()  # never evaluated on the test set
@@ -73,8 +75,9 @@ def test_pareto_front_keeps_points_nothing_beats():
 
 def test_summary_names_best_config_with_its_numbers(studies):
     lines = _summary_lines(studies, gather(s.study for s in studies))
-    assert lines[0].startswith("Best config, single seed: kernel 7, stride 1, pool 2/2, FC 256: "
-                               "99.10% (single seed, n=1, no interval)")
+    assert lines[0].startswith("Best config by the search's own value (from 3 searched configs, "
+                               "single seed, not held out): kernel 7, stride 1, pool 2/2, FC 256: "
+                               "99.10% (the search's own value, not held out, no interval)")
     assert lines[1].startswith("The one to use: kernel 7, stride 1, pool 2/2, FC 256")
     assert lines[2] == ("Test accuracy of the one to use (finetune run best, 3 seeds): "
                         "99.21% ± 0.04 pp (standard deviation).")

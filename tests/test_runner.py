@@ -282,6 +282,7 @@ def test_a_worker_is_gone_only_when_provably_so(tmp_path):
     (["--storage", "postgresql://me:secret@127.0.0.1:1/none"], "cannot open storage"),
     (["--space", "nonesuch"], "unknown space"),
     (["--artifacts", "{file}/store"], "cannot create artifact folder"),
+    (["--train-size", "999999"], "is more than the 1,000 training images left"),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_training(tiny_mnist, space_file, tmp_path,
                                                            options, message):

@@ -1,4 +1,5 @@
-"""Sentences from the evidence: the headline (best config, its ties, the one to use) and one
+"""Sentences from the evidence: the headline (the best config, every decision against it, the one
+to use) and one
 answer per FAQ knob with a verdict on the tutorial's claim. Each sentence is built from the
 numbers of the row it describes, and the words that compare (more, fewer, higher) come from
 comparing those numbers."""
@@ -7,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from bench.evidence.statistics import (
-    INTERVAL_METHOD, MIN_SEEDS, PAIRED_METHOD, TIE_METHOD,
-)
+from bench.evidence import decisions
+from bench.evidence.decisions import MIN_SEEDS
+from bench.evidence.statistics import INTERVAL_METHOD, PAIRED_METHOD
 
 KNOB_NAMES = {"kernel_size": "conv kernel size", "stride": "conv stride",
               "pool_size": "pooling window", "pool_stride": "pool stride", "fc_width": "FC width"}
@@ -35,8 +35,9 @@ CLAIMS = {
     "fc_width": Claim("a bigger FC layer performs better", +1),
 }
 OVERFIT_CLAIM = "a large FC layer overfits"
-SUPPORTED, CONTRADICTED, MIXED, NOISE = ("supported", "contradicted", "mixed",
-                                         "not distinguishable from noise")
+SUPPORTED, CONTRADICTED, MIXED, NO_EFFECT, UNDECIDED = (
+    "supported", "contradicted", "mixed", "contradicted: no practical difference",
+    "undecided")
 
 
 def describe(row: pd.Series | dict, skip: str | None = None) -> str:
@@ -78,53 +79,71 @@ def ratio(low: float, high: float, unit: str) -> str:
 
 
 def measured(row: pd.Series) -> str:
-    """Mean with its interval and n, or the single value labelled as such."""
-    if row["seeds"] >= MIN_SEEDS:
-        return (f"{pct(row['mean'])} (95% CI {pct(row['ci_low'])} to {pct(row['ci_high'])}, "
-                f"n={row['seeds']} seeds)")
-    return f"{pct(row['mean'])} (single seed, n=1, no interval)"
+    """Held-out mean with its interval and n, or the search's own value labelled as such."""
+    if row["heldout_seeds"] >= MIN_SEEDS:
+        text = (f"{pct(row['mean'])} (95% CI {pct(row['ci_low'])} to {pct(row['ci_high'])}, "
+                f"n={row['heldout_seeds']} held-out seeds)")
+    elif row["heldout_seeds"] == 1:
+        text = f"{pct(row['mean'])} (one held-out seed, no interval)"
+    else:
+        return f"{pct(row['mean'])} (the search's own value, not held out, no interval)"
+    if not pd.isna(row.get("selection_value")):
+        text += f"; the search's value {pct(row['selection_value'])}"
+    return text
 
 
-def headline(ranked: pd.DataFrame) -> list[str]:
-    """The best config by mean over seeds, the configs tied with it, and the one to use."""
+def versus_best(row: pd.Series) -> str:
+    """A config's decision against the best, with its interval, or what would decide it."""
+    margin = f"+-{row['margin_pp']:.2f} pp"
+    if pd.isna(row.get("difference")):
+        return "undecided: needs 2+ held-out seeds"
+    interval = (f"{pp(row['difference'])} (95% CI {pp(row['diff_ci_low'])} to "
+                f"{pp(row['diff_ci_high'])})")
+    if row["decision"] == decisions.EQUIVALENT:
+        return f"equivalent within {margin}: {interval}"
+    if row["decision"] == decisions.UNDECIDED:
+        return (f"undecided at {margin}: {interval}; about {row['more_seeds']:.0f} more seeds "
+                "would decide")
+    return f"{row['decision']}: {interval}"
+
+
+def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
+    """The best config, each other config's decision against it, and the one to use."""
     best = ranked[ranked["is_best"]].iloc[0]
+    margin = ranked["margin_pp"].iloc[0]
     lines = []
-    if best["seeds"] >= MIN_SEEDS:
-        lines.append(f"Best config by mean validation accuracy over seeds: {describe(best)}: "
+    if best["heldout_seeds"] >= MIN_SEEDS:
+        lines.append(f"Best config (picked by {best['best_by']} from {selected_from} searched "
+                     f"configs, then measured on held-out seeds): {describe(best)}: "
                      f"{measured(best)}, {mflop(best['flops_per_image'])} per image "
                      f"({INTERVAL_METHOD}).")
     else:
-        lines.append(f"Best config, single seed: {describe(best)}: {measured(best)}; every "
-                     "config was measured once, and seed noise is about 0.1 pp: run `mnist-bench "
-                     "confirm` to measure the top configs with more seeds.")
-    tied = ranked[ranked["tied_with_best"] & ~ranked["is_best"]]
-    if best["seeds"] >= MIN_SEEDS:
-        if len(tied):
-            listed = "; ".join(f"{describe(row)}: {measured(row)}, p={row['p_vs_best']:.2f}"
-                               for _, row in tied.sort_values("mean", ascending=False).iterrows())
-            lines.append(f"Statistically tied with it ({TIE_METHOD}): {len(tied)} config"
-                         f"{'s' if len(tied) != 1 else ''}: {listed}.")
-        else:
-            lines.append(f"No other config with {MIN_SEEDS}+ seeds is tied with it ({TIE_METHOD}).")
+        lines.append(f"Best config by the search's own value (from {selected_from} searched "
+                     f"configs, single seed, not held out): {describe(best)}: {measured(best)}. "
+                     "Nothing is decided on the seeds that selected a config: run `mnist-bench "
+                     "confirm` to measure the top configs on held-out seeds.")
+        lines.append(f"The one to use: {describe(best)}, the search's pick, until confirm "
+                     "decides (no config is shown equivalent to it yet).")
+        return lines
+    counts = ranked[~ranked["is_best"]]["decision"].value_counts()
+    summary = ", ".join(f"{counts[name]} {name}" for name in
+                        (decisions.BETTER, decisions.EQUIVALENT, decisions.WORSE,
+                         decisions.UNDECIDED) if counts.get(name))
+    if summary:
+        lines.append(f"Against it, within a margin of +-{margin:.2f} pp ({decisions.METHOD}): "
+                     f"{summary}.")
+    for _, row in ranked[~ranked["is_best"]].iterrows():
+        lines.append(f"{describe(row)}: {measured(row)}; {versus_best(row)}.")
     use = ranked[ranked["recommended"]].iloc[0]
     if use["config_id"] == best["config_id"]:
-        lines.append(f"The one to use: {describe(best)}, the cheapest of the best and its ties "
-                     f"({mflop(best['flops_per_image'])} per image).")
+        lines.append(f"The one to use: {describe(best)}, the best (no cheaper config is shown "
+                     f"equivalent to it within +-{margin:.2f} pp).")
     else:
-        lines.append(f"The one to use: {describe(use)}: {measured(use)}, tied with the best at "
-                     f"{mflop(use['flops_per_image'])} per image against "
-                     f"{mflop(best['flops_per_image'])} "
-                     f"({ratio(use['flops_per_image'], best['flops_per_image'], 'FLOPs')} for the "
-                     f"best).")
-    candidates = ranked[ranked["tied_with_best"]].dropna(subset=["latency_ms_batch1"])
-    if len(candidates) > 1:
-        fastest = candidates.sort_values("latency_ms_batch1", kind="stable").iloc[0]
-        lines.append(f"Fastest of the best and its ties at batch 1: {describe(fastest)}, "
-                     f"{fastest['latency_ms_batch1']:.3g} ms per image.")
-    single = ranked[ranked["seeds"] < MIN_SEEDS]
-    if len(single) and best["seeds"] >= MIN_SEEDS:
-        lines.append(f"{len(single)} of {len(ranked)} distinct configs were measured with a single "
-                     "seed: their values carry no interval and are not tested against the best.")
+        lines.append(f"The one to use: {describe(use)}: {measured(use)}, {use['decision']} "
+                     f"to the best within +-{margin:.2f} pp, at {mflop(use['flops_per_image'])} "
+                     f"per image against {mflop(best['flops_per_image'])} "
+                     f"({ratio(use['flops_per_image'], best['flops_per_image'], 'FLOPs')} for "
+                     "the best).")
     return lines
 
 
@@ -133,46 +152,63 @@ def knob_answer(knob: str, pairs: pd.DataFrame) -> list[str]:
     name, claim = KNOB_NAMES[knob], CLAIMS[knob]
     if pairs.empty:
         return [f"{capitalized(name)}: no two measured configs differ only in {name} with "
-                f"{MIN_SEEDS}+ seeds in common, so the tutorial's claim \"{claim.text}\" is "
-                "untested: run `mnist-bench confirm` (it sweeps each knob around the best config)."]
-    verdict = claim_verdict(pairs["effect"].to_numpy(), claim.direction)
-    counts = _effect_counts(pairs["effect"].to_numpy(), "larger value more accurate",
-                            "larger value less accurate")
+                f"{MIN_SEEDS}+ held-out seeds in common, so the tutorial's claim \"{claim.text}\" "
+                "is untested: run `mnist-bench confirm` (it sweeps each knob around the best "
+                "config)."]
+    verdict = claim_verdict(pairs["decision"].tolist(), claim.direction)
     lines = [f"{capitalized(name)}: the tutorial's claim \"{claim.text}\" is {verdict} "
-             f"({counts}; {PAIRED_METHOD})."]
+             f"({decision_counts(pairs)}; {PAIRED_METHOD})."]
     lines += [pair_sentence(row) for _, row in pairs.iterrows()]
-    if knob == "fc_width":
-        gap_verdict = claim_verdict(pairs["gap_effect"].to_numpy(), +1)
-        gap_counts = _effect_counts(pairs["gap_effect"].to_numpy(), "wider FC wider gap",
-                                    "wider FC narrower gap")
-        lines.append(f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" is "
-                     f"{gap_verdict} by the gap between validation and training loss at the end "
-                     f"of training ({gap_counts}; "
-                     + "; ".join(f"FC {row['low_value']} -> {row['high_value']}: gap "
-                                 f"{row['gap_difference']:+.4f} (CI {row['gap_ci_low']:+.4f} to "
-                                 f"{row['gap_ci_high']:+.4f})" for _, row in pairs.iterrows())
-                     + ").")
     return lines
 
 
-def claim_verdict(effects: np.ndarray, direction: int) -> str:
-    """Supported when every clear effect goes the claimed way, contradicted when every one goes
-    the other way, mixed when both occur, and noise when no interval excludes zero."""
-    agree = int(np.sum(effects == direction))
-    disagree = int(np.sum(effects == -direction))
+def overfitting_answer(fc_pairs: pd.DataFrame) -> list[str]:
+    """The over-fitting claim, judged only at budgets of two or more epochs: in one epoch every
+    batch is unseen, so the training loss is no measure of fitting the training set."""
+    if fc_pairs.empty:
+        return []
+    judged = fc_pairs[fc_pairs["budget_epochs"].fillna(1) >= 2]
+    if judged.empty:
+        return [f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" cannot be "
+                "judged at one epoch (every training batch is new, so there is no gap between "
+                "seen and unseen data to measure); confirm at two or more epochs to judge it."]
+    verdict = claim_verdict([{1: decisions.BETTER, -1: decisions.WORSE}.get(e, decisions.UNDECIDED)
+                             for e in judged["gap_effect"]], +1)
+    return [f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" is {verdict} "
+            "by the gap between validation and training loss at the end of training ("
+            + "; ".join(f"FC {row['low_value']} -> {row['high_value']}: gap "
+                        f"{row['gap_difference']:+.4f} (95% CI {row['gap_ci_low']:+.4f} to "
+                        f"{row['gap_ci_high']:+.4f}, {row['budget_epochs']:g} epochs)"
+                        for _, row in judged.iterrows()) + ")."]
+
+
+def claim_verdict(decided: list[str], direction: int) -> str:
+    """Supported when every pair decided different goes the claimed way, contradicted when every
+    one goes the other way, mixed when both occur; with none different, contradicted by no
+    practical difference when some pair is shown equivalent, else undecided."""
+    agree_with = decisions.BETTER if direction > 0 else decisions.WORSE
+    against = decisions.WORSE if direction > 0 else decisions.BETTER
+    agree, disagree = decided.count(agree_with), decided.count(against)
     if agree and disagree:
         return MIXED
     if agree:
         return SUPPORTED
     if disagree:
         return CONTRADICTED
-    return NOISE
+    if decided.count(decisions.EQUIVALENT):
+        return NO_EFFECT
+    return UNDECIDED
 
 
-def _effect_counts(effects: np.ndarray, up: str, down: str) -> str:
-    total = len(effects)
-    return (f"{total} paired comparison{'s' if total != 1 else ''}: {int(np.sum(effects == 1))} "
-            f"{up}, {int(np.sum(effects == -1))} {down}, {int(np.sum(effects == 0))} within noise")
+def decision_counts(pairs: pd.DataFrame) -> str:
+    total = len(pairs)
+    counts = pairs["decision"].value_counts()
+    named = {decisions.BETTER: "larger value more accurate",
+             decisions.WORSE: "larger value less accurate",
+             decisions.EQUIVALENT: f"equivalent within +-{pairs['margin_pp'].iloc[0]:.2f} pp",
+             decisions.UNDECIDED: "undecided"}
+    return (f"{total} paired comparison{'s' if total != 1 else ''}: "
+            + ", ".join(f"{int(counts.get(name, 0))} {text}" for name, text in named.items()))
 
 
 def pair_sentence(row: pd.Series) -> str:
@@ -180,16 +216,18 @@ def pair_sentence(row: pd.Series) -> str:
     knob = row["knob"]
     fixed = describe({**row["fixed"], knob: row["low_value"],
                       "training_label": row.get("training_label", "")}, skip=knob)
-    if row["effect"] > 0:
+    if row["decision"] == decisions.BETTER:
         outcome = f"{knob_label(knob, row['high_value'])} is more accurate"
-    elif row["effect"] < 0:
+    elif row["decision"] == decisions.WORSE:
         outcome = f"{knob_label(knob, row['high_value'])} is less accurate"
+    elif row["decision"] == decisions.EQUIVALENT:
+        outcome = f"equivalent within +-{row['margin_pp']:.2f} pp"
     else:
-        outcome = "within noise"
+        outcome = (f"undecided (about {row['more_seeds']:.0f} more seeds would decide)")
     return (f"{knob_label(knob, row['low_value'])} -> {row['high_value']} ({fixed}): "
             f"{pct(row['low_mean'])} -> {pct(row['high_mean'])}, difference {pp(row['difference'])} "
-            f"({row['confidence']:.1%} CI {pp(row['ci_low'])} to {pp(row['ci_high'])}, "
-            f"n={row['pairs']} paired seeds): {outcome}; "
+            f"({row['confidence']:.0%} CI {pp(row['ci_low'])} to {pp(row['ci_high'])}, "
+            f"n={row['pairs']} paired held-out seeds): {outcome}; "
             f"{mflop(row['low_flops_per_image'])} -> {mflop(row['high_flops_per_image'])} per image "
             f"({ratio(row['low_flops_per_image'], row['high_flops_per_image'], 'FLOPs')}), "
             f"{row['low_parameters']:,.0f} -> {row['high_parameters']:,.0f} parameters "

@@ -1,9 +1,12 @@
-"""Measure again what a search found: its top configs and a one-at-a-time sweep, with more seeds.
+"""Measure again what a search found: its top configs and a one-at-a-time sweep, on held-out seeds.
 
 A search measures each config once, with one seed, and seed noise (about 0.1 pp on MNIST) is as
-large as the differences it ranks by. `confirm` retrains the study's top K distinct configs and,
-by default, the configs one step away from the best in each searched network knob, with the
-search's seed and R more, at the study's fidelity. Each measurement becomes one COMPLETE trial of
+large as the differences it ranks by; the seed that made a config look best is also biased. So
+`confirm` races the study's top K distinct configs and, by default, the configs one step away
+from the best in each searched network knob, on seeds the search did not use, at the study's
+fidelity: every config gets `seeds` held-out seeds, then only the configs in a comparison still
+undecided (bench.evidence.decisions) get one more per round, up to `max_seeds`, as F-Race and
+irace do. Each measurement becomes one COMPLETE trial of
 an ordinary study `<study>-confirm` in the same storage (plain Optuna reads it) and one row of the
 curve table; a measurement the table already has is taken from it, not retrained. Trials are
 written only when finished, so a killed run loses only the run in progress and a rerun does the
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,7 +32,10 @@ from bench.store.identity import (Fidelity, config_id, measured_config, trial_co
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.objective import MEASURE_REPEATS
 from bench.search.runner import load_search_split, quiet_optuna
+from bench.evidence import decisions
+from bench.evidence.decisions import race_rounds
 from bench.evidence.settings import ConfirmSettings
+from bench.evidence.summary import Evidence, gather
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
 from bench.store.studies import StudySource
@@ -56,13 +62,15 @@ class ConfirmOutcome:
     study_name: str
     confirm_study: str
     configs: int
-    seeds: list[int]
+    max_seeds: int
     trained: int = 0
     from_table: int = 0
-    already: int = 0
     skipped: list[str] | None = None
     seconds: float = 0.0
     signal: int | None = None
+    rounds: int = 0
+    open: set[tuple[str, str]] = field(default_factory=set)  # undecided comparisons at the end
+    out_of_time: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -70,10 +78,15 @@ class ConfirmOutcome:
 
     def summary(self) -> str:
         stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
-        return (f"confirm {self.study_name}: {self.configs} configs x seeds "
-                f"{', '.join(map(str, self.seeds))}: {self.trained} trained, {self.from_table} "
-                f"from the curve table, {self.already} measured before; study "
-                f"{self.confirm_study}; {self.seconds:.0f} s{stopped}")
+        if self.out_of_time:
+            stopped += "; out of time (rerun to continue the race)"
+        state = (f"{len(self.open)} comparison{'s' if len(self.open) != 1 else ''} still "
+                 f"undecided" if self.open else "every comparison decided")
+        return (f"confirm {self.study_name}: a race of {self.configs} configs on held-out seeds "
+                f"(at most {self.max_seeds} each), {self.rounds} round"
+                f"{'s' if self.rounds != 1 else ''}: {self.trained} trained, {self.from_table} "
+                f"from the curve table; {state}; study {self.confirm_study}; "
+                f"{self.seconds:.0f} s{stopped}")
 
 
 def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
@@ -162,7 +175,8 @@ def _describe(params: dict[str, Any]) -> str:
 
 
 def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
-    """Measure every target with every seed that neither study nor table has yet."""
+    """Race the targets on held-out seeds until every comparison with the best, and every FAQ
+    pair, is decided, or the budget (max seeds, minutes) ends; a rerun continues the race."""
     started = time.perf_counter()
     quiet_optuna()
     study, storage = resolve_study(settings)
@@ -170,63 +184,123 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     search = search_settings_of(study, settings)
     space = load_space(search.space)
     chosen, skipped = targets(study, space, search, settings)
-    seeds = [search.seed + offset for offset in range(settings.seeds + 1)]
     confirm = optuna.create_study(study_name=name + CONFIRM_SUFFIX,
                                   storage=storage,
                                   direction="maximize", load_if_exists=True)
     confirm.set_user_attr(schema.STUDY_ATTR_CONFIRM, name)
     confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, study.user_attrs[schema.STUDY_ATTR_SETTINGS])
-    measured = {(trial_config_id(t), trial_seed(t))
-                for source in (study, confirm)
-                for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if schema.ATTR_CONFIG in t.user_attrs}
-    jobs = [(target, seed) for seed in seeds for target in chosen
-            if (target.identity, seed) not in measured]
-    outcome = ConfirmOutcome(name, confirm.study_name, len(chosen), seeds,
-                             already=len(chosen) * len(seeds) - len(jobs), skipped=skipped)
+    by_identity = {target.identity: target for target in chosen}
+    searched = _measured(study)  # selection values: these seeds can never be held out
+    heldout = {identity: [seed for seed in range(search.seed + 1, search.seed + 1
+                                                 + settings.max_seeds + len(searched))
+                          if (identity, seed) not in searched][:settings.max_seeds]
+               for identity in by_identity}
+    outcome = ConfirmOutcome(name, confirm.study_name, len(chosen), settings.max_seeds,
+                             skipped=skipped)
     distributions = next(t.distributions for t in study.get_trials(deepcopy=False)
                          if t.distributions.keys() >= chosen[0].params.keys())
-    if jobs:
-        _measure_all(jobs, space, search, settings, confirm, distributions, outcome)
+    deadline = started + 60 * settings.minutes if settings.minutes else None
+
+    def open_configs() -> set[str]:
+        outcome.open = open_comparisons(gather([study, confirm], settings.margin), by_identity)
+        return {config for pair in outcome.open for config in pair}
+
+    with _Measurer(space, search, settings, confirm, distributions, outcome) as measurer:
+        for wanted in race_rounds(list(by_identity), settings.seeds, settings.max_seeds,
+                                  open_configs):
+            done = _measured(confirm)
+            jobs = [(by_identity[identity], seed) for identity, count in wanted.items()
+                    for seed in heldout[identity][:count] if (identity, seed) not in done]
+            outcome.rounds += 1
+            if not measurer.measure(jobs, deadline, len(outcome.open)):
+                break
+    outcome.open = open_comparisons(gather([study, confirm], settings.margin), by_identity)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _measure_all(jobs: list[tuple[Target, int]], space: SearchSpace, search: SearchSettings,
-                 settings: ConfirmSettings, confirm: optuna.Study,
-                 distributions: dict[str, optuna.distributions.BaseDistribution],
-                 outcome: ConfirmOutcome) -> None:
-    """Train (or take from the table) each job and add it as a finished trial; stop on a signal."""
-    use_available_cores()
-    device = pick_device(settings.device)
-    split = load_search_split(search)
-    table = CurveTable(search.curve_table_path)
-    bar = tqdm(total=len(jobs), desc=confirm.study_name, unit="run", dynamic_ncols=True)
-    with SignalGuard() as guard:
-        guard.in_trial = True  # a signal stops the run at once; what finished is in the study
+def _measured(study: optuna.Study) -> set[tuple[str, int]]:
+    """(config id, seed) of the study's completed measurements."""
+    return {(trial_config_id(t), trial_seed(t))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if schema.ATTR_CONFIG in t.user_attrs}
+
+
+def open_comparisons(evidence: Evidence | None,
+                     targets: dict[str, Target]) -> set[tuple[str, str]]:
+    """The undecided comparisons among the targets: each config against the best, and each FAQ
+    pair, as (config id, config id)."""
+    if evidence is None:
+        return set()
+    ranked = evidence.ranked
+    best = ranked[ranked["is_best"]]["config_id"].iloc[0]
+    undecided = {(config, best) for config in
+                 ranked[ranked["decision"] == decisions.UNDECIDED]["config_id"]}
+    if len(evidence.pairs):
+        pairs = evidence.pairs[evidence.pairs["decision"] == decisions.UNDECIDED]
+        undecided |= set(zip(pairs["low_config"], pairs["high_config"]))
+    return {(a, b) for a, b in undecided if a in targets and b in targets}
+
+
+class _Measurer:
+    """Trains (or takes from the table) jobs and adds each as a finished trial, under one
+    signal guard and one progress bar for the whole race."""
+
+    def __init__(self, space: SearchSpace, search: SearchSettings, settings: ConfirmSettings,
+                 confirm: optuna.Study, distributions: dict, outcome: ConfirmOutcome) -> None:
+        self.space, self.search, self.confirm = space, search, confirm
+        self.distributions, self.outcome = distributions, outcome
+        use_available_cores()
+        self.device = pick_device(settings.device)
+        self.split = load_search_split(search)
+        self.table = CurveTable(search.curve_table_path)
+        self.guard = SignalGuard()
+        self.bar = tqdm(total=0, desc=confirm.study_name, unit="run", dynamic_ncols=True)
+
+    def __enter__(self) -> "_Measurer":
+        self.guard.__enter__()
+        self.guard.in_trial = True  # a signal stops the run at once; what finished is kept
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.close()
+        self.guard.__exit__(*exc_info)
+
+    def measure(self, jobs: list[tuple[Target, int]], deadline: float | None,
+                open_count: int) -> bool:
+        """Measure the round's jobs; False when a signal or the deadline stopped it."""
+        self.bar.total += len(jobs)
+        self.bar.refresh()
         try:
             for target, seed in jobs:
-                _, train_settings = space.build(target.params, search.plan(seed))
-                fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
-                                       search.data_dir, device.type, split.seed)
-                stored = table.get(target.config, fidelity, seed)
-                if stored is None or not stored.complete:
-                    stored = _train(target, train_settings, split, device, table, fidelity,
-                                    source=f"{confirm.study_name}#{len(confirm.trials)}")
-                    outcome.trained += 1
-                    replayed = False
-                else:
-                    outcome.from_table += 1
-                    replayed = True
-                confirm.add_trial(_finished_trial(target, train_settings, fidelity, stored,
-                                                  distributions, replayed))
-                bar.update(1)
-                bar.set_postfix_str(f"{_describe(target.params)} seed={seed} "
-                                    f"val_acc={stored.best_validation_accuracy:.4f}")
+                if deadline is not None and time.perf_counter() > deadline:
+                    self.outcome.out_of_time = True
+                    return False
+                stored = self._one(target, seed)
+                self.bar.update(1)
+                self.bar.set_postfix_str(f"open comparisons={open_count} "
+                                         f"{_describe(target.params)} seed={seed} "
+                                         f"val_acc={stored.best_validation_accuracy:.4f}")
         except KeyboardInterrupt as interrupt:
-            outcome.signal = getattr(interrupt, "signum", signal.SIGINT)
-        finally:
-            bar.close()
+            self.outcome.signal = getattr(interrupt, "signum", signal.SIGINT)
+            return False
+        return True
+
+    def _one(self, target: Target, seed: int) -> StoredCurve:
+        _, train_settings = self.space.build(target.params, self.search.plan(seed))
+        fidelity = Fidelity.of(train_settings, len(self.split.train), len(self.split.validation),
+                               self.search.data_dir, self.device.type, self.split.seed)
+        stored = self.table.get(target.config, fidelity, seed)
+        replayed = stored is not None and stored.complete
+        if replayed:
+            self.outcome.from_table += 1
+        else:
+            stored = _train(target, train_settings, self.split, self.device, self.table,
+                            fidelity, source=f"{self.confirm.study_name}#{len(self.confirm.trials)}")
+            self.outcome.trained += 1
+        self.confirm.add_trial(_finished_trial(target, train_settings, fidelity, stored,
+                                               self.distributions, replayed))
+        return stored
 
 
 def _train(target: Target, train_settings: TrainSettings, split, device, table: CurveTable,
@@ -252,6 +326,7 @@ def _finished_trial(target: Target, train_settings: TrainSettings, fidelity: Fid
              schema.ATTR_TRAIN_SETTINGS: asdict(train_settings),
              schema.ATTR_FIDELITY: fidelity.record(), schema.ATTR_SEED: stored.seed,
              schema.ATTR_LEARNING_CURVE: curve, schema.ATTR_CONFIRM_ROLE: target.role,
+             schema.ATTR_SEED_ROLE: "heldout",
              "epochs_trained": stored.records[-1].epoch,
              "seconds": stored.training_seconds, **stored.measurements}
     if replayed:

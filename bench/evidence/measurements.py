@@ -21,17 +21,33 @@ from bench.store import schema
 from bench.store.identity import (KNOBS, config_id, fidelity_id, measured_config,
                                   trial_fidelity, trial_seed)
 
-COLUMNS = ["fidelity_id", "config_id", "seed", "validation_accuracy", "loss_gap", "queries",
-           "study", "trial", "config", *KNOBS, "parameters", "flops_per_image",
+COLUMNS = ["fidelity_id", "config_id", "seed", "validation_accuracy", "selection", "loss_gap",
+           "queries", "study", "trial", "config", *KNOBS, "parameters", "flops_per_image",
            "latency_ms_batch1", "train_images_per_second", "training_seconds", "train_images",
-           "epochs"]
+           "epochs", "resolution"]
+
+
+DEFAULT_VALIDATION_SIZE = 5000  # for trials that did not record their fidelity
+
+
+def is_search(study: optuna.Study) -> bool:
+    """A study whose values selected configs: made by search (or compare, grid), not confirm.
+    Its measurements are selection values; a confirm study's are held out."""
+    attrs = study.user_attrs
+    return schema.STUDY_ATTR_SETTINGS in attrs and schema.STUDY_ATTR_CONFIRM not in attrs
 
 
 def measurements(studies: Iterable[optuna.Study]) -> pd.DataFrame:
-    """One row per distinct (fidelity, config, seed) over the completed, fully trained trials."""
+    """One row per distinct (fidelity, config, seed) over the completed, fully trained trials.
+
+    `selection` is True where a search's trial reported the measurement: it helped choose the
+    config, so it never decides anything (bench.evidence.decisions). Studies made outside this
+    package (no search settings) count as held out.
+    """
     rows: dict[tuple, dict] = {}
     for study in studies:
         search_settings = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}
+        selection = is_search(study)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             row = _row(study.study_name, trial, search_settings)
             if row is None:
@@ -39,8 +55,9 @@ def measurements(studies: Iterable[optuna.Study]) -> pd.DataFrame:
             key = (row["fidelity_id"], row["config_id"], row["seed"])
             if key in rows:
                 rows[key]["queries"] += 1
+                rows[key]["selection"] |= selection
                 continue
-            rows[key] = row
+            rows[key] = {**row, "selection": selection}
     frame = pd.DataFrame(list(rows.values()), columns=COLUMNS)
     return frame.sort_values(["fidelity_id", "config_id", "seed"], kind="stable",
                              ignore_index=True)
@@ -72,4 +89,6 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
         "train_images_per_second": attrs.get("train_images_per_second"),
         "training_seconds": float(sum(point.get("seconds") or 0.0 for point in curve)),
         "train_images": train_images, "epochs": settings.get("epochs"),
+        # one validation image: the finest step an accuracy moves in
+        "resolution": 1.0 / float(fidelity.get("validation_size") or DEFAULT_VALIDATION_SIZE),
     }

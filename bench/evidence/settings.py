@@ -5,20 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.evidence.decisions import MARGIN, MIN_SEEDS
+
 
 @dataclass(frozen=True)
 class ConfirmSettings:
-    """What `mnist-bench confirm` measures. The defaults fit the 30-minute workflow on a 2-core CPU."""
+    """What `mnist-bench confirm` measures, as a race on held-out seeds (the search's own seed
+    selected the configs and decides nothing)."""
 
     study: str | None = None  # default: the only study in the results folder
-    top: int = 3  # distinct configs, best mean value first
-    seeds: int = 2  # seeds besides the search's own: each config ends with seeds + 1
+    top: int = 3  # distinct configs, best search value first
+    seeds: int = 2  # held-out seeds every config gets in the race's first round
+    max_seeds: int = 6  # held-out seeds a config may get while its comparisons stay undecided
+    minutes: float | None = None  # stop starting new runs after this long (a rerun continues)
+    margin: float = MARGIN  # of practical equivalence, a fraction (0.001 = 0.1 pp)
     sweep: bool = True  # also the configs one step from the best in each network knob
     results_dir: Path = Path("results")
     storage: str | None = None
     device: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("top", "seeds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.top < 1:
+            raise ValueError(f"top must be at least 1, got {self.top}")
+        if self.seeds < MIN_SEEDS:
+            raise ValueError(f"seeds must be at least {MIN_SEEDS} (a test needs two), "
+                             f"got {self.seeds}")
+        if self.max_seeds < self.seeds:
+            raise ValueError(f"max seeds ({self.max_seeds}) must be at least seeds ({self.seeds})")
+        if not 0 < self.margin < 0.1:
+            raise ValueError(f"margin must be between 0 and 10 pp, got {self.margin * 100:g} pp")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")

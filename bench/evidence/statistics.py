@@ -1,50 +1,60 @@
-"""Statistics over seeds, from scipy: per-config intervals, ties with the best, paired effects.
+"""Statistics over seeds, from scipy: per-config intervals, decisions against the best, paired
+effects. Only held-out seeds (not a search's own, which selected the config) enter a mean, an
+interval or a decision; the search's value is kept beside them as `selection_value`.
 
 Methods (named in the report next to the numbers they produce):
-- a config's interval: Student's t interval of the mean over its seeds (95%);
-- tied with the best: Welch's unequal-variance t-test of the two configs' seeds, two-sided,
-  p >= 0.05 (configs measured with one seed cannot be tested and are listed apart);
-- a knob's effect: configs that differ only in that knob, paired by seed; the mean difference
-  with Student's paired t interval. The intervals of one knob are Bonferroni-adjusted for the
-  number of pairs of that knob, so a knob with no effect is called an effect at most 5% of the time.
+- a config's interval: Student's t interval of the held-out mean (95%), its sd at least one
+  validation image;
+- against the best, and a knob's effect (configs that differ only in that knob, paired by
+  held-out seed): bench.evidence.decisions (better / equivalent within +-margin / worse /
+  undecided, Holm over the family).
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.evidence import decisions
+from bench.evidence.decisions import MIN_SEEDS
 from bench.store.identity import KNOBS, TRAINING_KNOBS, TRAINING_NAMES
 
 CONFIDENCE = 0.95
-ALPHA = 1 - CONFIDENCE
-MIN_SEEDS = 2  # for an interval, a test or a pair
 SIZE_COLUMNS = ["parameters", "flops_per_image", "latency_ms_batch1", "train_images_per_second"]
-INTERVAL_METHOD = "Student's t interval over seeds, 95%"
-TIE_METHOD = "Welch's t-test against the best, two-sided, p >= 0.05"
-PAIRED_METHOD = ("paired by seed, Student's paired t interval, 95% Bonferroni-adjusted over the "
-                 "pairs of each knob")
+INTERVAL_METHOD = ("Student's t interval over held-out seeds, 95%, sd at least one validation "
+                   "image")
+PAIRED_METHOD = "paired by held-out seed; " + decisions.METHOD
 
 
 def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
-    """One row per (fidelity, config): seeds, mean, sd and t interval of validation accuracy,
-    trials that asked for it, and its size and speed (median over its measurements)."""
+    """One row per (fidelity, config): the search's value (`selection_value`, the mean of the
+    seeds a search reported), the held-out seeds' count, mean, sd and t interval, the trials
+    that asked for it, and its size and speed (median over its measurements).
+
+    `mean` and `seeds` are the held-out ones where there are any; a config measured only by a
+    search shows its selection value there, with `heldout_seeds` 0.
+    """
     rows = []
     for (fidelity, config), group in measurements.groupby(["fidelity_id", "config_id"], sort=False):
-        values = group["validation_accuracy"].to_numpy(float)
-        low, high = mean_interval(values)
+        selected = group[group["selection"]]["validation_accuracy"].to_numpy(float)
+        heldout = group[~group["selection"]]["validation_accuracy"].to_numpy(float)
+        values = heldout if len(heldout) else selected
+        resolution = float(group["resolution"].iloc[0])
+        low, high = mean_interval(heldout, resolution)
         first = group.iloc[0]
         rows.append({
             "fidelity_id": fidelity, "config_id": config,
             **{knob: first[knob] for knob in KNOBS},
             "training": first["config"].get("training", {}),
+            "selection_value": selected.mean() if len(selected) else np.nan,
+            "heldout_seeds": len(heldout),
             "seeds": len(values), "mean": values.mean(),
             "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
-            "ci_low": low, "ci_high": high,
+            "ci_low": low, "ci_high": high, "resolution": resolution,
             "queries": int(group["queries"].sum()),
             "studies": ", ".join(sorted(set(group["study"]))),
             "loss_gap": group["loss_gap"].mean(),
@@ -80,76 +90,88 @@ def _training_flops(group: pd.DataFrame) -> float:
         return np.nan
 
 
-def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Student's t interval of the mean; NaN for fewer than two values."""
+def mean_interval(values: np.ndarray, resolution: float,
+                  confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student's t interval of the mean, its sd at least `resolution`; NaN for under two values."""
     values = np.asarray(values, float)
     if len(values) < MIN_SEEDS:
         return np.nan, np.nan
-    if np.ptp(values) == 0:
-        return float(values[0]), float(values[0])
-    result = stats.ttest_1samp(values, 0.0)
-    interval = result.confidence_interval(confidence_level=confidence)
-    return float(interval.low), float(interval.high)
+    sd = decisions.floored_sd(values, resolution)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
 
 
-def best_and_ties(summary: pd.DataFrame, values: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The summary of one fidelity with `rank_basis`, `tied_with_best`, `p_vs_best` and
-    `recommended` columns.
+def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray],
+                      margin: float) -> pd.DataFrame:
+    """The summary of one fidelity with the best, every other config's decision against it, and
+    the one to use.
 
-    The best is the highest mean among configs with 2+ seeds (the highest single value when no
-    config has two). Tied: Welch's test cannot tell it from the best. Recommended: the cheapest
-    in FLOPs of the best and its ties (the most accurate of equally cheap ones).
+    The best is the search's pick among the configs with held-out seeds (the highest
+    `selection_value`), so its held-out mean is not inflated by having been picked; where no
+    search value is known, the highest held-out mean (`best_by` says which). Each other config
+    is compared with it on held-out seeds (difference, interval, decision; Holm over the
+    configs). The one to use is the cheapest in FLOPs of the best and the configs decided
+    equivalent to it or better.
     """
     frame = summary.copy()
-    repeated = frame[frame["seeds"] >= MIN_SEEDS]
-    pool = repeated if len(repeated) else frame
-    best = pool.sort_values(["mean", "flops_per_image"], ascending=[False, True],
+    tested = frame[frame["heldout_seeds"] >= MIN_SEEDS]
+    known = tested.dropna(subset=["selection_value"])
+    if len(known):
+        pool, key, by = known, "selection_value", "the search's value"
+    elif len(tested):
+        pool, key, by = tested, "mean", "held-out mean (no search value known)"
+    else:
+        pool, key, by = frame, "mean", "the search's value; nothing held out yet"
+    best = pool.sort_values([key, "flops_per_image"], ascending=[False, True],
                             kind="stable").iloc[0]
     frame["is_best"] = frame["config_id"] == best["config_id"]
-    p_values = []
-    for _, row in frame.iterrows():
-        if row["is_best"]:
-            p_values.append(1.0)
-        elif row["seeds"] < MIN_SEEDS or best["seeds"] < MIN_SEEDS:
-            p_values.append(np.nan)
-        else:
-            p_values.append(welch_p(values[row["config_id"]], values[best["config_id"]]))
-    frame["p_vs_best"] = p_values
-    frame["tied_with_best"] = frame["is_best"] | (frame["p_vs_best"] >= ALPHA)
-    candidates = frame[frame["tied_with_best"]]
+    frame["best_by"] = by
+    others = frame.index[~frame["is_best"]]
+    comparisons = [decisions.unpaired(heldout.get(frame.loc[i, "config_id"], []),
+                                      heldout.get(best["config_id"], []), margin,
+                                      float(best["resolution"])) for i in others]
+    decided = decisions.decide_family(comparisons, margin)
+    values: dict[str, dict] = {name: {} for name in ("difference", "diff_ci_low", "diff_ci_high",
+                                                     "p_different", "p_equivalent", "more_seeds")}
+    decision = {i: decisions.BEST for i in frame.index[frame["is_best"]]}
+    for index, comparison, outcome in zip(others, comparisons, decided):
+        decision[index] = outcome["decision"]
+        for name in ("p_different", "p_equivalent", "more_seeds"):
+            values[name][index] = outcome[name]
+        if comparison is not None:
+            values["difference"][index] = comparison.difference
+            values["diff_ci_low"][index] = comparison.ci_low
+            values["diff_ci_high"][index] = comparison.ci_high
+    frame["decision"] = pd.Series(decision)
+    for name, column in values.items():
+        frame[name] = pd.Series(column, index=frame.index, dtype=float)
+    frame["margin_pp"] = margin * 100
+    candidates = frame[frame["decision"].isin([decisions.BEST, decisions.EQUIVALENT,
+                                               decisions.BETTER])]
     recommended = candidates.sort_values(["flops_per_image", "mean"], ascending=[True, False],
                                          kind="stable").iloc[0]
     frame["recommended"] = frame["config_id"] == recommended["config_id"]
     return frame
 
 
-def welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p of Welch's t-test; 1.0 for two constant samples with equal means."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return 1.0 if a[0] == b[0] else 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def paired_difference(high: np.ndarray, low: np.ndarray,
-                      confidence: float) -> tuple[float, float, float]:
-    """Mean of high - low over paired seeds and its paired t interval."""
+def paired_difference(high: np.ndarray, low: np.ndarray) -> tuple[float, float, float]:
+    """Mean of high - low over paired seeds and its paired t interval (95%): the loss gap's."""
     differences = np.asarray(high, float) - np.asarray(low, float)
     mean = float(differences.mean())
     if np.ptp(differences) == 0:
         return mean, mean, mean
-    interval = stats.ttest_rel(high, low).confidence_interval(confidence_level=confidence)
+    interval = stats.ttest_rel(high, low).confidence_interval(confidence_level=CONFIDENCE)
     return mean, float(interval.low), float(interval.high)
 
 
-def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str) -> pd.DataFrame:
+def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
+               margin: float) -> pd.DataFrame:
     """Every pair of configs (one fidelity) that differ only in `knob`, at neighbouring values
-    of it, with 2+ seeds in common: the paired difference (larger value - smaller) in validation
-    accuracy and in the loss gap, with Bonferroni-adjusted intervals over the knob's pairs."""
+    of it, with 2+ held-out seeds in common: the paired difference (larger value - smaller) in
+    validation accuracy and in the loss gap. `decide_pairs` decides them as one family."""
     found = []
-    for fidelity, group in measurements.groupby("fidelity_id", sort=False):
+    heldout_rows = measurements[~measurements["selection"]]
+    for fidelity, group in heldout_rows.groupby("fidelity_id", sort=False):
         configs = group.drop_duplicates("config_id")
         others = configs["config"].map(lambda c: _without(c, knob))
         for _, same in configs.assign(others=others).groupby("others", sort=False):
@@ -161,30 +183,45 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str) -> 
                 seeds = sorted(set(low.index) & set(high.index))
                 if len(seeds) >= MIN_SEEDS:
                     found.append((fidelity, low_id, high_id, low.loc[seeds], high.loc[seeds]))
-    confidence = 1 - ALPHA / max(len(found), 1)
     rows = []
     by_config = summary.set_index(["fidelity_id", "config_id"])
     for fidelity, low_id, high_id, low, high in found:
-        mean, ci_low, ci_high = paired_difference(high["validation_accuracy"],
-                                                  low["validation_accuracy"], confidence)
-        gap, gap_low, gap_high = paired_difference(high["loss_gap"], low["loss_gap"], confidence)
+        comparison = decisions.paired(high["validation_accuracy"].to_numpy(float)
+                                      - low["validation_accuracy"].to_numpy(float), margin,
+                                      float(low["resolution"].iloc[0]))
+        gap, gap_low, gap_high = paired_difference(high["loss_gap"], low["loss_gap"])
         low_row, high_row = by_config.loc[(fidelity, low_id)], by_config.loc[(fidelity, high_id)]
         rows.append({
             "knob": knob, "fidelity_id": fidelity, "low_config": low_id, "high_config": high_id,
             "low_value": low_row[knob], "high_value": high_row[knob],
             "fixed": {k: low.iloc[0]["config"].get(k) for k in KNOBS if k != knob},
             "training_label": low_row.get("training_label", ""),
-            "pairs": len(low), "confidence": confidence,
+            "pairs": len(low), "confidence": CONFIDENCE,
+            "budget_epochs": low.iloc[0]["epochs"],
             "low_mean": float(low["validation_accuracy"].mean()),
             "high_mean": float(high["validation_accuracy"].mean()),
-            "difference": mean, "ci_low": ci_low, "ci_high": ci_high,
-            "effect": _sign(ci_low, ci_high),
+            "difference": comparison.difference, "ci_low": comparison.ci_low,
+            "ci_high": comparison.ci_high, "comparison": comparison,
             "gap_difference": gap, "gap_ci_low": gap_low, "gap_ci_high": gap_high,
             "gap_effect": _sign(gap_low, gap_high),
             **{f"low_{c}": low_row[c] for c in ("flops_per_image", "parameters")},
             **{f"high_{c}": high_row[c] for c in ("flops_per_image", "parameters")},
         })
     return pd.DataFrame(rows)
+
+
+def decide_pairs(pairs: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Every FAQ pair decided as one family (Holm over all knobs): `decision` better (the larger
+    value more accurate), worse, equivalent or undecided, and `effect` +1, -1 or 0."""
+    if pairs.empty:
+        return pairs
+    decided = pd.DataFrame(decisions.decide_family(list(pairs["comparison"]), margin),
+                           index=pairs.index)
+    frame = pairs.drop(columns=["comparison"]).join(decided)
+    frame["effect"] = frame["decision"].map({decisions.BETTER: 1, decisions.WORSE: -1})
+    frame["effect"] = frame["effect"].fillna(0).astype(int)
+    frame["margin_pp"] = margin * 100
+    return frame
 
 
 def _without(config: dict, knob: str) -> str:

@@ -145,8 +145,9 @@ def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> opt
 
 def recommended_trial(settings: FinetuneSettings, study: optuna.Study
                       ) -> tuple[optuna.trial.FrozenTrial, optuna.Study, str | None]:
-    """For --best: a trial of the config the report recommends ("the one to use": the best by
-    mean over seeds, or the cheapest config tied with it), its study, and a note when that is not
+    """For --best: a trial of the config the report recommends ("the one to use": the cheapest
+    config shown equivalent to the best on held-out seeds, or the best), its study, and a note
+    when that is not
     the study's single best trial. A search trial of it is preferred (it has kept weights); a
     config only `confirm` measured comes from the confirm study. With one seed per config, or
     when the best trial has other training settings than the configs the evidence ranks, this
@@ -181,10 +182,11 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     if source is study and number == best.number:
         return chosen, study, None
     return chosen, source, (
-        f"finetuning {source.study_name} trial {number}, the config to use (mean "
-        f"{use['mean']:.2%} over {int(use['seeds'])} seeds; the cheapest in FLOPs of the configs "
-        f"tied with the best), not the single best trial {best.number} ({best.value:.2%}); "
-        "--trial N picks another")
+        f"finetuning {source.study_name} trial {number}, the config to use (held-out mean "
+        f"{use['mean']:.2%} over {int(use['heldout_seeds'])} seeds, {use['decision']}; the "
+        f"cheapest in FLOPs of the best and the configs shown equivalent to it within "
+        f"+-{use['margin_pp']:.2f} pp), not the single best trial {best.number} "
+        f"({best.value:.2%}, the search's own value); --trial N picks another")
 
 
 def load_starting_point(settings: FinetuneSettings, study_name: str) -> StartingPoint:

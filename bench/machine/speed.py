@@ -166,7 +166,7 @@ def run_speed_benchmark(images: int = 6400, batch_size: int = 64, repeats: int =
         raise ValueError(f"--images {images} is more than the {len(full.train)} training images")
     warmup = TrainValidationSplit(take_subset(full.train, 4 * batch_size, 0), full.validation)
     # Each loop trains on at most what its warm-up says fits in ROUND_SECONDS (emulated bf16 is
-    # 20x slower, a busy CPU 2x): a rate is a rate, and the command stays under a minute.
+    # 12-22x slower, a busy CPU 2x): a rate is a rate, and the command stays under a minute.
     def bounded(rate: float) -> int:
         return min(images, max(4 * batch_size, int(rate * ROUND_SECONDS)))
 

@@ -10,6 +10,7 @@ import pandas as pd
 from bench.store import layout
 from bench.evidence.confirm import CONFIRM_SUFFIX
 from bench.store.identity import KNOBS
+from bench.evidence.decisions import MARGIN
 from bench.evidence.summary import Evidence, gather
 from bench.report import benchmark, tables
 from bench.report.benchmark import split_compare
@@ -17,7 +18,7 @@ from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
 from bench.report.page import Section, render_page
-from bench.report.plots import comparison_plots, evidence_plots, study_plots
+from bench.report.plots import comparison_plots, evidence_plots, faq_forest, study_plots
 from bench.store.studies import StudySource
 
 
@@ -30,6 +31,7 @@ class ReportSettings:
     storage: str | None = None  # read the studies from this Optuna storage, not results_dir
     out_dir: Path | None = None  # default: layout.report_dir(results_dir, study)
     top: int = 10  # rows in the accuracy, size and speed tables
+    margin: float = MARGIN  # of practical equivalence, a fraction (0.001 = 0.1 pp)
 
 
 @dataclass
@@ -51,7 +53,7 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     out = ReportOutput(Path(settings.out_dir or layout.report_dir(settings.results_dir,
                                                                      settings.study)), notes=notes)
     out.out_dir.mkdir(parents=True, exist_ok=True)
-    evidence = gather(s.study for s in studies) if studies else None
+    evidence = gather((s.study for s in studies), settings.margin) if studies else None
     if evidence is not None:
         notes += evidence.notes
     named = _ordinary_tables(studies, evidence, settings.top) if studies else {}
@@ -126,7 +128,8 @@ def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None) 
     answers = evidence.answers if evidence is not None else [
         "No completed trial is a whole measurement yet: nothing to answer."]
     faq_tables = [named["faq"]] if "faq" in named else []
-    sections = [Section("FAQ answers", lines=answers, tables=faq_tables), overview]
+    forest = [faq_forest(evidence.pairs)] if evidence is not None else []
+    sections = [Section("FAQ answers", lines=answers, tables=faq_tables, plots=forest), overview]
     comparison = comparison_plots(studies)
     if comparison:
         sections.append(Section("Studies compared", plots=comparison))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 
+# Accuracy columns named as the accuracy table names them (bench.report.tables.accuracy_table).
+ACCURACY_COLUMNS = {"selection_value", "mean", "ci_low", "ci_high"}
+
+
 def _readable_value(column: str, value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "-"
@@ -12,7 +16,7 @@ def _readable_value(column: str, value) -> str:
         return str(value)
     if column.endswith("accuracy_std"):
         return f"{value * 100:.2f} pp"
-    if "accuracy" in column or column.endswith("fraction"):
+    if "accuracy" in column or column.endswith("fraction") or column in ACCURACY_COLUMNS:
         return f"{value * 100:.2f}%"
     if "_pp" in column:  # already in percentage points
         return f"{value:.2f} pp"

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
-from bench.evidence.answers import describe
+from bench.evidence.answers import KNOB_NAMES as KNOB_LABELS, describe
 from bench.store.identity import KNOBS
 from bench.evidence.statistics import MIN_SEEDS
 from bench.report.tables import pareto_front, progress_table
@@ -128,6 +128,44 @@ def evidence_plots(ranked: pd.DataFrame) -> list[Plot]:
             accuracy_against(ranked, "latency_ms_batch1", "latency at batch 1 (ms)", log=True)]
 
 
+DECISION_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "equivalent": "#1f77b4",
+                    "undecided": "#999999"}
+
+
+def faq_forest(pairs: pd.DataFrame) -> Plot:
+    """Every FAQ pair's paired difference (larger value - smaller) with its 95% interval, the
+    +-margin band shaded, coloured by decision, one row per pair, grouped by knob."""
+    title = "FAQ: paired differences on held-out seeds (larger value - smaller)"
+    if pairs.empty:
+        return Plot(title, skipped="no two configs differ only in one knob with 2+ held-out seeds")
+    rows = pairs.assign(order=pairs["knob"].map(KNOBS.index)).sort_values(
+        ["order", "low_value"], kind="stable")
+    labels = [f"{KNOB_LABELS[row['knob']]} {row['low_value']} -> {row['high_value']} "
+              f"({describe({**row['fixed'], row['knob']: row['low_value']}, skip=row['knob'])})"
+              for _, row in rows.iterrows()]
+    margin = float(rows["margin_pp"].iloc[0])
+    figure = go.Figure()
+    figure.add_vrect(x0=-margin, x1=margin, fillcolor="#1f77b4", opacity=0.12, line_width=0)
+    figure.add_vline(x=0, line_color="#555555", line_width=1)
+    for decision, colour in DECISION_COLOURS.items():
+        part = [(label, row) for label, (_, row) in zip(labels, rows.iterrows())
+                if row["decision"] == decision]
+        if not part:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[row["difference"] * 100 for _, row in part], y=[label for label, _ in part],
+            mode="markers", name=decision, marker={"color": colour, "size": 9},
+            error_x={"type": "data", "symmetric": False,
+                     "array": [(row["ci_high"] - row["difference"]) * 100 for _, row in part],
+                     "arrayminus": [(row["difference"] - row["ci_low"]) * 100 for _, row in part]},
+            hovertemplate="%{y}<br>%{x:+.2f} pp<extra>" + decision + "</extra>"))
+    figure.update_layout(xaxis_title=f"difference in validation accuracy (pp); band: +-{margin:.2f}"
+                         " pp", yaxis={"categoryorder": "array", "categoryarray": labels[::-1],
+                                       "automargin": True},
+                         height=max(300, 28 * len(labels) + 120))
+    return Plot(title, _styled(figure))
+
+
 def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -> Plot:
     """One point per distinct config: mean over seeds, error bars from its t interval (configs
     measured once are hollow and have none), and the Pareto front of the means."""
@@ -139,9 +177,10 @@ def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -
                              pareto=pareto_front(configs[column].astype(float),
                                                  configs["mean"].astype(float)))
     figure = go.Figure()
-    for repeated, name, symbol in ((True, "2+ seeds (95% CI)", "circle"),
-                                   (False, "single seed", "circle-open")):
-        part = configs[(configs["seeds"] >= MIN_SEEDS) == repeated]
+    for repeated, name, symbol in ((True, "2+ held-out seeds (95% CI)", "circle"),
+                                   (False, "no interval (search value or one seed)",
+                                    "circle-open")):
+        part = configs[(configs["heldout_seeds"] >= MIN_SEEDS) == repeated]
         if part.empty:
             continue
         figure.add_trace(go.Scatter(
@@ -156,6 +195,13 @@ def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -
     front = configs[configs["pareto"]].sort_values(column)
     figure.add_trace(go.Scatter(x=front[column], y=front["mean"], mode="lines", name="Pareto front",
                                 line={"shape": "hv", "color": "#d62728"}, hoverinfo="skip"))
+    for flag, name, symbol in (("is_best", "the best", "star"),
+                               ("recommended", "the one to use", "diamond-open")):
+        marked = configs[configs[flag]]
+        figure.add_trace(go.Scatter(x=marked[column], y=marked["mean"], mode="markers", name=name,
+                                    marker={"symbol": symbol, "size": 16, "color": "#2ca02c",
+                                            "line": {"width": 2, "color": "#2ca02c"}},
+                                    hoverinfo="skip"))
     figure.update_layout(xaxis_title=label, yaxis_title="validation accuracy (mean over seeds)",
                          yaxis=ACCURACY_AXIS, xaxis_type="log" if log else "linear")
     return Plot(title, _styled(figure))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.evidence.answers import CLAIMS, claim_verdict
 from bench.store.identity import KNOBS
 from bench.report.load import (
     STATE_COMPLETE, STATE_FAILED, STATE_INVALID, STATE_PRUNED, STATE_RUNNING, StudyData,
@@ -58,13 +59,19 @@ def final_models_by_config(studies: list[StudyData]) -> pd.DataFrame:
 
 
 def accuracy_table(ranked: pd.DataFrame, finals: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
-    """Distinct configs by mean validation accuracy over seeds, with the t interval, n, the
-    trials that asked for each (replays folded in), ties with the best, and test accuracy where
-    the config was finetuned (only final evaluation reads the test set)."""
+    """Distinct configs: the search's value (`selection_value`), the held-out seeds' count,
+    mean and t interval, the decision against the best within +-margin with the difference and
+    its interval, the trials that asked for each (replays folded in), the one to use, and test
+    accuracy where the config was finetuned (only final evaluation reads the test set)."""
     table = ranked.head(limit).merge(finals, how="left", on="config_id")
-    columns = [*config_columns(ranked), *INTERVAL_COLUMNS, "queries", "studies", "tied_with_best",
-               "p_vs_best", "recommended", "test_accuracy_mean", "test_accuracy_std"]
-    return table.reindex(columns=columns).rename(columns=ACCURACY_NAMES)
+    for column in ("difference", "diff_ci_low", "diff_ci_high"):  # accuracy differences in pp
+        table[f"{column}_pp"] = table[column] * 100
+    columns = [*config_columns(ranked), "selection_value", "heldout_seeds", "mean", "ci_low",
+               "ci_high", "sd", "decision", "difference_pp", "diff_ci_low_pp", "diff_ci_high_pp",
+               "more_seeds", "margin_pp", "recommended", "queries", "studies",
+               "test_accuracy_mean", "test_accuracy_std"]
+    return table.reindex(columns=columns).rename(
+        columns={"sd": "validation_accuracy_std", "training_label": "training"})
 
 
 def size_table(ranked: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
@@ -84,7 +91,11 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
     fixed, the paired difference with its interval and verdict, and both configs' exact cost."""
     if pairs.empty:
         return pd.DataFrame(columns=["knob", "low_value", "high_value", "fixed", "pairs"])
-    table = pairs.drop(columns=["low_config", "high_config"]).copy()
+    table = pairs.drop(columns=["low_config", "high_config", "fidelity_id", "confidence",
+                                "effect", "gap_effect"]).copy()
+    verdicts = {knob: claim_verdict(list(group["decision"]), CLAIMS[knob].direction)
+                for knob, group in pairs.groupby("knob")}
+    table.insert(1, "claim_verdict", table["knob"].map(verdicts))
     table["fixed"] = table["fixed"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()))
     training = table.pop("training_label") if "training_label" in table else None
     if training is not None and training.astype(bool).any():  # the training held fixed too

@@ -83,10 +83,10 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     quiet_optuna()
     space = load_space(settings.space)
     # Bad input fails here, before the study is made or any worker or training starts.
+    split = load_search_split(settings)
     storage = search_storage(settings, space)
     artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
-    split = load_search_split(settings)
     study = open_study(settings, space, storage=storage)  # once here, before any worker starts
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with
@@ -108,6 +108,10 @@ def quiet_optuna() -> None:
 
 def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
     split = load_train_validation(settings.data_dir, settings.validation_size, settings.data_seed)
+    if settings.train_size is not None and settings.train_size > len(split.train):
+        # a larger size would train on all of them while the fidelity recorded the size asked
+        raise ValueError(f"--train-size {settings.train_size} is more than the "
+                         f"{len(split.train):,} training images left after the validation split")
     return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.data_seed),
                                 split.validation, split.seed)
 

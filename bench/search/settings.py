@@ -41,10 +41,11 @@ class SearchSettings:
     validation_size: int = 5000
     evaluations_per_epoch: int = 8
     # None: every evaluation scores the whole split. A subset (e.g. 1,000) makes a search 20-30%
-    # faster, but in real searches it led the pruner and sampler to worse configs (README "Search").
+    # faster, but in real searches it led the pruner and sampler to worse configs
+    # (docs/measurements.md, "Faster searches").
     interim_validation_size: int | None = None
     # None: the device's default (fp32 on the CPU, bf16 autocast on CUDA). "bf16" on a CPU with
-    # native bf16 trains the faq networks 1.4-1.8x faster; see README "How long it takes".
+    # native bf16 trains the faq networks 1.4-1.8x faster; see docs/measurements.md.
     precision: str | None = None
     seed: int = 0
     # The seed of the validation split and train subset; None: `seed`. `grid --seeds` holds it

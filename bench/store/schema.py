@@ -30,6 +30,8 @@ ATTR_TRAIN_IMAGES_PER_SECOND = "train_images_per_second"  # training throughput 
 ATTR_WORKER = "worker"  # "host:pid" of the process running the trial (its weights are there)
 ATTR_WORKER_PROCESS = "worker_process"  # boot, pid namespace and start time of that process
 ATTR_CONFIRM_ROLE = "confirm_role"  # confirm: "top" (one of the top K) or "sweep" (a neighbour)
+ATTR_SEED_ROLE = "seed_role"  # "heldout" on confirm's trials: a seed that selected nothing; a
+# search's trials are the selection (their values chose the configs) and decide nothing
 # Also per trained trial: "parameters" and "flops_per_image" (the network's size), and the fields
 # of mnist_cnn.metrics.ModelMetrics ("latency_ms_batch1", "inference_images_per_second").
 
