@@ -58,6 +58,10 @@ class StoredCurve:
 
 
 COLUMNS = "config, fidelity, seed, curve, complete, measurements, source"
+# A whole row, for copying rows between tables and into reference files (bench.store.reference).
+ROW_FIELDS = ("config, fidelity, seed, curve, complete, measurements, source, host, recorded_at, "
+              "threads")
+JSON_FIELDS = {"config", "fidelity", "curve", "measurements"}
 
 
 class CurveTable:
@@ -147,18 +151,26 @@ class CurveTable:
         """
         if other.path.resolve() == self.path.resolve():
             raise CurveTableError(f"cannot merge {self.path} into itself")
-        with other._connect() as source:
-            rows = source.execute("SELECT config, fidelity, seed, curve, complete, measurements, "
-                                  "source, host, recorded_at, threads FROM curves "
-                                  "ORDER BY rowid").fetchall()
+        return self.add_rows(other.rows())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as plain JSON values, in the order recorded: what `add_rows` takes back."""
+        with self._connect() as connection:
+            rows = connection.execute(f"SELECT {ROW_FIELDS} FROM curves ORDER BY rowid").fetchall()
+        names = [name.strip() for name in ROW_FIELDS.split(",")]
+        return [{name: json.loads(value) if name in JSON_FIELDS else value
+                 for name, value in zip(names, row)} for row in rows]
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        """Add rows (from `rows` of another table, or a reference file) by the rules of `put`, in
+        one transaction; returns (rows added or extended, rows this table already had)."""
         added = 0
         with self._connect(write=True) as connection:
-            for (config, fidelity, seed, curve, complete, measurements, origin, host, at,
-                 threads) in rows:
-                added += _put(connection, json.loads(config),
-                              Fidelity.from_record(json.loads(fidelity)), int(seed),
-                              json.loads(curve), bool(complete), json.loads(measurements), origin,
-                              host, at, threads)
+            for row in rows:
+                added += _put(connection, row["config"], Fidelity.from_record(row["fidelity"]),
+                              int(row["seed"]), row["curve"], bool(row["complete"]),
+                              row["measurements"], row["source"], row["host"], row["recorded_at"],
+                              row.get("threads"))
         return added, len(rows) - added
 
     def curves(self, complete_only: bool = False) -> list[StoredCurve]:
