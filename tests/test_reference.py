@@ -47,3 +47,29 @@ def test_export_is_sorted_text_with_a_manifest_and_merges_back_row_for_row(tmp_p
     broken.write_text("{not json\n")
     result = CliRunner().invoke(cli, ["merge-curves", str(broken), "--into", str(tmp_path / "c.db")])
     assert result.exit_code == 2 and "cannot read reference table" in result.output
+
+
+def test_the_shipped_faq_reference_rows_are_valid_faq_configs_at_the_default_fidelity():
+    """results/reference/faq-cpu.jsonl: its manifest agrees with its rows, and every row is a valid
+    grid point of the faq space at the search's default fidelity, on split 0: the key a search
+    or compare on a fresh clone looks it up by."""
+    from pathlib import Path
+
+    from bench.benchmark.grid import valid_grid
+    from bench.search.settings import SearchSettings
+    from bench.search.spaces import load_space
+    from bench.store.identity import config_key
+
+    path = Path(__file__).resolve().parents[1] / "results" / "reference" / "faq-cpu.jsonl"
+    rows = read_reference(path)
+    manifest = json.loads(manifest_path(path).read_text())
+    assert manifest["rows"] == len(rows) > 0 and manifest["threads"] == [1]
+    assert {"machine", "torch", "optuna", "command", "status", "training_hours"} <= set(manifest)
+    assert sorted({row["seed"] for row in rows}) == manifest["seeds"]
+    settings = SearchSettings()
+    valid = {config_key(config, Fidelity.of(train, 55_000, settings.validation_size, None, "cpu", 0))
+             for _, config, train in valid_grid(load_space("faq"), settings)}
+    assert len(valid) == 220
+    keys = [config_key(row["config"], row["fidelity"]) for row in rows]
+    assert set(keys) <= valid
+    assert all(row["complete"] and len(row["curve"]) == 8 for row in rows)
