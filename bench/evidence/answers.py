@@ -154,7 +154,7 @@ def knob_answer(knob: str, pairs: pd.DataFrame) -> list[str]:
         return [f"{capitalized(name)}: no two measured configs differ only in {name} with "
                 f"{MIN_SEEDS}+ held-out seeds in common, so the tutorial's claim \"{claim.text}\" "
                 "is untested: run `mnist-bench confirm` (it sweeps each knob around the best "
-                "config)."]
+                "config), or rerun it to continue its race."]
     verdict = claim_verdict(pairs["decision"].tolist(), claim.direction)
     lines = [f"{capitalized(name)}: the tutorial's claim \"{claim.text}\" is {verdict} "
              f"({decision_counts(pairs)}; {PAIRED_METHOD})."]

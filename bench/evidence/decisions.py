@@ -9,8 +9,8 @@ Methods (named in the report next to the numbers they produce):
 - equivalent: two one-sided tests (TOST) against -margin and +margin, Holm-adjusted over the
   family, p < 0.05 (the 90% interval inside +-margin): equivalence is shown, never read from a
   large p;
-- undecided: neither; "about N more seeds" is the normal-approximation count at which the
-  observed difference and sd would decide one way or the other.
+- undecided: neither; "about N more seeds" is the count at which the observed difference and
+  sd would decide one way or the other (Student's quantiles, no multiplicity: a rough guide).
 
 Why scipy's from-stats tests and not statsmodels' ttost_ind: the resolution floor needs the
 sd as an input, and scipy is already a dependency. baycomp's correlated t-test is not used: it
@@ -144,19 +144,16 @@ def decide_family(comparisons: list[Comparison | None], margin: float) -> list[d
 
 def seeds_to_decide(comparison: Comparison, margin: float) -> int:
     """About how many more held-out seeds a side would make the comparison decide, if the
-    observed difference and sd held: the fewer of 'different' and 'equivalent'."""
-    z_two_sided, z_one_sided = stats.norm.ppf(1 - ALPHA / 2), stats.norm.ppf(1 - ALPHA)
+    observed difference and sd held: the fewest at which the t interval (Student's quantiles at
+    that many seeds, no multiplicity) would exclude zero or fit inside +-margin."""
     distance = abs(comparison.difference)
-    spread = comparison.difference_sd
-    needed = []
-    if distance > 0:
-        needed.append((z_two_sided * spread / distance) ** 2)
-    if distance < margin:
-        needed.append((z_one_sided * spread / (margin - distance)) ** 2)
-    if not needed:
-        return MAX_SEEDS_ESTIMATE
-    total = min(math.ceil(min(needed)), MAX_SEEDS_ESTIMATE)
-    return max(1, total - comparison.seeds)
+    for seeds in range(comparison.seeds + 1, comparison.seeds + MAX_SEEDS_ESTIMATE):
+        se = comparison.difference_sd / math.sqrt(seeds)
+        df = seeds - 1
+        if (distance > 0 and stats.t.ppf(1 - ALPHA / 2, df) * se < distance) or \
+                (distance < margin and stats.t.ppf(1 - ALPHA, df) * se < margin - distance):
+            return seeds - comparison.seeds
+    return MAX_SEEDS_ESTIMATE
 
 
 def race_rounds(configs: list[str], first_seeds: int, max_seeds: int,
