@@ -205,6 +205,7 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
         outcome.open = open_comparisons(gather([study, confirm], settings.margin), by_identity)
         return {config for pair in outcome.open for config in pair}
 
+    open_configs()  # what a rerun finds open, for the bar's first round
     with _Measurer(space, search, settings, confirm, distributions, outcome) as measurer:
         for wanted in race_rounds(list(by_identity), settings.seeds, settings.max_seeds,
                                   open_configs):
