@@ -98,13 +98,16 @@ def versus_best(row: pd.Series) -> str:
     if pd.isna(row.get("difference")):
         return "undecided: needs 2+ held-out seeds"
     interval = (f"{pp(row['difference'])} (95% CI {pp(row['diff_ci_low'])} to "
-                f"{pp(row['diff_ci_high'])})")
+                f"{pp(row['diff_ci_high'])}, before Holm)")
     if row["decision"] == decisions.EQUIVALENT:
         return f"equivalent within {margin}: {interval}"
     if row["decision"] == decisions.UNDECIDED:
-        return (f"undecided at {margin}: {interval}; about {row['more_seeds']:.0f} more seeds "
-                "would decide")
+        return f"undecided at {margin}: {interval}; {more_seeds(row['more_seeds'])} would decide"
     return f"{row['decision']}: {interval}"
+
+
+def more_seeds(count: float) -> str:
+    return f"about {count:.0f} more seed{'' if count == 1 else 's'}"
 
 
 def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
@@ -223,11 +226,11 @@ def pair_sentence(row: pd.Series) -> str:
     elif row["decision"] == decisions.EQUIVALENT:
         outcome = f"equivalent within +-{row['margin_pp']:.2f} pp"
     else:
-        outcome = (f"undecided (about {row['more_seeds']:.0f} more seeds would decide)")
+        outcome = f"undecided ({more_seeds(row['more_seeds'])} would decide)"
     return (f"{knob_label(knob, row['low_value'])} -> {row['high_value']} ({fixed}): "
             f"{pct(row['low_mean'])} -> {pct(row['high_mean'])}, difference {pp(row['difference'])} "
-            f"({row['confidence']:.0%} CI {pp(row['ci_low'])} to {pp(row['ci_high'])}, "
-            f"n={row['pairs']} paired held-out seeds): {outcome}; "
+            f"({row['confidence']:.0%} CI {pp(row['ci_low'])} to {pp(row['ci_high'])} before "
+            f"Holm, n={row['pairs']} paired held-out seeds): {outcome}; "
             f"{mflop(row['low_flops_per_image'])} -> {mflop(row['high_flops_per_image'])} per image "
             f"({ratio(row['low_flops_per_image'], row['high_flops_per_image'], 'FLOPs')}), "
             f"{row['low_parameters']:,.0f} -> {row['high_parameters']:,.0f} parameters "
