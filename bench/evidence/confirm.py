@@ -111,7 +111,8 @@ def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> Search
                           # searches made before interim evaluations scored the whole split
                           interim_validation_size=stored.get("interim_validation_size"),
                           precision=stored.get("precision"),
-                          seed=stored["seed"], data_dir=Path(data_dir) if data_dir else None,
+                          seed=stored["seed"], split_seed=stored.get("split_seed"),
+                          data_dir=Path(data_dir) if data_dir else None,
                           results_dir=settings.results_dir, storage=settings.storage,
                           device=settings.device, curve_table=Path(table) if table else None)
 
@@ -214,8 +215,8 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                     for seed in heldout[identity][:count] if (identity, seed) not in done]
             outcome.rounds += 1
             if not measurer.measure(jobs, deadline, len(outcome.open)):
+                open_configs()  # what the stopped round leaves open (a finished race has it)
                 break
-    outcome.open = open_comparisons(gather([study, confirm], settings.margin), by_identity)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
