@@ -490,12 +490,16 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
 @click.option("--sweep/--no-sweep", default=ConfirmSettings.sweep, show_default=True,
               help="Also measure the configs one grid step from the best in each network knob "
               "(the paired comparisons that answer the FAQ).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Race at this many epochs instead of the study's own (e.g. finetune's 12): "
+              "a budget of its own, in the study <study>-epochsE-confirm; the report shows each "
+              "budget's decisions side by side and how well the rankings agree.")
 @click.option("--storage", default=None,
               help="Optuna storage URL of the study. Default: sqlite:///<results-dir>/<study>/study.db.")
 @RESULTS_DIR_OPTION
 @DEVICE_OPTION
 @bad_input_errors
-def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, storage, results_dir,
+def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storage, results_dir,
             device) -> None:
     """Race the study's top configs on held-out seeds, at the study's own fidelity, until each
     comparison with the best and each FAQ pair is decided (better, equivalent within the
@@ -510,9 +514,10 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, storage, resul
 
     outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, max_seeds=max_seeds,
                                           minutes=minutes, margin=margin / 100, sweep=sweep,
-                                          results_dir=results_dir, storage=storage, device=device))
+                                          epochs=epochs, results_dir=results_dir,
+                                          storage=storage, device=device))
     for note in outcome.skipped or []:
-        click.echo(f"note: not measured: {note}")
+        click.echo(f"note: {note}")
     click.echo(outcome.summary())
     _exit_if_interrupted(outcome.exit_code)
 

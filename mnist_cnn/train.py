@@ -36,7 +36,8 @@ class TrainSettings:
     augment: bool = False
     # Evaluations before an epoch's end score only the first N validation images (the split is
     # shuffled, so a fixed random subset): a pruner's rough ranking at a fraction of the cost.
-    # End-of-epoch evaluations score the whole split, and only they measure the model.
+    # End-of-epoch evaluations score the whole split, and only they measure the model. The
+    # training subset (EpochRecord.train_subset_loss) is scored alike: the first N, or all of it.
     interim_validation_size: int | None = None
     precision: str | None = None  # one of PRECISIONS; None: the device's default
 
@@ -62,12 +63,19 @@ class EpochRecord:
     """One point of the learning curve; `epoch` is fractional when evaluated within epochs."""
 
     epoch: float
+    # Mean minibatch loss since the previous record, each taken before its own step: a running
+    # signal of training, not a measure of fitting (every batch of a first epoch is unseen).
     train_loss: float
     validation_loss: float
     validation_accuracy: float
     seconds: float
     images_per_second: float
     interim: bool = False  # scored on the interim subset: a signal for pruning, not a measurement
+    # The model (eval mode) on a fixed subset of the training split as large as validation, scored
+    # like validation (the interim count when `interim`): the generalization gap is
+    # validation_loss - train_subset_loss. None in curves recorded before it was measured.
+    train_subset_loss: float | None = None
+    train_subset_accuracy: float | None = None
 
 
 def best_validation_accuracy(curve: Iterable[EpochRecord]) -> float:
@@ -200,11 +208,16 @@ def evaluate(
     return Evaluation(total_loss.item() / max(1, len(data)), accuracy, predicted.cpu())
 
 
-def _interim_validation_set(validation: ImageSet, size: int | None) -> ImageSet | None:
-    """The images interim evaluations score: the split's first `size`; None when that is all."""
-    if size is None or size >= len(validation):
-        return None
-    return ImageSet(validation.images[:size], validation.labels[:size])
+def _first(images: ImageSet, size: int | None) -> ImageSet:
+    """The set's first `size` images (all where `size` is None): what interim evaluations score."""
+    return ImageSet(images.images[:size], images.labels[:size])
+
+
+def training_subset(train: ImageSet, size: int) -> ImageSet:
+    """The training images scored at each evaluation: the first `size`. The split is a seeded
+    permutation (load_train_validation, take_subset), so they are a fixed random subset, taken
+    without drawing from any generator that training uses."""
+    return _first(train, size)
 
 
 def _make_scheduler(
@@ -263,7 +276,13 @@ def train(
         )
     bounds = [round(steps_per_epoch * (j + 1) / settings.evaluations_per_epoch)
               for j in range(settings.evaluations_per_epoch)]
-    interim_set = _interim_validation_set(data.validation, settings.interim_validation_size)
+    interim_size = settings.interim_validation_size
+    has_interim = interim_size is not None and interim_size < len(data.validation)
+    train_subset = training_subset(ImageSet(train_images, train_labels),
+                                   min(len(data.validation), n))
+    # (validation, training subset) as scored at the end of an epoch and within one
+    scored = {False: (data.validation, train_subset),
+              True: (_first(data.validation, interim_size), _first(train_subset, interim_size))}
     try:
         for epoch in range(start_epoch, settings.epochs):
             order = torch.randperm(n, generator=order_generator).to(device)
@@ -291,9 +310,10 @@ def train(
                 step = bound
                 train_loss = loss_sum.item() / max(1, seen)  # syncs the device before timing
                 seconds = time.perf_counter() - started
-                interim = interim_set is not None and part < len(bounds) - 1
-                evaluation = evaluate(model, interim_set if interim else data.validation, device,
-                                      precision=settings.precision)
+                interim = has_interim and part < len(bounds) - 1
+                validation_set, fitting_set = scored[interim]
+                evaluation = evaluate(model, validation_set, device, precision=settings.precision)
+                fitting = evaluate(model, fitting_set, device, precision=settings.precision)
                 record = EpochRecord(
                     epoch=epoch + (part + 1) / settings.evaluations_per_epoch,
                     train_loss=train_loss,
@@ -302,6 +322,8 @@ def train(
                     seconds=seconds,
                     images_per_second=seen / seconds if seconds > 0 else 0.0,
                     interim=interim,
+                    train_subset_loss=fitting.loss,
+                    train_subset_accuracy=fitting.accuracy,
                 )
                 result.history.append(record)
                 if on_evaluation is not None:

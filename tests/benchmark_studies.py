@@ -5,7 +5,8 @@ Every evaluation costs SECONDS_PER_EVALUATION training seconds; a full curve is
 PLANNED_EVALUATIONS evaluations (1 epoch x 4 evaluations), so a complete trial costs 20 s.
 The curve table behind the group holds SEED_VALUES: per config, each recorded seed's best
 validation accuracy; a complete trial drew one of those seeds, and the "compare" attr holds the
-seed means of the best config and of the config each study picked, as bench.benchmark.compare writes them.
+best config's mean over all its seeds and the picked config's mean over all its seeds and over the
+seeds none of the study's trials of it drew (held out), as bench.benchmark.compare writes them.
 """
 
 from __future__ import annotations
@@ -83,23 +84,34 @@ def study_name(sampler: str, pruner: str, seed: int, group: str = GROUP) -> str:
     return f"{group}-{sampler}-{pruner}-seed{seed}"
 
 
-def picked(trials: list[Trial], with_table: bool = True) -> dict:
-    """The "compare" attr's picked-config fields: the best complete trial (earliest on ties) and
-    its config's mean over the seeds in the table."""
+def picked(trials: list[Trial], with_table: bool = True, heldout: bool = True) -> dict:
+    """The "compare" attr's picked-config fields: the best complete trial (earliest on ties), its
+    config's mean over the seeds in the table, and over those no trial of that config drew;
+    without `heldout`, only the fields written before held-out scoring."""
     done = [(t.value, -number, t) for number, t in enumerate(trials) if t.state == "complete"]
     if not done:
-        return {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
+        fields = {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
+        return {**fields, **({"picked_config_seen_seeds": None, "picked_config_heldout_mean": None,
+                              "picked_config_heldout_seeds": None} if heldout else {})}
     _, negative_number, best = max(done)
     values = SEED_VALUES[best.config]
-    return {"picked_trial": -negative_number,
-            "picked_config_mean": fmean(values) if with_table else None,
-            "picked_config_seeds": len(values) if with_table else None}
+    fields = {"picked_trial": -negative_number,
+              "picked_config_mean": fmean(values) if with_table else None,
+              "picked_config_seeds": len(values) if with_table else None}
+    if not heldout:
+        return fields
+    seen = sorted({t.seed for t in trials if t.state != "invalid" and t.config == best.config})
+    unseen = [value for seed, value in enumerate(values) if seed not in seen]
+    return {**fields, "picked_config_seen_seeds": seen,
+            "picked_config_heldout_mean": fmean(unseen) if with_table and unseen else None,
+            "picked_config_heldout_seeds": len(unseen) if with_table else None}
 
 
 def write_compare_group(results_dir: Path, group: str = GROUP, runs=RUNS,
-                        with_table: bool = True) -> None:
+                        with_table: bool = True, heldout: bool = True) -> None:
     """One SQLite file results/<group>/study.db holding one study per (sampler, pruner, seed);
-    without the table, the attrs hold no means (as when the table had no complete curve)."""
+    without the table, the attrs hold no means (as when the table had no complete curve);
+    without `heldout`, they are as written before held-out scoring."""
     layout.study_dir(results_dir, group).mkdir(parents=True, exist_ok=True)
     storage = layout.sqlite_url(results_dir, group)
     for (sampler, pruner), seeds in runs.items():
@@ -114,7 +126,7 @@ def write_compare_group(results_dir: Path, group: str = GROUP, runs=RUNS,
                 "best_in_table": BEST_IN_TABLE if with_table else None,
                 "best_in_table_seeds": len(SEED_VALUES["A"]) if with_table else None,
                 "best_config_in_table": CONFIGS["A"] if with_table else None,
-                "table_configs": 4, "grid_configs": 4, **picked(trials, with_table)})
+                "table_configs": 4, "grid_configs": 4, **picked(trials, with_table, heldout)})
             for number, trial in enumerate(trials):
                 add_compare_trial(study, trial, source=f"{GROUP}-grid#{number}")
 

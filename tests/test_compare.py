@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import fmean
 
 import optuna
 import pytest
@@ -89,7 +90,8 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
         study = optuna.load_study(study_name=name, storage=url)
         _, sampler, pruner, seed = name.rsplit("-", 3)
         # one seed per config: a config's mean is its one value; the picked config is the best
-        # completed trial's (none when the pruner stopped every trial)
+        # completed trial's (none when the pruner stopped every trial), and the study drew its
+        # only seed: no seed is held out, so no held-out score
         completed = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         picked = study.best_trial if completed else None
         picked_mean = best[key(picked.user_attrs[schema.ATTR_CONFIG])] if picked else None
@@ -100,7 +102,10 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
             "best_config_in_table": {"kernel_size": top.config["kernel_size"], "pool_size": 2},
             "table_configs": 2, "grid_configs": 2,
             "picked_trial": picked.number if picked else None, "picked_config_mean": picked_mean,
-            "picked_config_seeds": 1 if picked else None}
+            "picked_config_seeds": 1 if picked else None,
+            "picked_config_seen_seeds": [0] if picked else None,
+            "picked_config_heldout_mean": None,
+            "picked_config_heldout_seeds": 0 if picked else None}
         recorded = study.user_attrs["search_settings"]
         assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
         trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
@@ -143,9 +148,10 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     assert len(replaced.trials) == 6 and replaced.user_attrs["compare"]["seed"] == 1
 
 
-def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp_path):
+def test_each_query_draws_a_recorded_seed_and_regret_uses_held_out_seeds(filled, tmp_path):
     """Three seeds per config, 0.2 pp apart: replayed values differ between queries of one config,
-    and the compare attr holds seed means, not the lucky seed."""
+    and the compare attr holds seed means, not the lucky seed: the picked config's over all its
+    seeds and over those no trial of it drew."""
     table_path = tmp_path / "curves.db"
     shutil.copy(filled.curve_table, table_path)
     table = CurveTable(table_path)
@@ -181,6 +187,15 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp
     assert attr["picked_config_mean"] == pytest.approx(
         means[key(picked.user_attrs[schema.ATTR_CONFIG])])
     assert attr["picked_config_seeds"] == 3
+    picked_key = key(picked.user_attrs[schema.ATTR_CONFIG])
+    seen = sorted({t.user_attrs[schema.ATTR_SEED] for t in study.trials
+                   if schema.ATTR_SEED in t.user_attrs
+                   and key(t.user_attrs[schema.ATTR_CONFIG]) == picked_key})
+    unseen = [c.best_validation_accuracy for seed, c in by_config[picked_key].items()
+              if seed not in seen]
+    assert attr["picked_config_seen_seeds"] == seen and picked.user_attrs[schema.ATTR_SEED] in seen
+    assert attr["picked_config_heldout_seeds"] == len(unseen)
+    assert attr["picked_config_heldout_mean"] == (pytest.approx(fmean(unseen)) if unseen else None)
 
     # A fourth seed of every config, 0.4 pp lower (as `confirm` adds them): a rerun runs nothing
     # and brings both means in the complete study up to date.
@@ -198,6 +213,10 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_seed_means(filled, tmp
     # seed offsets 0, -0.2, -0.4 pp had mean -0.2 pp; with -0.4 pp more, -0.25 pp
     assert after["best_in_table"] == pytest.approx(attr["best_in_table"] - 0.0005)
     assert after["picked_config_mean"] == pytest.approx(attr["picked_config_mean"] - 0.0005)
+    # no trial drew the fourth seed: it is held out, the seen ones stay out
+    fourth = by_config[picked_key][0].best_validation_accuracy - 0.004
+    assert after["picked_config_seen_seeds"] == seen
+    assert after["picked_config_heldout_mean"] == pytest.approx(fmean(unseen + [fourth]))
 
 
 def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -176,3 +177,77 @@ def test_finetune_best_takes_the_config_the_report_recommends(results):
     assert report.returncode == 0, report.stderr
     summary = (results / "report" / "summary.md").read_text()
     assert f"`mnist-bench finetune --best --study {STUDY}` trains and tests it" in summary
+
+
+def test_a_knob_whose_best_neighbours_are_over_budget_gets_the_next_configs_pair():
+    """The issue's case: the best (kernel 3, pool 3/1) has no measurable kernel neighbour (kernel
+    5 at pool stride 1 is over the faq space's FLOP budget), so the kernel's pair is taken around
+    the search's next config, and a note says which."""
+    from dataclasses import asdict
+
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    from bench.evidence.confirm import targets
+    from bench.evidence.settings import ConfirmSettings
+    from bench.search.settings import SearchSettings
+    from bench.search.spaces import load_space
+
+    space, search = load_space("faq"), SearchSettings()
+    study = optuna.create_study(direction="maximize")
+    ranked = [({"kernel_size": 3, "stride": 1, "pool_size": 3, "pool_stride": 1, "fc_width": 128},
+               0.99),
+              ({"kernel_size": 3, "stride": 1, "pool_size": 3, "pool_stride": 2, "fc_width": 64},
+               0.98)]
+    distributions = {"kernel_size": IntDistribution(3, 7, step=2),
+                     "stride": IntDistribution(1, 2), "pool_size": IntDistribution(1, 3),
+                     "pool_stride": IntDistribution(1, 3),
+                     "fc_width": CategoricalDistribution([32, 64, 128, 256, 512])}
+    for params, value in ranked:
+        config, train_settings = space.build(params, search.plan())
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=distributions, value=value,
+            user_attrs={schema.ATTR_CONFIG: asdict(config),
+                        schema.ATTR_TRAIN_SETTINGS: asdict(train_settings)}))
+    chosen, notes = targets(study, space, search, ConfirmSettings(top=1))
+    measured = [t.params for t in chosen]
+    kernel_five = {**ranked[1][0], "kernel_size": 5}
+    assert {**ranked[0][0], "kernel_size": 5} not in measured  # over the budget
+    assert ranked[1][0] in measured and kernel_five in measured
+    assert any(note.startswith("not measured: kernel_size=5") for note in notes)
+    assert any("kernel_size: the best's neighbours cannot be measured" in note
+               and "#2 config" in note for note in notes)
+    # knobs whose best neighbours can be measured keep them, and need no substitute
+    assert {**ranked[0][0], "fc_width": 64} in measured
+    assert not any(note.startswith("fc_width:") for note in notes)
+
+
+def test_confirm_at_another_budget_is_a_study_and_a_budget_of_its_own(results):
+    """`confirm --epochs 2` races the top configs at two epochs in <study>-epochs2-confirm; the
+    evidence ranks each budget on its own seeds, and finetune --best (12 epochs) says it used the
+    budget closest to its own."""
+    from bench.evidence.summary import gather
+    from bench.final.finetune import FinetuneSettings, recommended_trial
+
+    args = ["--results-dir", str(results), "--top", "3", "--no-sweep", "--max-seeds", "2"]
+    assert run("confirm", *args).returncode == 0
+    done = run("confirm", *args, "--epochs", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"study {STUDY}-epochs2-confirm" in done.stdout
+    longer = load(results, STUDY + "-epochs2-confirm")
+    trials = longer.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 6 and {t.user_attrs[schema.ATTR_SEED_ROLE] for t in trials} == {"heldout"}
+    assert {t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["epochs"] for t in trials} == {2}
+    assert all(len(t.user_attrs[schema.ATTR_LEARNING_CURVE]) == 4 for t in trials)  # 2 x 2 evals
+    study = load(results, STUDY)
+    evidence = gather([study, load(results, STUDY + "-confirm"), longer])
+    assert [b.epochs for b in evidence.budgets] == [1, 2]
+    assert all(b.ranked["heldout_seeds"].min() == 2 for b in evidence.budgets)
+    assert evidence.agreement.iloc[0]["configs"] == 3
+    _, _, note = recommended_trial(FinetuneSettings(results_dir=results), study)
+    assert "decided at 2 epochs, the measured budget closest to this finetune's 12" in note
+    report = run("report", str(results))
+    assert report.returncode == 0, report.stderr
+    budgets = pd.read_csv(results / "report" / "budgets.csv")
+    assert list(budgets["budget"]) == ["1 epoch", "2 epochs"]
+    summary = (results / "report" / "summary.md").read_text()
+    assert "Rank agreement between 1 epoch and 2 epochs over 3 configs: Kendall's tau" in summary

@@ -14,10 +14,11 @@ from optuna.trial import TrialState, create_trial
 
 from bench.store import schema
 from bench.evidence.answers import (NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdict, knob_answer,
-                                   pair_sentence)
+                                   overfitting_answer, pair_sentence)
 from bench.evidence.decisions import EQUIVALENT, MARGIN, WORSE
 from bench.evidence.measurements import KNOBS, measurements
-from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs
+from bench.evidence.statistics import (config_summary, decide_pairs, knob_pairs,
+                                       paired_difference)
 from bench.evidence.summary import gather
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
@@ -35,11 +36,17 @@ def flops(params: dict) -> float:
 
 
 def add_measurement(study: optuna.Study, params: dict, seed: int, value: float,
-                    replayed: bool = False, learning_rate: float = 1e-3) -> None:
+                    replayed: bool = False, learning_rate: float = 1e-3, epochs: int = 1,
+                    train_subset_loss: float | None = None) -> None:
+    """A complete trial; with `train_subset_loss` its curve scored the training subset (at an
+    accuracy 0.005 above validation's), without it the curve predates that."""
     config = CNNConfig(channels=(32, 64), **params)
-    curve = [dict(epoch=1.0, train_loss=0.05, validation_loss=0.06, validation_accuracy=value,
-                  seconds=10.0, images_per_second=1000.0)]
-    settings = asdict(TrainSettings(epochs=1, seed=seed, learning_rate=learning_rate))
+    curve = [dict(epoch=float(epoch), train_loss=0.05, validation_loss=0.06,
+                  validation_accuracy=value, seconds=10.0, images_per_second=1000.0)
+             for epoch in range(1, epochs + 1)]
+    if train_subset_loss is not None:
+        curve[-1].update(train_subset_loss=train_subset_loss, train_subset_accuracy=value + 0.005)
+    settings = asdict(TrainSettings(epochs=epochs, seed=seed, learning_rate=learning_rate))
     fidelity = {**FIDELITY, "train_settings": {k: v for k, v in settings.items() if k != "seed"}}
     attrs = {schema.ATTR_CONFIG: asdict(config), schema.ATTR_TRAIN_SETTINGS: settings,
              schema.ATTR_FIDELITY: fidelity, schema.ATTR_SEED: seed,
@@ -196,3 +203,45 @@ def test_a_lucky_single_seed_is_listed_below_the_configs_with_intervals():
     ranked = gather([study]).ranked
     assert list(ranked["fc_width"]) == [256, 512] and list(ranked["seeds"]) == [3, 1]
     assert ranked.iloc[0]["is_best"] and ranked.iloc[1]["decision"] == "undecided"
+
+
+def test_the_loss_gap_is_measured_on_the_training_subset_and_missing_for_older_curves():
+    study = optuna.create_study(direction="maximize")
+    add_measurement(study, BEST, 0, 0.98)  # recorded before the training subset was scored
+    add_measurement(study, BEST, 1, 0.98, train_subset_loss=0.01)
+    gaps = measurements([study]).set_index("seed")
+    assert np.isnan(gaps.loc[0, "loss_gap"]) and np.isnan(gaps.loc[0, "accuracy_gap"])
+    assert np.isnan(gaps.loc[0, "gap_images"])
+    # validation loss 0.06 minus the subset's 0.01, not minus the pre-step train_loss 0.05
+    assert gaps.loc[1, "loss_gap"] == pytest.approx(0.05)
+    assert gaps.loc[1, "accuracy_gap"] == pytest.approx(0.005)
+    assert gaps.loc[1, "gap_images"] == 1000  # as many as validation (5,000), at most 1,000 trained
+    assert config_summary(measurements([study])).loc[0, "loss_gap"] == pytest.approx(0.05)
+    assert all(np.isnan(paired_difference(np.array([np.nan, np.nan]), np.array([0.1, 0.2]))))
+
+
+def fc_study(train_subset_losses: dict[int, float] | None) -> optuna.Study:
+    """FC 256 and 512 at two epochs, four seeds; `train_subset_losses[fc]`: the subset's loss
+    (the gap is 0.06 minus it), or None for curves from before the subset was scored."""
+    rng = np.random.default_rng(5)
+    study = optuna.create_study(direction="maximize")
+    for seed in range(4):
+        for fc in (256, 512):
+            loss = None if train_subset_losses is None else \
+                train_subset_losses[fc] + rng.normal(0, 0.001)
+            add_measurement(study, {**BEST, "fc_width": fc}, seed, 0.988 + rng.normal(0, 0.001),
+                            epochs=2, train_subset_loss=loss)
+    return study
+
+
+def test_the_overfitting_claim_is_judged_by_the_training_subset_gap_or_not_at_all():
+    larger_gap = overfitting_answer(pairs_of(fc_study({256: 0.03, 512: 0.01}), "fc_width"))
+    assert len(larger_gap) == 1 and f"overfits\" is {SUPPORTED}" in larger_gap[0]
+    assert ("validation loss minus the loss on a fixed subset of 1,000 training images, at the "
+            "end of training") in larger_gap[0]
+    assert "FC 256 -> 512: gap +0.02" in larger_gap[0]
+    old = overfitting_answer(pairs_of(fc_study(None), "fc_width"))
+    assert old == ["FC width and over-fitting: the tutorial's claim \"a large FC layer overfits\" "
+                   "is not judged: FC 256 -> 512 at 2 epochs: not measured: curves recorded "
+                   "before the training-subset evaluation; rerun confirm."]
+

@@ -80,3 +80,30 @@ def test_storage_url_without_a_database_or_the_study_is_bad_input(tmp_path):
         assert message in result.output and result.output.count("\n") == 1
         assert "secret" not in result.output
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_fresh_clone_reports_the_shipped_reference_answers(tmp_path):
+    """No local study, only results/reference/ as a clone ships it: the report is the
+    whole-space FAQ answers (a section, not a failure); with a local study it adds them."""
+    import shutil
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "results" / "reference"
+    shutil.copytree(shipped, tmp_path / "reference")
+    result = run_report(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "No local studies" in result.output
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "## The FAQ over the whole space (reference tables)" in summary
+    for name in ("Conv kernel size", "Conv stride", "Pooling window", "Pool stride", "FC width"):
+        assert f"- {name}, over the whole faq space, at one epoch" in summary
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "The FAQ over the whole faq space (reference table faq-cpu.jsonl)" in page
+    steps = pd.read_csv(tmp_path / "report" / "reference_faq_cpu.csv")
+    assert {"knob", "low_value", "high_value", "pairs", "mean", "ci_low", "ci_high",
+            "wins"} <= set(steps.columns)
+    write_study(tmp_path, "alpha")
+    both = run_report(str(tmp_path))
+    assert both.exit_code == 0, both.output
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "## FAQ answers" in summary and "## The FAQ over the whole space" in summary

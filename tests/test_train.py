@@ -1,5 +1,7 @@
 """Training learns, is repeatable, reports every evaluation, stops and resumes."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -165,3 +167,57 @@ def test_foreach_adam_is_bitwise_the_per_parameter_loop():
             optimizer.step()
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(*weights)
+
+
+def test_a_training_subset_is_scored_at_every_evaluation_as_validation_is(split):
+    """The first 200 training images (as many as validation), the first 50 at interim
+    evaluations: what the model scores there, in eval mode, is what the record holds."""
+    cpu = torch.device("cpu")
+    settings = TrainSettings(epochs=2, batch_size=32, evaluations_per_epoch=3,
+                             interim_validation_size=50)
+    scored = []
+
+    def score_subsets(record, model):
+        size = 50 if record.interim else 200
+        subset = evaluate(model, split.train.subset(torch.arange(size)), cpu)
+        scored.append((subset.loss, subset.accuracy))
+
+    result = train(SMALL, settings, split, on_evaluation=score_subsets)
+    assert [r.interim for r in result.history] == [True, True, False] * 2
+    assert [(r.train_subset_loss, r.train_subset_accuracy) for r in result.history] == scored
+    assert all(round(r.train_subset_accuracy * (50 if r.interim else 200), 4).is_integer()
+               for r in result.history)
+    last = result.history[-1]
+    assert last.train_subset_loss < last.validation_loss  # it was trained on these images
+
+
+def test_scoring_the_training_subset_changes_nothing_learned(split, monkeypatch):
+    """Curves recorded before the training subset was scored stay the same measurement: with
+    dropout, augmentation, a schedule and interim scores, every loss, score and weight is
+    bitwise what it is when the subset is empty (no forward pass on it at all)."""
+    train_module = importlib.import_module("mnist_cnn.train")  # the package re-exports `train`
+
+    config = CNNConfig(channels=(8, 16), fc_width=32, dropout=0.3)
+    settings = TrainSettings(epochs=2, batch_size=32, evaluations_per_epoch=2, augment=True,
+                             lr_schedule="cosine", interim_validation_size=50, seed=5)
+    scored = train(config, settings, split)
+    monkeypatch.setattr(train_module, "training_subset",
+                        lambda images, size: images.subset(torch.arange(0)))
+    unscored = train(config, settings, split)
+    assert all(r.train_subset_loss > 0 for r in scored.history)
+    assert all(r.train_subset_loss == 0.0 for r in unscored.history)  # the patch took effect
+
+    def learned(history):
+        return [(r.epoch, r.train_loss, r.validation_loss, r.validation_accuracy, r.interim)
+                for r in history]
+
+    assert learned(scored.history) == learned(unscored.history)
+    after, before = scored.model.state_dict(), unscored.model.state_dict()
+    assert all(torch.equal(after[name], before[name]) for name in before)
+
+
+def test_a_record_stored_before_the_training_subset_was_scored_still_loads():
+    old = dict(epoch=1.0, train_loss=0.2, validation_loss=0.1, validation_accuracy=0.97,
+               seconds=3.0, images_per_second=900.0, interim=False)
+    record = EpochRecord(**old)
+    assert record.train_subset_loss is None and record.train_subset_accuracy is None

@@ -3,8 +3,10 @@
 Each (sampler, pruner, seed) is one Optuna study named `<group>-<sampler>-<pruner>-seed<k>` in the
 group's storage (results/<group>/study.db by default); seed k seeds the sampler, and each query
 of a config draws one of its recorded training seeds (bench.search.objective), so replayed values carry
-measurement noise. Regret is measured on seed means: the "compare" attr holds the best config's
-mean over its recorded seeds and the mean of the config the study picked. Studies run whole
+measurement noise. Regret is measured on held-out seeds, so no sampler scores its own luck: the
+"compare" attr holds the best config's mean over all its recorded seeds (the target) and the
+picked config's mean over the recorded seeds none of the study's trials of that config drew
+(None where every seed was seen). Studies run whole
 in worker processes on in-memory storage; the parent writes each finished one's trials and then its
 "compare" attr, so a study with that attr is complete (a rerun skips it) and one without was cut
 off while being written (a rerun replaces it).
@@ -51,6 +53,10 @@ POLL_SECONDS = 0.5
 # The "compare" attr's table fields, refreshed in every study after a run.
 COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
                  "grid_configs")
+# The "compare" attr's fields on the study's pick (picked_config).
+PICKED_KEYS = ("picked_trial", "picked_config_mean", "picked_config_seeds",
+               "picked_config_seen_seeds", "picked_config_heldout_mean",
+               "picked_config_heldout_seeds")
 
 
 @dataclass(frozen=True)
@@ -235,21 +241,53 @@ def seed_mean(seeds: dict[int, StoredCurve]) -> float:
     return float(np.mean([curve.best_validation_accuracy for curve in seeds.values()]))
 
 
-def picked_config(trials: list[FrozenTrial], table: CurveTable) -> dict[str, Any]:
-    """The config a study picked (its best completed trial; the earliest on ties) and that
-    config's mean over its seeds in the table: what its regret is measured on. None values
-    where the study completed no trial or the table has no complete curve of the config."""
+def picked_config(trials: list[FrozenTrial], table: CurveTable,
+                  seen: list[int] | None = None) -> dict[str, Any]:
+    """The config a study picked (its best completed trial; the earliest on ties), scored on the
+    seeds the study did not see: the "compare" attr's picked_* fields.
+
+    `picked_config_heldout_mean` is the mean over the picked config's recorded seeds that none of
+    the study's trials of that config drew (`picked_config_seen_seeds`), the value its regret is
+    measured on; None when every recorded seed was seen (or the pick recorded no seed).
+    `picked_config_mean` is the mean over all its seeds, for context. `seen` is given when already
+    known (a refresh reads it from the attr); else it is read from `trials`, which must then be
+    all the study's counted trials. None values where the study completed no trial or the table
+    has no complete curve of the config.
+    """
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        return {"picked_trial": None, "picked_config_mean": None, "picked_config_seeds": None}
+        return dict.fromkeys(PICKED_KEYS)
     best = max(done, key=lambda t: (t.value, -t.number))
+    if seen is None:
+        seen = seen_seeds(trials, best)
     seeds = {}
     fidelity = best.user_attrs.get(schema.ATTR_FIDELITY)
     if fidelity is not None:
         seeds = table.seeds(best.user_attrs[schema.ATTR_CONFIG], Fidelity.from_record(fidelity))
+    # A pick that recorded no seed: which one it saw is unknown, so none is known unseen.
+    heldout = ({seed: curve for seed, curve in seeds.items() if seed not in seen}
+               if schema.ATTR_SEED in best.user_attrs else {})
     return {"picked_trial": best.number,
             "picked_config_mean": seed_mean(seeds) if seeds else None,
-            "picked_config_seeds": len(seeds) if seeds else None}
+            "picked_config_seeds": len(seeds) if seeds else None,
+            "picked_config_seen_seeds": sorted(seen),
+            "picked_config_heldout_mean": seed_mean(heldout) if heldout else None,
+            "picked_config_heldout_seeds": len(heldout) if seeds else None}
+
+
+def seen_seeds(trials: list[FrozenTrial], picked: FrozenTrial) -> list[int]:
+    """The training seeds the study's trials of the picked config (same config and fidelity)
+    drew, replayed or trained, complete or pruned: the seeds its pick was made on."""
+    key = _measured_key(picked)
+    return sorted({int(t.user_attrs[schema.ATTR_SEED]) for t in trials
+                   if schema.ATTR_SEED in t.user_attrs and _measured_key(t) == key})
+
+
+def _measured_key(trial: FrozenTrial) -> str | None:
+    config = trial.user_attrs.get(schema.ATTR_CONFIG)
+    if config is None:
+        return None
+    return config_key(config, trial.user_attrs.get(schema.ATTR_FIDELITY) or {})
 
 
 def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
@@ -304,21 +342,25 @@ def _refresh_coverage(storage, names: list[str], coverage: TableCoverage,
         if study.study_name not in names or attr is None:
             continue
         study_id = storage.get_study_id_from_name(study.study_name)
+        candidates, seen = _picked_candidates(storage, study_id, attr)
         current = {**attr, **{key: getattr(coverage, key) for key in COVERAGE_KEYS},
-                   **picked_config(_picked_candidates(storage, study_id, attr), table)}
+                   **picked_config(candidates, table, seen)}
         if current != attr:
             storage.set_study_user_attr(study_id, schema.STUDY_ATTR_COMPARE, current)
 
 
-def _picked_candidates(storage, study_id: int, attr: dict[str, Any]) -> list[FrozenTrial]:
-    """The trial a study picked when its attr names it (two queries), else all its completed
-    trials (a study written before picked_trial existed)."""
-    number = attr.get("picked_trial")
-    if number is None:
-        return storage.get_all_trials(study_id, deepcopy=False,
-                                      states=(optuna.trial.TrialState.COMPLETE,))
+def _picked_candidates(storage, study_id: int,
+                       attr: dict[str, Any]) -> tuple[list[FrozenTrial], list[int] | None]:
+    """The trial a study picked and the seeds it saw of that config, when its attr names both
+    (two queries); nothing when it picked none; else all its counted trials and None (a study
+    written before held-out scoring: the seen seeds are read from its trials)."""
+    number, seen = attr.get("picked_trial"), attr.get("picked_config_seen_seeds")
+    if number is None and "picked_trial" in attr:
+        return [], None  # no completed trial, and a complete study gets none later
+    if number is None or seen is None:
+        return storage.get_all_trials(study_id, deepcopy=False, states=COUNTED_STATES), None
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return [storage.get_trial(trial_id)]
+    return [storage.get_trial(trial_id)], seen
 
 
 def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: list[StudyJob],

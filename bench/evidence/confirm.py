@@ -15,6 +15,7 @@ rest.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -27,8 +28,8 @@ from tqdm import tqdm
 
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
-from bench.store.identity import (Fidelity, config_id, measured_config, trial_config_id,
-                                  trial_seed)
+from bench.store.identity import (Fidelity, config_id, fidelity_id, measured_config,
+                                  trial_config_id, trial_seed)
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.objective import MEASURE_REPEATS
 from bench.search.runner import load_search_split, quiet_optuna
@@ -96,15 +97,28 @@ def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.stora
     return source.load_with_storage(source.choose(settings.study))
 
 
+def confirm_name(study_name: str, epochs: int | None, searched_epochs: int) -> str:
+    """<study>-confirm at the study's own budget; <study>-epochsE-confirm at another."""
+    if epochs is None or epochs == searched_epochs:
+        return study_name + CONFIRM_SUFFIX
+    return f"{study_name}-epochs{epochs}{CONFIRM_SUFFIX}"
+
+
+def confirmed_name(study_name: str) -> str:
+    """The searched study a confirm study's name belongs to (any other name: itself)."""
+    return re.sub(rf"(-epochs\d+)?{CONFIRM_SUFFIX}$", "", study_name)
+
+
 def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> SearchSettings:
-    """The fidelity the study was searched at, from its stored settings."""
+    """The fidelity the study was searched at, from its stored settings, at `settings.epochs`
+    when that is given."""
     stored = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS)
     if not isinstance(stored, dict):
         raise ValueError(f"study {study.study_name!r} was not made by `mnist-bench search`: "
                          "it has no search settings")
     data_dir = stored.get("data_dir")
     table = stored.get("curve_table")
-    return SearchSettings(space=stored["space"], epochs=stored["epochs"],
+    return SearchSettings(space=stored["space"], epochs=settings.epochs or stored["epochs"],
                           train_size=stored.get("train_size"),
                           validation_size=stored["validation_size"],
                           evaluations_per_epoch=stored["evaluations_per_epoch"],
@@ -117,8 +131,9 @@ def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> Search
                           device=settings.device, curve_table=Path(table) if table else None)
 
 
-def top_targets(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
-    """One trial per distinct config, for the `top` configs with the best mean value."""
+def top_targets(study: optuna.Study, top: int | None) -> list[optuna.trial.FrozenTrial]:
+    """One trial per distinct config, for the `top` configs (None: all) with the best mean
+    value."""
     completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                  if schema.ATTR_CONFIG in t.user_attrs]
     if not completed:
@@ -132,42 +147,68 @@ def top_targets(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]
     return [trials[0] for trials in ranked[:top]]
 
 
+def neighbours(space: SearchSpace, params: dict[str, Any], knob: str) -> list[dict[str, Any]]:
+    """`params` with `knob` one grid step down and one up (those that exist on the grid)."""
+    param = next((p for p in space.params if p.name == knob), None)
+    if param is None or knob not in params:
+        return []
+    values = param.grid_points(space.source)
+    if params[knob] not in values:
+        return []
+    index = values.index(params[knob])
+    return [{**params, knob: values[i]} for i in (index - 1, index + 1) if 0 <= i < len(values)]
+
+
 def sweep_params(space: SearchSpace, best: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """For each searched network knob, the best params with that knob one grid step either way."""
     for param in space.params:
-        if param.name not in NETWORK_KNOBS or param.name not in best:
-            continue
-        values = param.grid_points(space.source)
-        if best[param.name] not in values:
-            continue
-        index = values.index(best[param.name])
-        for neighbour in (index - 1, index + 1):
-            if 0 <= neighbour < len(values):
-                yield param.name, {**best, param.name: values[neighbour]}
+        if param.name in NETWORK_KNOBS:
+            for params in neighbours(space, best, param.name):
+                yield param.name, params
 
 
 def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
             settings: ConfirmSettings) -> tuple[list[Target], list[str]]:
-    """The configs to measure (top K, then the sweep), each once, and notes on skipped ones."""
+    """The configs to measure (top K, then the sweep), each once, and notes on the skipped ones
+    and the substituted pairs.
+
+    Every searched network knob gets a pair: when none of the best's neighbours in a knob can
+    be measured (over the FLOP budget, invalid), the pair is the nearest measurable one around
+    the next config in the search's ranking (the top K first), and a note says which."""
     chosen: dict[str, Target] = {}
     skipped = []
 
-    def add(role: str, params: dict[str, Any]) -> None:
+    def add(role: str, params: dict[str, Any], quiet: bool = False) -> bool:
         config, train_settings = space.build(params, search.plan())
         try:
             space.check(config)
         except InvalidConfig as error:
-            skipped.append(f"{_describe(params)}: {error}")
-            return
+            if not quiet:
+                skipped.append(f"not measured: {_describe(params)}: {error}")
+            return False
         identity = config_id(measured_config(asdict(config), asdict(train_settings)))
         chosen.setdefault(identity, Target(role, params, config, identity))
+        return True
 
-    best = top_targets(study, settings.top)
-    for trial in best:
+    ranking = top_targets(study, None)
+    for trial in ranking[:settings.top]:
         add("top", dict(trial.params))
-    if settings.sweep:
-        for _, params in sweep_params(space, dict(best[0].params)):
-            add("sweep", params)
+    if not settings.sweep:
+        return list(chosen.values()), skipped
+    best = dict(ranking[0].params)
+    for knob in [p.name for p in space.params if p.name in NETWORK_KNOBS]:
+        if [add("sweep", params) for params in neighbours(space, best, knob)].count(True):
+            continue
+        for rank, trial in enumerate(ranking[1:], start=2):
+            anchor = dict(trial.params)
+            pair = next((params for params in neighbours(space, anchor, knob)
+                         if add("sweep", params, quiet=True)), None)
+            if pair is not None:
+                add("top" if rank <= settings.top else "sweep", anchor)
+                skipped.append(f"{knob}: the best's neighbours cannot be measured, so its pair "
+                               f"is {_describe(anchor)} (the search's #{rank} config) against "
+                               f"{knob}={pair[knob]}")
+                break
     return list(chosen.values()), skipped
 
 
@@ -185,11 +226,12 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     search = search_settings_of(study, settings)
     space = load_space(search.space)
     chosen, skipped = targets(study, space, search, settings)
-    confirm = optuna.create_study(study_name=name + CONFIRM_SUFFIX,
+    stored = study.user_attrs[schema.STUDY_ATTR_SETTINGS]
+    confirm = optuna.create_study(study_name=confirm_name(name, settings.epochs, stored["epochs"]),
                                   storage=storage,
                                   direction="maximize", load_if_exists=True)
     confirm.set_user_attr(schema.STUDY_ATTR_CONFIRM, name)
-    confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, study.user_attrs[schema.STUDY_ATTR_SETTINGS])
+    confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, {**stored, "epochs": search.epochs})
     by_identity = {target.identity: target for target in chosen}
     searched = _measured(study)  # selection values: these seeds can never be held out
     heldout = {identity: [seed for seed in range(search.seed + 1, search.seed + 1
@@ -202,12 +244,15 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                          if t.distributions.keys() >= chosen[0].params.keys())
     deadline = started + 60 * settings.minutes if settings.minutes else None
 
-    def open_configs() -> set[str]:
-        outcome.open = open_comparisons(gather([study, confirm], settings.margin), by_identity)
-        return {config for pair in outcome.open for config in pair}
-
-    open_configs()  # what a rerun finds open, for the bar's first round
     with _Measurer(space, search, settings, confirm, distributions, outcome) as measurer:
+        fidelity = measurer.budget_id(chosen[0])
+
+        def open_configs() -> set[str]:
+            outcome.open = open_comparisons(gather([study, confirm], settings.margin),
+                                            by_identity, fidelity)
+            return {config for pair in outcome.open for config in pair}
+
+        open_configs()  # what a rerun finds open, for the bar's first round
         for wanted in race_rounds(list(by_identity), settings.seeds, settings.max_seeds,
                                   open_configs):
             done = _measured(confirm)
@@ -228,18 +273,20 @@ def _measured(study: optuna.Study) -> set[tuple[str, int]]:
             if schema.ATTR_CONFIG in t.user_attrs}
 
 
-def open_comparisons(evidence: Evidence | None,
-                     targets: dict[str, Target]) -> set[tuple[str, str]]:
-    """The undecided comparisons among the targets: each config against the best, and each FAQ
-    pair, as (config id, config id)."""
-    if evidence is None:
+def open_comparisons(evidence: Evidence | None, targets: dict[str, Target],
+                     fidelity: str) -> set[tuple[str, str]]:
+    """The undecided comparisons among the targets at the race's budget (`fidelity`): each
+    config against the best, and each FAQ pair, as (config id, config id)."""
+    budget = evidence.budget(fidelity) if evidence is not None else None
+    if budget is None:
         return set()
-    ranked = evidence.ranked
+    ranked = budget.ranked
     best = ranked[ranked["is_best"]]["config_id"].iloc[0]
     undecided = {(config, best) for config in
                  ranked[ranked["decision"] == decisions.UNDECIDED]["config_id"]}
     if len(evidence.pairs):
-        pairs = evidence.pairs[evidence.pairs["decision"] == decisions.UNDECIDED]
+        pairs = evidence.pairs[(evidence.pairs["decision"] == decisions.UNDECIDED)
+                               & (evidence.pairs["fidelity_id"] == fidelity)]
         undecided |= set(zip(pairs["low_config"], pairs["high_config"]))
     return {(a, b) for a, b in undecided if a in targets and b in targets}
 
@@ -288,10 +335,18 @@ class _Measurer:
             return False
         return True
 
+    def _fidelity(self, train_settings: TrainSettings) -> Fidelity:
+        return Fidelity.of(train_settings, len(self.split.train), len(self.split.validation),
+                           self.search.data_dir, self.device.type, self.split.seed)
+
+    def budget_id(self, target: Target) -> str:
+        """The budget the race measures at, as the evidence names it."""
+        _, train_settings = self.space.build(target.params, self.search.plan())
+        return fidelity_id(self._fidelity(train_settings).budget())
+
     def _one(self, target: Target, seed: int) -> StoredCurve:
         _, train_settings = self.space.build(target.params, self.search.plan(seed))
-        fidelity = Fidelity.of(train_settings, len(self.split.train), len(self.split.validation),
-                               self.search.data_dir, self.device.type, self.split.seed)
+        fidelity = self._fidelity(train_settings)
         stored = self.table.get(target.config, fidelity, seed)
         replayed = stored is not None and stored.complete
         if replayed:

@@ -11,6 +11,7 @@ seed, is one measurement, not two: the row keeps how many trials asked for it (`
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 import optuna
@@ -22,9 +23,9 @@ from bench.store.identity import (KNOBS, config_id, fidelity_id, measured_config
                                   trial_fidelity, trial_seed)
 
 COLUMNS = ["fidelity_id", "config_id", "seed", "validation_accuracy", "selection", "loss_gap",
-           "queries", "study", "trial", "config", *KNOBS, "parameters", "flops_per_image",
-           "latency_ms_batch1", "train_images_per_second", "training_seconds", "train_images",
-           "epochs", "resolution"]
+           "accuracy_gap", "gap_images", "queries", "study", "trial", "config", *KNOBS,
+           "parameters", "flops_per_image", "latency_ms_batch1", "train_images_per_second",
+           "training_seconds", "train_images", "epochs", "resolution"]
 
 
 DEFAULT_VALIDATION_SIZE = 5000  # for trials that did not record their fidelity
@@ -77,11 +78,11 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
     config = measured_config(config, settings)
     last = curve[-1]
     train_images = fidelity.get("train_size")
+    validation_images = int(fidelity.get("validation_size") or DEFAULT_VALIDATION_SIZE)
     return {
         "fidelity_id": fidelity_id(fidelity), "config_id": config_id(config), "seed": int(seed),
         "validation_accuracy": float(trial.value),
-        # Over-fitting shows as validation loss above training loss at the end of training.
-        "loss_gap": float(last["validation_loss"]) - float(last["train_loss"]),
+        **fitting_gaps(last, min(validation_images, int(train_images or validation_images))),
         "queries": 1, "study": study_name, "trial": trial.number, "config": config,
         **{knob: config.get(knob) for knob in KNOBS},
         "parameters": attrs.get("parameters"), "flops_per_image": attrs.get("flops_per_image"),
@@ -90,5 +91,21 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
         "training_seconds": float(sum(point.get("seconds") or 0.0 for point in curve)),
         "train_images": train_images, "epochs": settings.get("epochs"),
         # one validation image: the finest step an accuracy moves in
-        "resolution": 1.0 / float(fidelity.get("validation_size") or DEFAULT_VALIDATION_SIZE),
+        "resolution": 1.0 / validation_images,
+    }
+
+
+def fitting_gaps(record: dict[str, Any], subset_images: int) -> dict[str, float]:
+    """Over-fitting at a curve's last record: validation loss minus the loss on the training
+    subset (`loss_gap`), training-subset accuracy minus validation accuracy (`accuracy_gap`),
+    and the subset's size (`gap_images`: as many as validation, at most the training images).
+    NaN for curves recorded before the training subset was scored: their `train_loss` is the
+    mean of pre-step minibatch losses, no measure of fitting."""
+    loss, accuracy = record.get("train_subset_loss"), record.get("train_subset_accuracy")
+    return {
+        "loss_gap": (float(record["validation_loss"]) - float(loss)
+                     if loss is not None else math.nan),
+        "accuracy_gap": (float(accuracy) - float(record["validation_accuracy"])
+                         if accuracy is not None else math.nan),
+        "gap_images": float(subset_images) if loss is not None else math.nan,
     }

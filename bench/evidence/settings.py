@@ -20,6 +20,9 @@ class ConfirmSettings:
     minutes: float | None = None  # stop starting new runs after this long (a rerun continues)
     margin: float = MARGIN  # of practical equivalence, a fraction (0.001 = 0.1 pp)
     sweep: bool = True  # also the configs one step from the best in each network knob
+    # Train for this many epochs instead of the study's own: the same race at another budget (a
+    # fidelity, and a study <study>-epochsE-confirm, of its own). None: the study's budget.
+    epochs: int | None = None
     results_dir: Path = Path("results")
     storage: str | None = None
     device: str | None = None
@@ -34,5 +37,7 @@ class ConfirmSettings:
             raise ValueError(f"max seeds ({self.max_seeds}) must be at least seeds ({self.seeds})")
         if not 0 < self.margin < 0.1:
             raise ValueError(f"margin must be between 0 and 10 pp, got {self.margin * 100:g} pp")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")

@@ -44,7 +44,7 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
         heldout = group[~group["selection"]]["validation_accuracy"].to_numpy(float)
         values = heldout if len(heldout) else selected
         resolution = float(group["resolution"].iloc[0])
-        low, high = mean_interval(heldout, resolution)
+        low, high = np.clip(mean_interval(heldout, resolution), 0.0, 1.0)  # an accuracy's range
         first = group.iloc[0]
         rows.append({
             "fidelity_id": fidelity, "config_id": config,
@@ -155,8 +155,17 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray],
 
 
 def paired_difference(high: np.ndarray, low: np.ndarray) -> tuple[float, float, float]:
-    """Mean of high - low over paired seeds and its paired t interval (95%): the loss gap's."""
-    differences = np.asarray(high, float) - np.asarray(low, float)
+    """Mean of high - low over paired seeds and its paired t interval (95%): the loss gap's.
+
+    Only seeds measured in both count (a gap is NaN where a curve predates its measurement);
+    under two of them, all three are NaN: nothing to judge.
+    """
+    high, low = np.asarray(high, float), np.asarray(low, float)
+    measured = ~(np.isnan(high) | np.isnan(low))
+    high, low = high[measured], low[measured]
+    if len(high) < MIN_SEEDS:
+        return np.nan, np.nan, np.nan
+    differences = high - low
     mean = float(differences.mean())
     if np.ptp(differences) == 0:
         return mean, mean, mean
@@ -203,6 +212,7 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
             "difference": comparison.difference, "ci_low": comparison.ci_low,
             "ci_high": comparison.ci_high, "comparison": comparison,
             "gap_difference": gap, "gap_ci_low": gap_low, "gap_ci_high": gap_high,
+            "gap_images": low["gap_images"].max(),  # NaN where no curve scored a training subset
             "gap_effect": _sign(gap_low, gap_high),
             **{f"low_{c}": low_row[c] for c in ("flops_per_image", "parameters")},
             **{f"high_{c}": high_row[c] for c in ("flops_per_image", "parameters")},

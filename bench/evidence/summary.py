@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 
 from bench.evidence.answers import headline, knob_answer, overfitting_answer
+from bench.evidence.budgets import Budget, agreement_table
 from bench.evidence.decisions import MARGIN, MIN_SEEDS
 from bench.evidence.measurements import measurements
 from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs, rank_against_best
@@ -19,47 +20,74 @@ from bench.store.identity import KNOBS
 @dataclass
 class Evidence:
     measurements: pd.DataFrame  # one row per (fidelity, config, seed)
-    ranked: pd.DataFrame  # configs of the main fidelity: the best, decisions, the one to use
-    pairs: pd.DataFrame  # paired comparisons of every knob, every fidelity, decided as a family
-    headline: list[str]
-    answers: list[str]
+    ranked: pd.DataFrame  # configs of the main budget: the best, decisions, the one to use
+    pairs: pd.DataFrame  # paired comparisons of every knob, every budget, decided as a family
+    headline: list[str]  # the main budget's
+    answers: list[str]  # the main budget's FAQ answers
     notes: list[str] = field(default_factory=list)
     margin: float = MARGIN
+    budgets: list[Budget] = field(default_factory=list)  # the main budget first, then by epochs
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)  # main against each other budget
+
+    def budget(self, fidelity: str) -> Budget | None:
+        return next((b for b in self.budgets if b.fidelity_id == fidelity), None)
 
 
 def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence | None:
     """The evidence of the studies' completed trials, decided within +-`margin` (a fraction);
-    None when none is a whole measurement."""
+    None when none is a whole measurement.
+
+    The main budget is the fidelity with the most measurements (the search's); every other one
+    with held-out seeds (`confirm --epochs E`) is ranked on its own, never across budgets, with
+    its best picked by the search's value as at the main budget."""
     measured = measurements(studies)
     if measured.empty:
         return None
     summary = config_summary(measured)
-    # The fidelity with the most measurements is the one the headline speaks of; configs are
-    # never ranked across fidelities (other epochs or data would not be like with like).
     main = measured["fidelity_id"].value_counts().index[0]
-    main_summary = summary[summary["fidelity_id"] == main].reset_index(drop=True)
-    main_measured = measured[(measured["fidelity_id"] == main) & ~measured["selection"]]
-    heldout = {config: group["validation_accuracy"].to_numpy(float)
-               for config, group in main_measured.groupby("config_id")}
-    # Configs with held-out seeds first (the ones with an interval), each group by mean: a lucky
-    # single seed, or a search's own value, is never listed above a held-out mean.
-    ranked = rank_against_best(main_summary, heldout, margin).assign(
-        repeated=lambda frame: frame["heldout_seeds"] >= MIN_SEEDS).sort_values(
-        ["repeated", "mean", "seeds"], ascending=[False, False, False], kind="stable",
-        ignore_index=True).drop(columns="repeated")
+    heldout = {fidelity: {config: rows["validation_accuracy"].to_numpy(float)
+                          for config, rows in group.groupby("config_id")}
+               for fidelity, group in measured[~measured["selection"]].groupby("fidelity_id")}
     found = [knob_pairs(measured, summary, knob, margin) for knob in KNOBS]
     pairs = decide_pairs(pd.concat([f for f in found if len(f)], ignore_index=True)
                          if any(len(f) for f in found) else pd.DataFrame(), margin)
-    answers = [line for knob in KNOBS
-               for line in knob_answer(knob, pairs[pairs["knob"] == knob] if len(pairs)
-                                       else pairs)]
-    answers += overfitting_answer(pairs[pairs["knob"] == "fc_width"] if len(pairs) else pairs)
-    notes = []
-    others = measured["fidelity_id"].nunique() - 1
-    if others:
-        notes.append(f"{others} other fidelit{'y' if others == 1 else 'ies'} (other epochs, data "
-                     "or settings) measured too: the headline ranks only the configs of the "
-                     "fidelity with the most measurements")
     searched = measured[(measured["fidelity_id"] == main) & measured["selection"]]
-    return Evidence(measured, ranked, pairs, headline(ranked, searched["config_id"].nunique()),
-                    answers, notes, margin)
+    selected_from = searched["config_id"].nunique()
+    selection = summary[summary["fidelity_id"] == main].set_index("config_id")["selection_value"]
+    epochs = measured.groupby("fidelity_id")["epochs"].first()
+    others = sorted((fidelity for fidelity, configs in heldout.items() if fidelity != main
+                     and any(len(values) >= MIN_SEEDS for values in configs.values())),
+                    key=lambda fidelity: (epochs.get(fidelity) or 0, fidelity))
+    budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), summary, heldout.get(fidelity, {}),
+                       pairs, margin, selected_from, None if fidelity == main else selection)
+               for fidelity in [main, *others]]
+    notes = []
+    unranked = measured["fidelity_id"].nunique() - len(budgets)
+    if unranked:
+        notes.append(f"{unranked} other fidelit{'y' if unranked == 1 else 'ies'} (other epochs, "
+                     "data or settings) measured without held-out seeds: the evidence ranks only "
+                     "the configs of the fidelity with the most measurements and of the budgets "
+                     "confirm measured")
+    first = budgets[0]
+    return Evidence(measured, first.ranked, pairs, first.headline, first.answers, notes, margin,
+                    budgets, agreement_table(budgets, heldout))
+
+
+def _budget(fidelity: str, epochs: float, summary: pd.DataFrame, heldout: dict, pairs: pd.DataFrame,
+            margin: float, selected_from: int, selection: pd.Series | None) -> Budget:
+    """One budget's configs against its best, and its FAQ answers. `selection`: the search's
+    values at the main budget, for a budget the search did not measure (confirm --epochs)."""
+    frame = summary[summary["fidelity_id"] == fidelity].reset_index(drop=True)
+    if selection is not None:
+        frame["selection_value"] = frame["config_id"].map(selection)
+    # Configs with held-out seeds first (the ones with an interval), each group by mean: a lucky
+    # single seed, or a search's own value, is never listed above a held-out mean.
+    ranked = rank_against_best(frame, heldout, margin).assign(
+        repeated=lambda f: f["heldout_seeds"] >= MIN_SEEDS).sort_values(
+        ["repeated", "mean", "seeds"], ascending=[False, False, False], kind="stable",
+        ignore_index=True).drop(columns="repeated")
+    own = pairs[pairs["fidelity_id"] == fidelity] if len(pairs) else pairs
+    answers = [line for knob in KNOBS
+               for line in knob_answer(knob, own[own["knob"] == knob] if len(own) else own)]
+    answers += overfitting_answer(own[own["knob"] == "fc_width"] if len(own) else own)
+    return Budget(fidelity, epochs, ranked, headline(ranked, selected_from), answers)

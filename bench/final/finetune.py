@@ -146,12 +146,12 @@ def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> opt
 def recommended_trial(settings: FinetuneSettings, study: optuna.Study
                       ) -> tuple[optuna.trial.FrozenTrial, optuna.Study, str | None]:
     """For --best: a trial of the config the report recommends ("the one to use": the cheapest
-    config shown equivalent to the best on held-out seeds, or the best), its study, and a note
-    when that is not
-    the study's single best trial. A search trial of it is preferred (it has kept weights); a
-    config only `confirm` measured comes from the confirm study. With one seed per config, or
-    when the best trial has other training settings than the configs the evidence ranks, this
-    is the best trial."""
+    config shown equivalent to the best on held-out seeds, or the best) at the measured budget
+    closest to this finetune's epochs, its study, and a note when that is not the study's single
+    best trial or when several budgets were measured (it says which one decided). A search trial
+    of it is preferred (it has kept weights); a config only `confirm` measured comes from a
+    confirm study. With one seed per config, or when the best trial has other training settings
+    than the configs the evidence ranks, this is the best trial."""
     try:
         best = study.best_trial
     except ValueError:
@@ -162,12 +162,18 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     evidence = gather([study, *others])
     if evidence is None:
         return best, study, None
-    use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
     best_fidelity = fidelity_id(trial_fidelity(best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
-    if use["fidelity_id"] != best_fidelity:
+    if evidence.budgets[0].fidelity_id != best_fidelity:
         # The evidence ranks one fidelity; the best trial has other training settings (a
         # space with training knobs), so configs of the two are not like with like.
         return best, study, None
+    # The decisions made at the budget closest to the one this finetune trains at (the longer
+    # one on a tie): a ranking at one epoch need not hold at twelve.
+    budget = min(evidence.budgets, key=lambda b: (abs(b.epochs - settings.epochs), -b.epochs))
+    use = budget.ranked[budget.ranked["recommended"]].iloc[0]
+    measured_at = (f"decided at {budget.epochs:g} epoch{'s' if budget.epochs != 1 else ''}, the "
+                   f"measured budget closest to this finetune's {settings.epochs} (measured: "
+                   + ", ".join(f"{b.epochs:g}" for b in evidence.budgets) + " epochs)")
     sources = [study, *others]
     candidates = [(index > 0, schema.ATTR_WEIGHTS not in trial.user_attrs, -trial.value,
                    trial.number, index)
@@ -180,12 +186,13 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     source = sources[index]
     chosen = next(t for t in source.get_trials(deepcopy=False) if t.number == number)
     if source is study and number == best.number:
-        return chosen, study, None
+        return chosen, study, (f"finetuning the study's best trial {best.number}, the config to "
+                               f"use {measured_at}" if len(evidence.budgets) > 1 else None)
     return chosen, source, (
         f"finetuning {source.study_name} trial {number}, the config to use (held-out mean "
         f"{use['mean']:.2%} over {int(use['heldout_seeds'])} seeds, {use['decision']}; the "
         f"cheapest in FLOPs of the best and the configs shown equivalent to it within "
-        f"+-{use['margin_pp']:.2f} pp), not the single best trial {best.number} "
+        f"+-{use['margin_pp']:.2f} pp; {measured_at}), not the single best trial {best.number} "
         f"({best.value:.2%}, the search's own value); --trial N picks another")
 
 

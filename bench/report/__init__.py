@@ -2,7 +2,8 @@
 
 load.py reads studies into frames, tables.py and plots.py turn them into tables and figures,
 benchmark.py and benchmark_plots.py do the same for compare studies (all seeds together),
-page.py renders the HTML, build.py writes it all.
+glance.py writes the page's short lines and narrow tables, page.py renders the HTML, build.py
+writes it all.
 """
 
 from bench.report.build import ReportOutput, ReportSettings, build_report

@@ -11,10 +11,16 @@ notes). Definitions, as the schema gives them:
   `full_cost_estimated_trials`; saved by pruning: without - used;
 - a config's value: the mean over its recorded training seeds in the curve table of each seed's
   best validation accuracy (bench.benchmark.compare stores the means; a replayed trial drew one seed);
-- regret, NAS-Bench-201 style: the best config's value ("best_in_table", the highest over the
-  group's studies) minus the value of the config the study picked (its best completed trial:
-  "picked_config_mean"), in percentage points; where the attr has no mean (the table was not
-  reachable), the picked trial's own one-seed value stands in, with a note.
+- regret, NAS-Bench-201 style but held out: the best config's value ("best_in_table", the
+  highest over the group's studies) minus the held-out value of the config the study picked (its
+  best completed trial): its mean over the recorded seeds none of the study's trials of that
+  config drew ("picked_config_heldout_mean"), in percentage points, so no sampler scores its own
+  luck. A study with no held-out seed, or written before held-out scoring, has no regret (a
+  note says which and why); its all-seed mean ("picked_config_mean") is kept for context, and
+  where the attr has none (the table was not reachable) the picked trial's own one-seed value
+  stands in there, with a note.
+Regret per combination: mean over sampler seeds with a 95% Student's t interval (REGRET_METHOD);
+a verdict decides only where intervals do not overlap, and says undecided where they do.
 Spread over seeds: mean, sample std (ddof 1), min and max; the plots draw min..max as a band.
 Best so far is a step function per seed, evaluated on the union of all seeds' points; a seed
 that has run out of trials keeps its final best.
@@ -27,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.evidence.measurements import DEFAULT_VALIDATION_SIZE
+from bench.evidence.statistics import CONFIDENCE, mean_interval
 from bench.report.load import STATE_PRUNED, StudyData
 from bench.report.tables import progress_table
 from bench.search.settings import PRUNERS, SAMPLERS
@@ -40,14 +48,26 @@ SAMPLER_NAMES = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "GP", "qmc": "QMC"}
 PRUNER_NAMES = {"hyperband": "Hyperband", "sha": "SHA", "wilcoxon": "Wilcoxon",
                 "none": "no pruning"}
 _EPSILON = 1e-9  # regrets are differences of floats: 0.1 pp must count as within 0.1 pp
+UNDECIDED = "undecided"
+REGRET_METHOD = (f"held-out regret: mean over sampler seeds with a {CONFIDENCE:.0%} Student's t "
+                 "interval (scipy.stats; none under two seeds); a comparison is decided only "
+                 "where two intervals do not overlap")
+NO_HELDOUT_SEED = ("no held-out seed: the table needs more seeds per config "
+                   "(`mnist-bench grid --seeds 3`)")
 DEFINITIONS = [
     "A config's value: the mean over its recorded training seeds in the curve table of each "
     "seed's best validation accuracy; a replayed trial draws one of those seeds per query, so its "
     "value carries measurement noise.",
-    "Regret: the value of the best config in the table (the space's grid at this fidelity) minus "
-    "the value of the config the study picked (its best trial), in percentage points, as "
-    "NAS-Bench-201 measures it; mean ± std over sampler seeds (sample std). A study that picked a "
-    "config on a lucky seed does not score that luck.",
+    "Regret (held out): the value of the best config in the table (the space's grid at this "
+    "fidelity; mean over all its seeds) minus the held-out value of the config the study picked "
+    "(its best trial): its mean over the recorded seeds that none of the study's trials of that "
+    "config drew, in percentage points. No sampler scores the luck of the seeds it picked on; a "
+    "pick of the best config can score below zero. A study whose pick has no unseen seed has no "
+    "regret.",
+    f"Regret per combination: mean over sampler seeds with a {CONFIDENCE:.0%} Student's t "
+    "interval (n: studies with a held-out regret; no interval under two). A verdict calls one "
+    "regret lower than another, or within 0.1 pp, only where the intervals do not overlap (or "
+    "the whole interval is within); otherwise it says undecided.",
     "Compute: training seconds from the recorded learning curves (a replayed trial costs what its "
     "curve cost when measured). Without pruning: every pruned trial counted at its full curve's "
     "cost. Saved by pruning = without - used; x = without / used.",
@@ -74,7 +94,8 @@ class Benchmark:
     def tables(self) -> dict[str, tuple[str, pd.DataFrame]]:
         """File name -> (caption, frame), the way build.py writes and shows tables."""
         return {
-            "regret": ("Benchmark: regret and compute per sampler + pruner", self.regret),
+            "regret": (f"Benchmark: regret and compute per sampler + pruner ({REGRET_METHOD})",
+                       self.regret),
             "benchmark_runs": ("Benchmark: one row per study (seed)", self.runs),
             "best_so_far_by_trials": ("Benchmark: best so far vs trials finished", self.by_trials),
             "best_so_far_by_seconds": ("Benchmark: best so far vs cumulative training seconds",
@@ -154,6 +175,10 @@ def summarize(studies: list[StudyData]) -> Benchmark:
             "best_validation_accuracy": costs["best_validation_accuracy"].max(),
             "picked_config_accuracy": record.get("picked_config_mean"),
             "picked_config_seeds": record.get("picked_config_seeds"),
+            "picked_config_heldout_accuracy": record.get("picked_config_heldout_mean"),
+            "picked_config_heldout_seeds": record.get("picked_config_heldout_seeds"),
+            # written with held-out scoring (an attr from before it lacks the keys)
+            "heldout_scoring": "picked_config_heldout_mean" in record,
             "table_best_accuracy": record.get("best_in_table"),
             "table_best_seeds": record.get("best_in_table_seeds"),
             "compute_seconds": costs["training_seconds"].sum(),
@@ -187,7 +212,8 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_regret(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """Add each run's reference (its group's best config value), regret (pp) and saved seconds."""
+    """Add each run's reference (its group's best config value), held-out regret (pp) and saved
+    seconds."""
     runs = _picked_or_found(runs, notes)
     reference = {}
     for group, rows in runs.groupby("group", sort=False):
@@ -208,12 +234,33 @@ def _with_regret(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         if unfinished:
             notes.append(f"group {group}: {unfinished} studies have no completed trial; their "
                          "regret is left out of the means")
+        notes += _unscored_notes(group, rows)
     runs = runs.assign(table_best_accuracy=runs["group"].map(reference))
-    regret = (runs["table_best_accuracy"] - runs["picked_config_accuracy"]) * 100
+    heldout = pd.to_numeric(runs["picked_config_heldout_accuracy"], errors="coerce")
     return runs.assign(
-        regret_pp=regret,
+        picked_config_heldout_accuracy=heldout,
+        regret_pp=(runs["table_best_accuracy"] - heldout) * 100,
         saved_by_pruning_seconds=runs["compute_without_pruning_seconds"] - runs["compute_seconds"],
     )
+
+
+def _unscored_notes(group: str, rows: pd.DataFrame) -> list[str]:
+    """Why studies that picked a config have no held-out regret: written before held-out
+    scoring, or every recorded seed of their pick was one they saw."""
+    picked = rows["best_validation_accuracy"].notna()
+    scored = pd.to_numeric(rows["picked_config_heldout_accuracy"], errors="coerce").notna()
+    in_table = pd.to_numeric(rows["picked_config_seeds"], errors="coerce").notna()
+    before = int((picked & ~rows["heldout_scoring"].astype(bool)).sum())
+    all_seen = int((picked & rows["heldout_scoring"].astype(bool) & in_table & ~scored).sum())
+    notes = []
+    if before:
+        notes.append(f"group {group}: {before} of {len(rows)} studies were written before "
+                     "held-out scoring, so they have no regret; rerunning the same `mnist-bench "
+                     "compare` command adds it")
+    if all_seen:
+        notes.append(f"group {group}: {all_seen} of {len(rows)} studies saw every recorded seed "
+                     f"of the config they picked, so they have no regret ({NO_HELDOUT_SEED})")
+    return notes
 
 
 def _picked_or_found(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -222,24 +269,29 @@ def _picked_or_found(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     missing = picked.isna() & runs["best_validation_accuracy"].notna()
     if missing.any():
         notes.append(f"{int(missing.sum())} studies have no seed mean of their picked config (the "
-                     "curve table was not reachable when they were written): their regret uses "
-                     "the picked trial's own one-seed value")
+                     "curve table was not reachable when they were written), so no held-out "
+                     "regret; the picked trial's own one-seed value stands in for the config's")
     return runs.assign(picked_config_accuracy=picked.fillna(runs["best_validation_accuracy"]))
 
 
 def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per combination: seeds, final best, regret, compute used and without pruning, replayed."""
-    table = runs.assign(within=runs["regret_pp"] <= TOLERANCE_PP + _EPSILON).groupby(
-        COMBINATION, sort=False).agg(
+    """Per combination: seeds, final best, held-out regret with its interval over sampler seeds
+    (REGRET_METHOD), compute used and without pruning, replayed."""
+    within = (runs["regret_pp"] <= TOLERANCE_PP + _EPSILON).where(runs["regret_pp"].notna())
+    table = runs.assign(within=within.astype(float)).groupby(COMBINATION, sort=False).agg(
         space=("space", "first"),
         combination=("combination", "first"),
         seeds=("study", "size"),
+        heldout_studies=("regret_pp", "count"),
         trials=("trials", "mean"),
         table_best_accuracy=("table_best_accuracy", "first"),
         table_best_seeds=("table_best_seeds", "first"),
         best_validation_accuracy_mean=("best_validation_accuracy", "mean"),
         picked_config_accuracy_mean=("picked_config_accuracy", "mean"),
+        picked_config_heldout_accuracy_mean=("picked_config_heldout_accuracy", "mean"),
         regret_pp_mean=("regret_pp", "mean"),
+        regret_pp_ci_low=("regret_pp", lambda regrets: regret_interval(regrets)[0]),
+        regret_pp_ci_high=("regret_pp", lambda regrets: regret_interval(regrets)[1]),
         regret_pp_std=("regret_pp", "std"),
         within=("within", "mean"),
         compute_seconds_mean=("compute_seconds", "mean"),
@@ -259,13 +311,30 @@ def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
         replayed_trials_fraction=table["replayed"] / table["with_curve"].where(
             table["with_curve"] > 0),
     ).rename(columns={"within": WITHIN})
-    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "trials",
-                  "table_best_accuracy", "table_best_seeds", "best_validation_accuracy_mean",
-                  "picked_config_accuracy_mean", "regret_pp_mean",
-                  "regret_pp_std", WITHIN, "compute_seconds_mean",
+    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "heldout_studies",
+                  "trials", "table_best_accuracy", "table_best_seeds",
+                  "best_validation_accuracy_mean", "picked_config_accuracy_mean",
+                  "picked_config_heldout_accuracy_mean", "regret_pp_mean", "regret_pp_ci_low",
+                  "regret_pp_ci_high", "regret_pp_std", WITHIN, "compute_seconds_mean",
                   "compute_without_pruning_seconds_mean", "saved_by_pruning_seconds_mean",
                   "saved_by_pruning_x", "less_compute_than_baseline_x", "replayed_trials_fraction",
                   "full_cost_estimated_trials"]]
+
+
+def regret_on_page(regret: pd.DataFrame) -> pd.DataFrame:
+    """The regret table's columns that fit the page (regret.csv keeps every one), with the group
+    where there are several."""
+    return regret[[*(["group"] if regret["group"].nunique() > 1 else []), "combination", "seeds",
+                   "trials", "regret_pp_mean", "regret_pp_ci_low", "regret_pp_ci_high", WITHIN,
+                   "compute_seconds_mean", "saved_by_pruning_x", "less_compute_than_baseline_x"]]
+
+
+def regret_interval(regrets: pd.Series) -> tuple[float, float]:
+    """The Student's t interval (CONFIDENCE) of the mean held-out regret (pp) over sampler
+    seeds, its sd at least one validation image of the default split (identical regrets are
+    not certainty); NaN under two seeds with a regret (bench.evidence.statistics.mean_interval)."""
+    return mean_interval(pd.to_numeric(regrets, errors="coerce").dropna().to_numpy(),
+                         100 / DEFAULT_VALIDATION_SIZE)
 
 
 def _over_seeds(progress: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -328,18 +397,38 @@ def verdicts(runs: pd.DataFrame, regret: pd.DataFrame) -> list[str]:
 
 
 def least_compute_verdict(where: str, rows: pd.DataFrame) -> str:
-    """(a) Which combination reached within the tolerance of the best with the least compute."""
+    """(a) Which combination reached within the tolerance of the best with the least compute:
+    within means its whole held-out regret interval is; one that straddles it is undecided."""
     reference = _reference(rows)
-    close = rows[rows["regret_pp_mean"] <= TOLERANCE_PP + _EPSILON]
-    if len(close):
-        chosen = close.sort_values(["compute_seconds_mean", "regret_pp_mean"],
-                                   kind="stable").iloc[0]
+    scored = rows[rows["regret_pp_mean"].notna()]
+    after = ""
+    if scored.empty:
+        return (f"{where}, no study has a held-out regret (the notes say why): no combination "
+                f"can be said to reach {reference}.")
+    status = scored.apply(_tolerance_status, axis=1)
+    within = scored[status == "within"]
+    if len(within):
+        chosen = within.sort_values(["compute_seconds_mean", "regret_pp_mean"],
+                                    kind="stable").iloc[0]
+        cheaper = scored[(status == UNDECIDED)
+                         & (scored["compute_seconds_mean"] < chosen["compute_seconds_mean"])]
         head = (f"{where}, {chosen['combination']} reached within {TOLERANCE_PP:g} pp of "
                 f"{reference} with the least compute")
+        if len(cheaper):
+            head = (f"{where}, {chosen['combination']} is the cheapest combination shown to "
+                    f"reach within {TOLERANCE_PP:g} pp of {reference}")
+            after = (f" {UNDECIDED.capitalize()} for the cheaper {_names(cheaper)}: their regret "
+                     f"intervals straddle {TOLERANCE_PP:g} pp.")
     else:
-        chosen = rows.sort_values(["regret_pp_mean", "compute_seconds_mean"], kind="stable").iloc[0]
-        head = (f"{where}, no combination reached within {TOLERANCE_PP:g} pp of {reference} on "
-                f"average; {chosen['combination']} came closest")
+        chosen = scored.sort_values(["regret_pp_mean", "compute_seconds_mean"],
+                                    kind="stable").iloc[0]
+        if (status == UNDECIDED).any():
+            head = (f"{where}, {UNDECIDED} which combination reaches within {TOLERANCE_PP:g} pp "
+                    f"of {reference}: no regret interval lies wholly within it; "
+                    f"{chosen['combination']} came closest on average")
+        else:
+            head = (f"{where}, no combination reached within {TOLERANCE_PP:g} pp of {reference}: "
+                    f"every regret interval lies above it; {chosen['combination']} came closest")
     baseline = _baseline(rows)
     if baseline is None:
         versus = (f"{_seconds(chosen['compute_seconds_mean'])} of training per seed, regret "
@@ -352,11 +441,18 @@ def least_compute_verdict(where: str, rows: pd.DataFrame) -> str:
                   f"than random without pruning ({_seconds(chosen['compute_seconds_mean'])} vs "
                   f"{_seconds(baseline['compute_seconds_mean'])} of training per seed; regret "
                   f"{_regret(chosen)} vs {_regret(baseline)})")
-    return f"{head}: {versus}, over {_seed_count(rows)}."
+    return f"{head}: {versus}, over {_seed_count(rows)}.{after}"
+
+
+def _names(rows: pd.DataFrame) -> str:
+    """"A", "A and B", "A, B and C": the rows' combinations."""
+    names = list(rows["combination"])
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def pruner_verdict(where: str, rows: pd.DataFrame, pruner: str) -> str:
-    """(b) What a pruner saves against no pruning with the same samplers, and its regret cost."""
+    """(b) What a pruner saves against no pruning with the same samplers, and whether it costs
+    held-out regret: decided per sampler only where the two intervals do not overlap."""
     pruned = rows[rows["pruner"] == pruner].set_index("sampler")
     unpruned = rows[rows["pruner"] == "none"].set_index("sampler")
     name = PRUNER_NAMES.get(pruner, pruner)
@@ -365,41 +461,91 @@ def pruner_verdict(where: str, rows: pd.DataFrame, pruner: str) -> str:
     saved = _seconds(pruned["saved_by_pruning_seconds_mean"].mean())
     own = (f"its own trials would have cost {unpruned_cost.sum() / used.sum():.1f}x as much "
            f"unpruned ({saved} saved per seed)" if used.sum() > 0 else "its trials trained nothing")
-    samplers = [s for s in pruned.index if s in unpruned.index
-                and pd.notna(pruned.loc[s, "regret_pp_mean"])
-                and pd.notna(unpruned.loc[s, "regret_pp_mean"])]
+    samplers = [s for s in pruned.index if s in unpruned.index]
     if not samplers:
-        return (f"{where}, {name}: no run without pruning with the same sampler completed a "
-                f"trial; {own}, over {_seed_count(pruned)}.")
+        return (f"{where}, {name}: no run without pruning with the same sampler; {own}, "
+                f"over {_seed_count(pruned)}.")
     none_used = unpruned.loc[samplers, "compute_seconds_mean"]
     ratios = ", ".join(f"{SAMPLER_NAMES.get(s, s)} {_times(none_used[s], used[s])}"
                        for s in samplers)
-    changes = pruned.loc[samplers, "regret_pp_mean"] - unpruned.loc[samplers, "regret_pp_mean"]
     overall = _times(none_used.sum(), used[samplers].sum())
-    per_sampler = ", ".join(f"{SAMPLER_NAMES.get(s, s)} {changes[s]:+.2f} pp" for s in samplers)
+    scored = [s for s in samplers if pd.notna(pruned.loc[s, "regret_pp_mean"])
+              and pd.notna(unpruned.loc[s, "regret_pp_mean"])]
+    if scored:
+        costs = "; ".join(
+            f"{SAMPLER_NAMES.get(s, s)} {_pruning_cost(pruned.loc[s], unpruned.loc[s])}, "
+            f"{_regret(pruned.loc[s])} vs {_regret(unpruned.loc[s])}" for s in scored)
+        accuracy = f"whether it costs accuracy (held-out regret with vs without it): {costs}"
+    else:
+        accuracy = f"whether it costs accuracy is {UNDECIDED}: no held-out regret to compare"
+    both = pd.concat([pruned.loc[samplers], unpruned.loc[samplers]])
     return (f"{where}, {name} used {overall} compute than no pruning with the same samplers "
-            f"({ratios}) at {changes.mean():+.2f} pp mean regret ({per_sampler}); {own}, "
-            f"over {_seed_count(pd.concat([pruned.loc[samplers], unpruned.loc[samplers]]))}.")
+            f"({ratios}); {accuracy}; {own}, over {_seed_count(both)}.")
 
 
 def sampler_verdict(where: str, rows: pd.DataFrame, runs: pd.DataFrame) -> str:
-    """(c) Which sampler, without pruning, picked configs of the best value after its trials."""
+    """(c) Which sampler, without pruning, picked the configs of the best held-out value: named
+    only where its regret interval lies wholly below every other's."""
     unpruned = rows[(rows["pruner"] == "none") & rows["regret_pp_mean"].notna()]
     if len(unpruned) < 2:
-        return (f"{where}, fewer than two samplers completed a trial without pruning: no sampler "
-                "comparison.")
+        return (f"{where}, fewer than two samplers have a held-out regret without pruning: no "
+                "sampler comparison.")
     ranked = unpruned.sort_values(["regret_pp_mean", "sampler"], kind="stable")
     best, others = ranked.iloc[0], ranked.iloc[1:]
     trials = runs.loc[(runs["pruner"] == "none") & runs["sampler"].isin(unpruned["sampler"]),
                       "trials"]
     after = (f"{trials.min()}" if trials.min() == trials.max()
              else f"{trials.min()} to {trials.max()}")
-    versus = ", ".join(f"{SAMPLER_NAMES.get(o['sampler'], o['sampler'])} "
-                       f"{o['regret_pp_mean']:.2f} pp" for _, o in others.iterrows())
-    return (f"{where}, without pruning, {SAMPLER_NAMES.get(best['sampler'], best['sampler'])} "
-            f"picked the best configs: after {after} trials its regret was {_regret(best)} "
-            f"(picked configs' value {_pct(best['picked_config_accuracy_mean'])} on average), vs "
-            f"{versus}, over {_seed_count(unpruned)}.")
+    name = SAMPLER_NAMES.get(best["sampler"], best["sampler"])
+    behind = others[[_lower(best, other) for _, other in others.iterrows()]]
+    close = others.drop(index=behind.index)
+    if close.empty:
+        return (f"{where}, without pruning, {name} picked the best configs: after {after} "
+                f"trials its held-out regret was {_regret(best)}, below every other interval "
+                f"({_sampler_regrets(others)}), over {_seed_count(unpruned)}.")
+    worse = ("" if behind.empty else
+             f"; {_sampler_regrets(behind)} picked worse configs than {name}")
+    return (f"{where}, without pruning, which sampler picks the best configs is {UNDECIDED}: "
+            f"after {after} trials {name} has the lowest mean held-out regret, {_regret(best)}, "
+            f"but its interval overlaps {_sampler_regrets(close)}{worse}, over "
+            f"{_seed_count(unpruned)}.")
+
+
+def _sampler_regrets(rows: pd.DataFrame) -> str:
+    """"random 0.12 pp (95% CI ...), GP ...": each row's sampler and regret."""
+    return ", ".join(f"{SAMPLER_NAMES.get(row['sampler'], row['sampler'])} {_regret(row)}"
+                     for _, row in rows.iterrows())
+
+
+def _tolerance_status(row: pd.Series) -> str:
+    """"within" the tolerance (the whole regret interval is), "outside" (all of it above), or
+    undecided (it straddles the tolerance, or there is no interval)."""
+    if _shown(row["regret_pp_ci_high"]) <= TOLERANCE_PP + _EPSILON:
+        return "within"
+    if _shown(row["regret_pp_ci_low"]) > TOLERANCE_PP + _EPSILON:
+        return "outside"
+    return UNDECIDED
+
+
+def _lower(row: pd.Series, other: pd.Series) -> bool:
+    """Whether row's regret interval lies wholly below other's: decided lower (NaN: no)."""
+    return bool(_shown(row["regret_pp_ci_high"]) < _shown(other["regret_pp_ci_low"]))
+
+
+def _shown(pp: float) -> float:
+    """A regret as the sentences print it (0.01 pp): decisions are taken on the shown numbers,
+    so a sentence never contradicts the interval beside it."""
+    return round(float(pp), 2)
+
+
+def _pruning_cost(pruned: pd.Series, unpruned: pd.Series) -> str:
+    if _lower(unpruned, pruned):
+        return "costs accuracy"
+    if _lower(pruned, unpruned):
+        return "picked better configs"
+    if pd.isna(pruned["regret_pp_ci_low"]) or pd.isna(unpruned["regret_pp_ci_low"]):
+        return f"{UNDECIDED} (no interval)"
+    return f"{UNDECIDED} (the intervals overlap)"
 
 
 def _where(group: str, space: str) -> str:
@@ -428,14 +574,25 @@ def _times(other: float, this: float) -> str:
 
 
 def _regret(row: pd.Series) -> str:
-    std = row["regret_pp_std"]
-    return f"{row['regret_pp_mean']:.2f}" + ("" if pd.isna(std) else f" ± {std:.2f}") + " pp"
+    """"0.06 pp (95% CI -0.49 to 0.61)", the mean held-out regret and its interval."""
+    mean, low, high = row["regret_pp_mean"], row["regret_pp_ci_low"], row["regret_pp_ci_high"]
+    if pd.isna(mean):
+        return "n/a (no held-out regret)"
+    if pd.isna(low):
+        return f"{mean:.2f} pp (one seed: no interval)"
+    return f"{mean:.2f} pp ({CONFIDENCE:.0%} CI {low:.2f} to {high:.2f})"
 
 
 def _seed_count(rows: pd.DataFrame) -> str:
+    """"2 sampler seeds", or "2 sampler seeds (1-2 with a held-out regret)" when some studies
+    have none (compute is over all of them, regret over those)."""
     low, high = int(rows["seeds"].min()), int(rows["seeds"].max())
     count = f"{low}" if low == high else f"{low}-{high}"
-    return f"{count} sampler seed{'' if high == 1 else 's'}"
+    text = f"{count} sampler seed{'' if high == 1 else 's'}"
+    if "heldout_studies" not in rows or (rows["heldout_studies"] == rows["seeds"]).all():
+        return text
+    low, high = int(rows["heldout_studies"].min()), int(rows["heldout_studies"].max())
+    return text + f" ({low if low == high else f'{low}-{high}'} with a held-out regret)"
 
 
 def _seconds(value: float) -> str:

@@ -1,7 +1,7 @@
 """The benchmark's figures, per compare group: best so far over seeds (mean line, min..max band)
 against trials and against training seconds as small multiples (one panel per pruner, one line
-per sampler), each combination's rank by mean best so far against trials, and regret against
-compute per combination.
+per sampler), each combination's rank by mean best so far against trials, and held-out regret
+against compute per combination (its mean with the regret table's 95% t interval).
 
 Colour says the sampler; in the rank and regret plots, line dash and marker symbol say the pruner
 (solid / circle: none).
@@ -37,8 +37,8 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
         plots.append(rank_over_trials(bench.ranks[bench.ranks["group"] == group], styles,
                                       f"Benchmark {group}: rank by mean best so far vs trials "
                                       "finished"))
-        plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], styles,
-                                       f"Benchmark {group}: regret vs compute"))
+        plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], regret,
+                                       styles, f"Benchmark {group}: regret vs compute"))
     return plots
 
 
@@ -120,38 +120,48 @@ def rank_over_trials(ranks: pd.DataFrame, styles: dict[str, dict], title: str) -
     return Plot(title, _styled(figure, height=420))
 
 
-def regret_vs_compute(runs: pd.DataFrame, styles: dict[str, dict], title: str) -> Plot:
-    """Each seed's regret against its compute (small), and each combination's mean ± std (large)."""
+def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str, dict],
+                      title: str) -> Plot:
+    """Each seed's held-out regret against its compute (small), and each combination's mean
+    (large): compute ± std over seeds, regret with its interval from the regret table."""
     figure = go.Figure()
+    rows = regret.set_index("combination")
     for name, style in styles.items():
         seeds = runs[(runs["combination"] == name) & runs["regret_pp"].notna()]
         if seeds.empty:
             continue
+        row = rows.loc[name]
+        low, high = row["regret_pp_ci_low"], row["regret_pp_ci_high"]
+        interval = ("no interval (one seed)" if pd.isna(low)
+                    else f"95% CI {low:.2f} to {high:.2f} pp")
         figure.add_trace(go.Scatter(
             x=seeds["compute_seconds"], y=seeds["regret_pp"], mode="markers", legendgroup=name,
             name=f"{name}, one seed", showlegend=False,
             marker={"color": style["color"], "symbol": style["symbol"], "size": 7, "opacity": 0.45},
             customdata=np.stack([seeds["study"], seeds["replayed_trials"],
                                  seeds["trials_with_curve"]], axis=-1),
-            hovertemplate="%{customdata[0]}<br>compute %{x:,.4g} s<br>regret %{y:.2f} pp<br>"
+            hovertemplate="%{customdata[0]}<br>compute %{x:,.4g} s<br>held-out regret "
+                          "%{y:.2f} pp<br>"
                           "replayed trials %{customdata[1]} of %{customdata[2]}<extra></extra>"))
         figure.add_trace(go.Scatter(
-            x=[seeds["compute_seconds"].mean()], y=[seeds["regret_pp"].mean()], mode="markers",
+            x=[seeds["compute_seconds"].mean()], y=[row["regret_pp_mean"]], mode="markers",
             name=name, legendgroup=name,
             marker={"color": style["color"], "symbol": style["symbol"], "size": 14,
                     "line": {"width": 1, "color": "#222"}},
             error_x={"type": "data", "array": [_std(seeds["compute_seconds"])]},
-            error_y={"type": "data", "array": [_std(seeds["regret_pp"])]},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [0.0 if pd.isna(high) else high - row["regret_pp_mean"]],
+                     "arrayminus": [0.0 if pd.isna(low) else row["regret_pp_mean"] - low]},
             hovertemplate=f"{name}: mean over {len(seeds)} seeds<br>compute %{{x:,.4g}} s<br>"
-                          f"regret %{{y:.2f}} pp<br>replayed trials "
+                          f"held-out regret %{{y:.2f}} pp ({interval})<br>replayed trials "
                           f"{seeds['replayed_trials'].sum()} of {seeds['trials_with_curve'].sum()}"
                           "<extra></extra>"))
     if not figure.data:
-        return Plot(title, skipped="no compare study has a completed trial")
+        return Plot(title, skipped="no compare study has a held-out regret (the notes say why)")
     figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
                      annotation_text=f"{TOLERANCE_PP:g} pp", annotation_position="top right")
     figure.update_layout(xaxis_title="compute used per seed (training seconds)",
-                         yaxis_title="regret (pp below the best config's value)",
+                         yaxis_title="held-out regret (pp below the best config's value)",
                          legend_title="sampler + pruner")
     return Plot(title, _styled(figure, height=480))
 

@@ -8,18 +8,19 @@ from pathlib import Path
 import pandas as pd
 
 from bench.store import layout
-from bench.evidence.confirm import CONFIRM_SUFFIX
+from bench.evidence.confirm import CONFIRM_SUFFIX, confirmed_name
 from bench.store.identity import KNOBS
 from bench.evidence.decisions import MARGIN
 from bench.evidence.summary import Evidence, gather
-from bench.report import benchmark, tables
+from bench.report import benchmark, budgets, glance, tables
 from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
-from bench.report.page import Section, render_page
-from bench.report.plots import comparison_plots, evidence_plots, faq_forest, study_plots
-from bench.store.studies import StudySource
+from bench.report.page import Folded, Section, render_page
+from bench.report.plots import accuracy_against, comparison_plots, faq_forest, study_plots
+from bench.report.reference_part import reference_part
+from bench.store.studies import StudyNotFound, StudySource
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,18 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     Compare studies (bench.benchmark.compare) are reported together in one Benchmark part, never one by
     one nor among the ordinary studies' tables.
     """
-    ordinary, compared = split_compare(load_studies(
-        StudySource(settings.results_dir, settings.storage), settings.study))
-    studies, notes = _reportable(ordinary, compared)
+    reference = reference_part(settings.results_dir)
+    try:
+        ordinary, compared = split_compare(load_studies(
+            StudySource(settings.results_dir, settings.storage), settings.study))
+    except StudyNotFound as error:
+        if not reference.sections:  # nothing local and nothing shipped
+            raise
+        ordinary, compared = [], []  # a fresh clone: the shipped reference answers only
+        reference.notes.append(f"No local studies ({error}): the answers below come from the "
+                               "shipped reference tables alone.")
+    studies, notes = _reportable(ordinary, compared, bool(reference.sections))
+    notes += reference.notes
     out = ReportOutput(Path(settings.out_dir or layout.report_dir(settings.results_dir,
                                                                      settings.study)), notes=notes)
     out.out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +67,7 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     if evidence is not None:
         notes += evidence.notes
     named = _ordinary_tables(studies, evidence, settings.top) if studies else {}
+    named.update(reference.tables)
     bench = benchmark.summarize(compared) if compared else None
     if bench is not None:
         named.update(bench.tables())
@@ -65,26 +76,34 @@ def build_report(settings: ReportSettings) -> ReportOutput:
         out.files.append(_write(out.out_dir / f"{name}.csv", frame.to_csv(index=False)))
         out.files.append(_write(out.out_dir / f"{name}.md", markdown(frame) + "\n"))
 
-    summary = _summary_lines(studies, evidence) if studies else []
+    headline = _summary_lines(studies, evidence) if studies else []
     verdicts = bench.verdicts if bench is not None else []
-    answers = evidence.answers if evidence is not None else []
+    answers = [*evidence.answers, *budgets.agreement_sentences(evidence)] if evidence else []
     out.files.append(_write(out.out_dir / "summary.md",
-                            _summary_markdown(summary, verdicts, answers, notes)))
-    sections = _sections(studies, named, evidence) if studies else []
-    if bench is not None:
-        sections.insert(min(2, len(sections)), Section(
-            "Benchmark", lines=benchmark.DEFINITIONS,
-            tables=[named["regret"]], plots=benchmark_plots(bench)))
-    page = render_page("mnist-bench report", summary + verdicts, notes, sections)
+                            _summary_markdown(headline, verdicts, answers, reference.answers,
+                                              notes)))
+    sections = _sections(studies, named, evidence, settings.top) if studies else []
+    after_faq = next((i + 1 for i, s in enumerate(sections) if s.title == "FAQ answers"), 0)
+    sections[after_faq:after_faq] = reference.sections
+    if bench is not None:  # after the ordinary tables, before the per-study plots
+        after = next((i + 1 for i, s in enumerate(sections) if s.title == "Tables"), 0)
+        sections.insert(after, Section(
+            "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],
+            tables=[(f"{named['regret'][0]} (every column in regret.csv)",
+                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench)))
+    summary = headline if evidence is None else [  # three short lines, the headline folded
+        *glance.summary_lines(evidence),
+        Folded("Every config against the best, the test accuracy, the counts", headline)]
+    page = render_page("mnist-bench report", summary, notes, sections)
     out.files.append(_write(out.out_dir / "index.html", page))
     return out
 
 
-def _reportable(ordinary: list[StudyData],
-                compared: list[StudyData]) -> tuple[list[StudyData], list[str]]:
+def _reportable(ordinary: list[StudyData], compared: list[StudyData],
+                has_reference: bool = False) -> tuple[list[StudyData], list[str]]:
     """The ordinary studies with a completed trial and notes on the others; NothingToReport
-    when neither they nor the compare studies have one."""
-    benchmark_ready = any(len(s.completed) for s in compared)
+    when neither they, the compare studies nor a reference table have one."""
+    benchmark_ready = any(len(s.completed) for s in compared) or has_reference
     if not ordinary:
         if not benchmark_ready:
             raise NothingToReport(f"none of the {len(compared)} compare studies has a completed "
@@ -110,6 +129,12 @@ def _ordinary_tables(studies: list[StudyData], evidence: Evidence | None,
             "speed": ("Top configs: speed", tables.speed_table(evidence.ranked, top)),
             "faq": ("FAQ: paired comparisons", tables.faq_table(evidence.pairs)),
         }
+        if len(evidence.budgets) > 1:
+            named["budgets"] = ("Each budget's best and the one to use",
+                                budgets.budgets_table(evidence))
+            named["budget_verdicts"] = ("The tutorial's claims at each budget",
+                                        budgets.verdicts_table(evidence))
+            named["budget_agreement"] = ("Rank agreement between budgets", evidence.agreement)
     named["pruning"] = ("Pruning", tables.pruning_table(studies))
     finals = tables.final_models_table(studies)
     if len(finals):
@@ -120,16 +145,29 @@ def _ordinary_tables(studies: list[StudyData], evidence: Evidence | None,
     return named
 
 
-def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None) -> list[Section]:
-    overview = Section("Tables", tables=[named[k] for k in
-                                         ("accuracy", "size", "speed", "pruning", "final_models")
-                                         if k in named],
-                       plots=evidence_plots(evidence.ranked) if evidence is not None else [])
-    answers = evidence.answers if evidence is not None else [
-        "No completed trial is a whole measurement yet: nothing to answer."]
-    faq_tables = [named["faq"]] if "faq" in named else []
-    forest = [faq_forest(evidence.pairs)] if evidence is not None else []
-    sections = [Section("FAQ answers", lines=answers, tables=faq_tables, plots=forest), overview]
+def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
+              top: int) -> list[Section]:
+    """The two pictures, the FAQ answers (a line per knob, its sentences folded), the tables in
+    the columns that fit the page (the CSV files keep every column), then per-study plots."""
+    tables = [named[k] for k in ("size", "speed", "pruning", "final_models") if k in named]
+    if evidence is None:
+        sections = [Section("FAQ answers", lines=[
+            "No completed trial is a whole measurement yet: nothing to answer."]),
+            Section("Tables", tables=tables)]
+    else:
+        ranked, pairs = evidence.ranked, evidence.pairs
+        sections = [
+            Section("At a glance", plots=[
+                faq_forest(pairs),
+                accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)]),
+            Section("FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
+                    tables=[(f"{named['faq'][0]} (every column in faq.csv)",
+                             glance.faq_columns(pairs))]),
+            *[section for section in (budgets.budgets_section(evidence),) if section],
+            Section("Tables", tables=[(f"{named['accuracy'][0]} (every column in accuracy.csv)",
+                                       glance.accuracy_columns(ranked, top)), *tables],
+                    plots=[accuracy_against(ranked, "latency_ms_batch1",
+                                            "latency at batch 1 (ms)", log=True)])]
     comparison = comparison_plots(studies)
     if comparison:
         sections.append(Section("Studies compared", plots=comparison))
@@ -167,7 +205,7 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
 
 def _how_to_test(config: pd.Series, measured: pd.DataFrame) -> str:
     """The command that finetunes and tests `config` (the one to use)."""
-    searches = {name.removesuffix(CONFIRM_SUFFIX) for name in measured["study"]}
+    searches = {confirmed_name(name) for name in measured["study"]}
     if len(searches) == 1:  # one search and its confirm: finetune --best takes the one to use
         return f"`mnist-bench finetune --best --study {searches.pop()}` trains and tests it"
     sources = measured[(measured["config_id"] == config["config_id"])
@@ -181,11 +219,15 @@ def _how_to_test(config: pd.Series, measured: pd.DataFrame) -> str:
 
 
 def _summary_markdown(summary: list[str], verdicts: list[str], answers: list[str],
-                      notes: list[str]) -> str:
+                      reference: list[str], notes: list[str]) -> str:
     lines = ["# mnist-bench report", "", *summary, ""]
     if verdicts:
         lines += ["## Benchmark", "", *[f"- {v}" for v in verdicts], ""]
-    lines += ["## FAQ answers", "", *[f"- {a}" for a in answers], ""]
+    if answers:
+        lines += ["## FAQ answers", "", *[f"- {a}" for a in answers], ""]
+    if reference:
+        lines += ["## The FAQ over the whole space (reference tables)", "",
+                  *[f"- {a}" for a in reference], ""]
     lines += [f"Note: {n}" for n in notes]
     return "\n".join(lines) + "\n"
 

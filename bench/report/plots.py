@@ -12,6 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from optuna.importance import PedAnovaImportanceEvaluator
 
+from bench.report.glance import held_fixed
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
 from bench.evidence.answers import KNOB_NAMES as KNOB_LABELS, describe
 from bench.store.identity import KNOBS
@@ -121,13 +122,6 @@ def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
     return Plot(title, _styled(figure))
 
 
-def evidence_plots(ranked: pd.DataFrame) -> list[Plot]:
-    """Distinct configs' mean validation accuracy against training cost and against latency,
-    with 95% intervals over seeds as error bars, as architecture comparisons are drawn."""
-    return [accuracy_against(ranked, "training_flops", "training FLOPs per run", log=True),
-            accuracy_against(ranked, "latency_ms_batch1", "latency at batch 1 (ms)", log=True)]
-
-
 DECISION_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "equivalent": "#1f77b4",
                     "undecided": "#999999"}
 
@@ -140,9 +134,9 @@ def faq_forest(pairs: pd.DataFrame) -> Plot:
         return Plot(title, skipped="no two configs differ only in one knob with 2+ held-out seeds")
     rows = pairs.assign(order=pairs["knob"].map(KNOBS.index)).sort_values(
         ["order", "low_value"], kind="stable")
+    epochs = rows["budget_epochs"].nunique() > 1
     labels = [f"{KNOB_LABELS[row['knob']]} {row['low_value']} -> {row['high_value']} "
-              f"({describe({**row['fixed'], row['knob']: row['low_value']}, skip=row['knob'])})"
-              for _, row in rows.iterrows()]
+              f"({held_fixed(row, epochs)})" for _, row in rows.iterrows()]
     margin = float(rows["margin_pp"].iloc[0])
     figure = go.Figure()
     figure.add_vrect(x0=-margin, x1=margin, fillcolor="#1f77b4", opacity=0.12, line_width=0)
@@ -160,10 +154,8 @@ def faq_forest(pairs: pd.DataFrame) -> Plot:
                      "arrayminus": [(row["difference"] - row["ci_low"]) * 100 for _, row in part]},
             hovertemplate="%{y}<br>%{x:+.2f} pp<extra>" + decision + "</extra>"))
     figure.update_layout(xaxis_title=f"difference in validation accuracy (pp); band: +-{margin:.2f}"
-                         " pp", yaxis={"categoryorder": "array", "categoryarray": labels[::-1],
-                                       "automargin": True},
-                         height=max(300, 28 * len(labels) + 120))
-    return Plot(title, _styled(figure))
+                         " pp", yaxis={"categoryorder": "array", "categoryarray": labels[::-1]})
+    return Plot(title, _styled(figure, height=max(300, 28 * len(labels) + 120)))
 
 
 def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -> Plot:
@@ -240,6 +232,8 @@ def comparison_plots(studies: list[StudyData]) -> list[Plot]:
 
 
 def _styled(figure: go.Figure, height: int = 420) -> go.Figure:
-    figure.update_layout(height=height, template="plotly_white", title=None,
+    """Our look; the width follows the page (Optuna's slice plot sets one of 300 px per
+    parameter) and the axes make room for long tick labels."""
+    figure.update_layout(height=height, width=None, template="plotly_white", title=None,
                          margin={"l": 60, "r": 20, "t": 30, "b": 50})
-    return figure
+    return figure.update_xaxes(automargin=True).update_yaxes(automargin=True)

@@ -93,9 +93,11 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["knob", "low_value", "high_value", "fixed", "pairs"])
     table = pairs.drop(columns=["low_config", "high_config", "fidelity_id", "confidence",
                                 "effect", "gap_effect"]).copy()
-    verdicts = {knob: claim_verdict(list(group["decision"]), CLAIMS[knob].direction)
-                for knob, group in pairs.groupby("knob")}
-    table.insert(1, "claim_verdict", table["knob"].map(verdicts))
+    # the claim's verdict per knob at each budget: pairs at other epochs never answer together
+    verdicts = {(knob, fidelity): claim_verdict(list(group["decision"]), CLAIMS[knob].direction)
+                for (knob, fidelity), group in pairs.groupby(["knob", "fidelity_id"])}
+    table.insert(1, "claim_verdict", [verdicts[key] for key in zip(pairs["knob"],
+                                                                   pairs["fidelity_id"])])
     table["fixed"] = table["fixed"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()))
     training = table.pop("training_label") if "training_label" in table else None
     if training is not None and training.astype(bool).any():  # the training held fixed too

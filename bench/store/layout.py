@@ -42,6 +42,12 @@ def trials_csv(results_dir: Path, study_name: str) -> Path:
     return study_dir(results_dir, study_name) / "trials.csv"
 
 
+def reference_tables(results_dir: Path) -> list[Path]:
+    """The reference tables under results/reference/ (bench.store.reference): a clone ships
+    them, so a report answers from them before any local study exists."""
+    return sorted((Path(results_dir) / "reference").glob("*.jsonl"))
+
+
 def artifacts_dir(results_dir: Path) -> Path:
     """The default artifact store: one folder for every study's kept weights."""
     return Path(results_dir) / "artifacts"

@@ -1,0 +1,118 @@
+"""Decisions at more than one budget (`confirm --epochs E`): each budget ranked on its own
+held-out seeds, and the agreement between budgets measured with an interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from bench.evidence.budgets import kendall_agreement
+from bench.evidence.decisions import WORSE
+from bench.evidence.summary import gather
+from bench.store import schema
+from test_evidence import BEST, add_measurement
+
+# five configs of the synthetic studies' grid, worst to best at one epoch
+CONFIGS = [{**BEST, "kernel_size": 3}, {**BEST, "fc_width": 128}, {**BEST, "kernel_size": 7},
+           BEST, {**BEST, "fc_width": 512}]
+
+
+def test_kendall_agreement_finds_equal_and_reversed_rankings_and_needs_three_configs():
+    rng = np.random.default_rng(0)
+    means = [0.980, 0.983, 0.986, 0.989, 0.992]
+    first = {str(i): m + rng.normal(0, 0.0005, 4) for i, m in enumerate(means)}
+    same = {str(i): m + rng.normal(0, 0.0005, 4) for i, m in enumerate(means)}
+    reversed_ = {str(i): m + rng.normal(0, 0.0005, 4) for i, m in enumerate(means[::-1])}
+    agree = kendall_agreement(first, same)
+    assert agree["configs"] == 5 and agree["tau"] == pytest.approx(1.0)
+    assert 0 < agree["ci_low"] <= agree["ci_high"] <= 1
+    disagree = kendall_agreement(first, reversed_)
+    assert disagree["tau"] == pytest.approx(-1.0) and disagree["ci_high"] < 0
+    # seed noise as large as the gaps widens the interval to hold zero
+    noisy = {str(i): m + rng.normal(0, 0.01, 2) for i, m in enumerate(means)}
+    wide = kendall_agreement(first, noisy)
+    assert wide["ci_low"] < 0 < wide["ci_high"]
+    few = kendall_agreement({"a": first["0"], "b": first["1"]}, {"a": same["0"], "b": same["1"]})
+    assert few["configs"] == 2 and np.isnan(few["tau"]) and np.isnan(few["ci_low"])
+
+
+def two_budgets(rng: np.random.Generator):
+    """A search at one epoch, confirm at one epoch and at twelve (6 held-out seeds each): at
+    twelve epochs FC 512 (the search's pick) falls 0.5 pp behind FC 256 (BEST)."""
+    search = optuna.create_study(study_name="s", direction="maximize")
+    search.set_user_attr(schema.STUDY_ATTR_SETTINGS, {"epochs": 1})
+    one = optuna.create_study(study_name="s-confirm", direction="maximize")
+    twelve = optuna.create_study(study_name="s-epochs12-confirm", direction="maximize")
+    for study in (one, twelve):
+        study.set_user_attr(schema.STUDY_ATTR_CONFIRM, "s")
+    at_one = [0.980, 0.983, 0.986, 0.989, 0.992]
+    at_twelve = [0.985, 0.988, 0.991, 0.995, 0.990]
+    for params, mean_one, mean_twelve in zip(CONFIGS, at_one, at_twelve):
+        add_measurement(search, params, 0, mean_one + 0.002)  # the seed that selected it
+        for seed in range(1, 7):
+            add_measurement(one, params, seed, mean_one + rng.normal(0, 0.0005))
+            add_measurement(twelve, params, seed, mean_twelve + rng.normal(0, 0.0005), epochs=12)
+    return gather([search, one, twelve])
+
+
+def test_each_budget_is_decided_on_its_own_seeds_and_the_best_stays_the_searchs_pick():
+    """The twelve-epoch budget decides on its own seeds that FC 256 is better than the search's
+    pick, its best is still the search's pick, and the rank agreement is reported."""
+    evidence = two_budgets(np.random.default_rng(1))
+    assert [b.epochs for b in evidence.budgets] == [1, 12]
+    first, last = evidence.budgets
+    assert first.ranked is evidence.ranked and first.headline == evidence.headline
+    for budget in evidence.budgets:
+        best = budget.ranked[budget.ranked["is_best"]].iloc[0]
+        assert best["fc_width"] == 512 and best["heldout_seeds"] == 6
+        assert budget.ranked["fidelity_id"].nunique() == 1
+    at_last = last.ranked.set_index(["kernel_size", "fc_width"])
+    assert at_last.loc[(5, 256), "decision"] == "better"
+    assert at_last.loc[(3, 256), "decision"] == WORSE
+    # the one to use at twelve epochs is the better one, at one epoch the best itself
+    assert at_last.loc[(5, 256), "recommended"]
+    assert first.ranked[first.ranked["recommended"]].iloc[0]["fc_width"] == 512
+    row = evidence.agreement.iloc[0]
+    assert (row["from_epochs"], row["to_epochs"], row["configs"]) == (1, 12, 5)
+    assert row["tau"] == pytest.approx(0.6)  # FC 512 falls below two configs: 2 of 10 pairs swap
+    assert row["ci_low"] <= row["tau"] <= row["ci_high"]
+    assert row["decisions_changed"] >= 1
+    # each budget's FAQ pairs are its own: FC width pairs at both budgets, decided apart
+    fc = evidence.pairs[evidence.pairs["knob"] == "fc_width"]
+    assert sorted(fc["budget_epochs"].unique()) == [1, 12]
+    assert any("FC width" in line for line in last.answers)
+
+
+def test_the_vectorized_tau_is_scipys_tau_b_ties_included():
+    from scipy import stats
+
+    from bench.evidence.budgets import _tau_b
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, (50, 6)).astype(float)  # many ties
+    y = rng.integers(0, 4, (50, 6)).astype(float)
+    ours = _tau_b(x, y)
+    theirs = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
+    assert np.allclose(ours, theirs, equal_nan=True)
+
+
+def test_the_report_shows_the_budgets_side_by_side_and_every_sentence_agrees():
+    from bench.report import budgets
+
+    evidence = two_budgets(np.random.default_rng(1))
+    table = budgets.budgets_table(evidence)
+    assert list(table["budget"]) == ["1 epoch", "12 epochs"]
+    assert table.iloc[1]["the one to use"].startswith("kernel 5, stride 1, pool 2/2, FC 256")
+    assert table.iloc[0]["the one to use"].startswith("kernel 5, stride 1, pool 2/2, FC 512")
+    verdicts = budgets.verdicts_table(evidence).set_index("knob")
+    assert list(verdicts.columns) == ["1 epoch", "12 epochs"]
+    # FC 128 -> 256 -> 512 gains twice at one epoch; at twelve 256 -> 512 loses: mixed
+    assert verdicts.loc["FC width", "1 epoch"] == "supported"
+    assert verdicts.loc["FC width", "12 epochs"] == "mixed"
+    row = evidence.agreement.iloc[0]
+    (sentence,) = budgets.agreement_sentences(evidence)
+    assert f"tau {row['tau']:+.2f} (95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})" in sentence
+    assert ("agree more than chance" in sentence) == (row["ci_low"] > 0)
+    section = budgets.budgets_section(evidence)
+    assert section is not None and len(section.tables) == 3
