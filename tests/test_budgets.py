@@ -116,3 +116,21 @@ def test_the_report_shows_the_budgets_side_by_side_and_every_sentence_agrees():
     assert ("agree more than chance" in sentence) == (row["ci_low"] > 0)
     section = budgets.budgets_section(evidence)
     assert section is not None and len(section.tables) == 3
+
+
+def test_a_budget_confirmed_alone_is_ranked_and_its_agreement_is_not_measured():
+    """confirm --epochs 12 before any confirm at the search's budget: the race's own gather (the
+    search and the twelve-epoch study only) must rank the new budget, with no agreement to give."""
+    rng = np.random.default_rng(2)
+    search = optuna.create_study(study_name="s", direction="maximize")
+    search.set_user_attr(schema.STUDY_ATTR_SETTINGS, {"epochs": 1})
+    twelve = optuna.create_study(study_name="s-epochs12-confirm", direction="maximize")
+    twelve.set_user_attr(schema.STUDY_ATTR_CONFIRM, "s")
+    for params in CONFIGS:
+        add_measurement(search, params, 0, 0.985 + rng.normal(0, 0.001))
+    for params in CONFIGS[:2]:  # fewer measurements than the search: its budget stays the main one
+        for seed in (1, 2):
+            add_measurement(twelve, params, seed, 0.99 + rng.normal(0, 0.001), epochs=12)
+    evidence = gather([search, twelve])
+    assert [b.epochs for b in evidence.budgets] == [1, 12]
+    assert evidence.agreement.iloc[0]["configs"] == 0 and np.isnan(evidence.agreement.iloc[0]["tau"])

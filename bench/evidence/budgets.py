@@ -82,7 +82,8 @@ def agreement_table(budgets: list[Budget], heldout: dict[str, dict[str, np.ndarr
                          if before[c] != after[c])
         described = main.ranked.set_index("config_id")
         rows.append({"from_epochs": main.epochs, "to_epochs": other.epochs,
-                     **kendall_agreement(heldout[main.fidelity_id], heldout[other.fidelity_id]),
+                     **kendall_agreement(heldout.get(main.fidelity_id, {}),
+                                         heldout.get(other.fidelity_id, {})),
                      "decisions_changed": len(changed),
                      "changed": "; ".join(f"{describe(described.loc[c])}: {before[c]} -> "
                                           f"{after[c]}" for c in changed)})
