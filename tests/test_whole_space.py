@@ -167,11 +167,11 @@ def test_planted_main_effect_answered_with_its_sign_and_win_count(space):
 
 
 def test_claim_verdicts_follow_the_step_effects():
-    assert ws.claim_verdict([1, 1], +1) == "supported"
-    assert ws.claim_verdict([-1, -1], +1) == "contradicted"
-    assert ws.claim_verdict([-1, 0], -1) == "supported at 1 of 2 steps"
-    assert ws.claim_verdict([1, -1], +1).startswith("mixed")
-    assert ws.claim_verdict([0, 0], +1).startswith("not shown")
+    assert ws.steps_verdict([1, 1], +1) == "supported"
+    assert ws.steps_verdict([-1, -1], +1) == "contradicted"
+    assert ws.steps_verdict([-1, 0], -1) == "supported at 1 of 2 steps"
+    assert ws.steps_verdict([1, -1], +1).startswith("mixed")
+    assert ws.steps_verdict([0, 0], +1).startswith("not shown")
     assert ws.step_effect({"ci_low": 0.001, "ci_high": 0.002, "wins": 1, "losses": 2,
                            "pairs": 3}) == 0  # the interval says more, most pairs say less
 

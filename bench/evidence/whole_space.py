@@ -287,7 +287,7 @@ def step_effect(step: pd.Series | dict) -> int:
     return 0
 
 
-def claim_verdict(effects: list[int], direction: int) -> str:
+def steps_verdict(effects: list[int], direction: int) -> str:
     """The tutorial's claim against the steps' effects: supported or contradicted at every step,
     at some (the others unclear), mixed, or not shown."""
     agree, against = effects.count(direction), effects.count(-direction)
@@ -305,7 +305,7 @@ def knob_sentences(space: WholeSpace, knob: str) -> list[str]:
     """The knob's verdict on the tutorial's claim, a line per step, and where it depends."""
     name, claim = KNOB_NAMES[knob], CLAIMS[knob]
     steps = space.steps[space.steps["knob"] == knob]
-    verdict = claim_verdict([step_effect(step) for _, step in steps.iterrows()], claim.direction)
+    verdict = steps_verdict([step_effect(step) for _, step in steps.iterrows()], claim.direction)
     lines = [f"{capitalized(name)}, {scope(space)}: the tutorial's claim \"{claim.text}\" is "
              f"{verdict} ({len(steps)} neighbouring step{'s' if len(steps) != 1 else ''}, "
              f"{int(steps['pairs'].sum())} matched pairs)."]
