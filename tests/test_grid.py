@@ -71,6 +71,20 @@ def test_grid_fills_exactly_the_valid_configs_once(run, tmp_path):
     output = run("grid", "--study-name", "again")
     assert "2 trained" not in output and "0 trained, 2 replayed" in output
     assert len(CurveTable(tmp_path / "results" / "curves.db").curves()) == 2
+    assert "never tried" not in output
+
+    # A finished grid study whose trials visited a point twice (older workers and resumes each
+    # shuffled the grid their own way) is told which fix applies.
+    source = study(tmp_path, "tiny-grid")
+    url = layout.sqlite_url(tmp_path / "results", "twice")
+    layout.study_dir(tmp_path / "results", "twice").mkdir()
+    broken = optuna.create_study(study_name="twice", storage=url, direction="maximize")
+    for key, value in source.user_attrs.items():
+        broken.set_user_attr(key, value)
+    broken.add_trials([trials[(2, 8)] if t.params == {"pool_size": 2, "fc_width": 16} else t
+                       for t in source.trials])
+    output = run("grid", "--study-name", "twice")
+    assert "never tried 1 valid configs" in output and "--study-name <a new name>" in output
 
 
 def test_replayed_study_returns_the_trained_values_and_is_marked(run, tmp_path):
@@ -118,3 +132,38 @@ def test_grid_with_several_seeds_trains_each_seed_on_one_split_and_resumes(run, 
     output = run("grid", "--seeds", "3", "--study-name", "more")
     assert output.count("0 trained, 2 replayed") == 2 and "2 trained, 0 replayed" in output
     assert len(table.curves()) == 6
+
+
+@pytest.mark.parametrize("sampler", ["grid", "qmc"])
+def test_workers_and_resumes_of_a_grid_or_qmc_study_continue_one_sequence(sampler, tmp_path):
+    """Grid and QMC give trial n the n-th point of a seeded order: a run, its resume and a second
+    worker must continue one order, visiting what one uninterrupted run visits (the grid: each
+    of its 12 points once; QMC: its sequence over the ordered knobs, categoricals being random)."""
+    from dataclasses import replace
+
+    from bench.search.settings import SearchSettings
+    from bench.search.spaces import load_space
+    from bench.search.study import open_study
+
+    space_file = tmp_path / "twelve.toml"
+    space_file.write_text(SPACE.replace("[params.pool_size]", "[params.kernel_size]\ntype = \"int\"\n"
+                                        "low = 3\nhigh = 7\nstep = 2\n\n[params.pool_size]"))
+    settings = SearchSettings(space=str(space_file), sampler=sampler, pruner="none",
+                              results_dir=tmp_path / "results", seed=3, study_name="split")
+    space = load_space(settings.space)
+
+    def sample(trial: optuna.Trial) -> float:
+        space.sample(trial, settings.plan())
+        return 0.0
+
+    for worker, trials in ((0, 5), (0, 4), (1, 3)):  # a run, its resume, another worker
+        open_study(settings, space, worker_index=worker).optimize(sample, n_trials=trials)
+    whole = replace(settings, study_name="whole")
+    open_study(whole, space).optimize(sample, n_trials=12)
+    ordered = ("kernel_size", "pool_size")
+    visited = {name: [tuple(t.params[k] for k in ordered) for t in study(tmp_path, name).trials]
+               for name in ("split", "whole")}
+    assert visited["split"] == visited["whole"]
+    if sampler == "grid":
+        points = [tuple(sorted(t.params.items())) for t in study(tmp_path, "split").trials]
+        assert len(set(points)) == 12

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from bench.store import schema
 from bench.search.runner import SearchOutcome, run_search
@@ -40,12 +41,20 @@ class GridOutcome:
     trained: int  # configs the grid study trained (over all its runs)
     replayed: int  # configs answered from the curve table
     recorded_seconds: float  # training seconds of the grid's configs, as recorded
+    unvisited: int = 0  # valid points a finished study never tried (see `unvisited_points`)
 
     def summary(self) -> str:
-        return (f"grid of {self.size.points} configs ({self.size.valid} valid, {self.size.invalid} "
+        text = (f"grid of {self.size.points} configs ({self.size.valid} valid, {self.size.invalid} "
                 f"invalid): {self.trained} trained, {self.replayed} replayed from the curve table; "
                 f"recorded training time of the grid {self.recorded_seconds / 60:.1f} min; "
                 f"this run {self.search.seconds / 60:.1f} min")
+        if self.unvisited:
+            text += (f"\nwarning: study {self.search.study_name} has all its trials but never tried "
+                     f"{self.unvisited} valid configs (its workers or resumes, under mnist-bench "
+                     "before the grid's seed was shared, visited some points twice): rerun with "
+                     "--study-name <a new name> to fill them; what was trained replays from the "
+                     "curve table")
+        return text
 
 
 def valid_grid(space: SearchSpace,
@@ -106,5 +115,15 @@ def run_grid(settings: SearchSettings) -> GridOutcome:
     trained = sum(1 for t in trials if not t.user_attrs.get(schema.ATTR_REPLAYED)
                   and t.user_attrs.get(schema.ATTR_LEARNING_CURVE))
     recorded = sum(r["seconds"] for t in trials for r in t.user_attrs.get(schema.ATTR_LEARNING_CURVE, []))
+    unvisited = 0 if search.exit_code else len(unvisited_points(study, settings))
     return GridOutcome(size=size, search=search, trained=trained, replayed=replayed,
-                       recorded_seconds=recorded)
+                       recorded_seconds=recorded, unvisited=unvisited)
+
+
+def unvisited_points(study: optuna.Study, settings: SearchSettings) -> list[dict[str, Any]]:
+    """The valid grid points no finished trial of `study` has the params of."""
+    visited = {tuple(sorted(t.params.items()))
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                                 TrialState.PRUNED))}
+    return [params for params, _, _ in valid_grid(load_space(settings.space), settings)
+            if tuple(sorted(params.items())) not in visited]

@@ -81,6 +81,12 @@ def make_pruner(name: str, steps_per_trial: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"unknown pruner {name!r}: use one of {', '.join(PRUNERS)}")
 
 
+# Samplers whose points follow the trial number (GridSampler shuffles its grid by the seed and
+# gives trial n the n-th point; QMC scrambles one sequence by it): every worker and resume of a
+# study must share one seed, as Optuna asks, or they visit points twice and skip others.
+SHARED_SEED_SAMPLERS = ("grid", "qmc")
+
+
 def sampler_seed(settings: SearchSettings, worker_index: int, trials_at_start: int) -> int:
     """A distinct seed per worker, machine and resume, reproducible for the same command."""
     host = zlib.crc32(socket.gethostname().encode())
@@ -102,7 +108,7 @@ def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int =
     """Create the study or load it to resume; refuse to mix trials of different settings.
 
     The sampler is seeded per worker and per resume (see `sampler_seed`), so a rerun does not
-    replay the random start-up trials it already ran.
+    replay the random start-up trials it already ran; grid and QMC share the search's seed.
     """
     name = settings.name_for(space)
     if storage is None:
@@ -116,7 +122,8 @@ def open_study(settings: SearchSettings, space: SearchSpace, worker_index: int =
         study.set_user_attr(schema.STUDY_ATTR_SPACE, space.describe())
     else:
         check_resumable(name, stored, study.user_attrs.get(schema.STUDY_ATTR_SPACE), settings, space)
-    seed = sampler_seed(settings, worker_index, len(study.get_trials(deepcopy=False)))
+    seed = (settings.seed if settings.sampler in SHARED_SEED_SAMPLERS
+            else sampler_seed(settings, worker_index, len(study.get_trials(deepcopy=False))))
     study.sampler = make_sampler(settings.sampler, space, seed)
     return study
 
