@@ -161,6 +161,9 @@ def cli() -> None:
 @click.option("--schedule", "lr_schedule", type=click.Choice(["constant", "cosine", "onecycle"]),
               default="constant", show_default=True, help="Learning-rate schedule over the steps.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--evaluations-per-epoch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Validation evaluations per epoch (the learning curve's points; training is "
+              "the same).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights, batch order and the validation split.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
@@ -179,7 +182,12 @@ def cli() -> None:
 @bad_input_errors
 def train(preset, repeats, test, validation_size, train_size, data_dir, results_dir, device,
           **knobs) -> None:
-    """Train and measure one CNN on the validation split (the tutorial's network by default)."""
+    """Train and measure one CNN on the validation split (the tutorial's network by default).
+
+    When a reference table under <results-dir>/reference holds this network at the same
+    settings (the faq space's: --epochs 1 --evaluations-per-epoch 8 --schedule onecycle --lr
+    0.003, --seed 0, on a CPU), the run is checked against its seeds: a seed the reference has
+    curve for curve, other seeds against a prediction interval."""
     from dataclasses import asdict
 
     from click.core import ParameterSource
@@ -455,8 +463,11 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
 @bad_input_errors
 def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     """Benchmark samplers and pruners: one study per sampler, pruner and seed, its trials
-    replayed from the curve table (fill it with `grid` first; missing configs are trained).
-    Resumable; --workers defaults to one process per core here."""
+    replayed from the curve table, into which the reference tables under
+    <results-dir>/reference (a clone ships the faq space's) are merged first; for other spaces
+    or fidelities fill it with `grid` (missing configs are trained). Each pick is scored on the
+    recorded seeds its study did not see. Resumable; --workers defaults to one process per core
+    here."""
     from click.core import ParameterSource
 
     from bench.benchmark.compare import CompareSettings, run_compare
@@ -508,7 +519,9 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
     The search's own seed selected the configs, so it decides nothing. Each measurement is a
     trial of the study <study>-confirm in the same storage and a row of the curve table; what
     either already has is not trained again. Resumable: rerun the same command after an
-    interruption, or with a larger --max-seeds to continue the race.
+    interruption, or with a larger --max-seeds to continue the race. Configs that a reference
+    table under <results-dir>/reference holds at the same fidelity are checked against its
+    seeds (does this machine reproduce it?).
     """
     from bench.evidence.confirm import run_confirm
 
@@ -519,6 +532,8 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
     for note in outcome.skipped or []:
         click.echo(f"note: {note}")
     click.echo(outcome.summary())
+    for line in outcome.reproduction:
+        click.echo(line)
     _exit_if_interrupted(outcome.exit_code)
 
 

@@ -241,6 +241,25 @@ def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
     assert study.user_attrs["compare"]["table_configs"] == 3
 
 
+def test_a_fresh_clone_replays_the_reference_table_it_ships_without_training(filled, tmp_path):
+    """results/reference/*.jsonl is merged into an empty curve table first: nothing is trained,
+    and a rerun adds nothing twice."""
+    from bench.store.reference import export_reference
+
+    results = tmp_path / "results"
+    export_reference(CurveTable(filled.curve_table), results / "reference" / "tiny.jsonl", {})
+    base = SearchSettings(**{**filled.__dict__, "results_dir": results,
+                             "curve_table": results / "curves.db"})
+    settings = CompareSettings(base=base, samplers=("random",), pruners=("none",), seeds=1,
+                               trials=4, workers=1)
+    outcome = run_compare(settings)
+    assert outcome.trained == 0 and outcome.replayed > 0
+    assert "has all 2 valid grid configs" in outcome.table_note
+    assert best_by_config(results / "curves.db") == best_by_config(filled.curve_table)
+    from bench.store.reference import merge_shipped
+    assert merge_shipped(results, CurveTable(results / "curves.db")) == []  # nothing new
+
+
 def test_ctrl_c_keeps_finished_studies_and_exits_130(filled, tmp_path):
     base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path})
     command = [sys.executable, "-c", "from bench.cli import main; main()",

@@ -102,9 +102,19 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
     # each confirm run is a row of the curve table under its own seed
     table = CurveTable(results / "curves.db").frame()
     assert {1, 2} <= set(table["seed"])
+    # With the table shipped as a reference, a rerun checks each config against it: these are
+    # the very runs, so curve for curve.
+    from bench.store.reference import export_reference
+
+    assert "reference" not in done.stdout
+    export_reference(CurveTable(results / "curves.db"), results / "reference" / "tiny.jsonl", {})
     again = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2",
                 "--max-seeds", "2")
     assert again.returncode == 0 and "0 trained, 0 from the curve table" in again.stdout
+    checks = [line for line in again.stdout.splitlines() if "reference tiny.jsonl" in line]
+    assert len(checks) == len(targets)
+    assert all("seeds 1, 2 identical to the reference's" in line
+               and line.endswith("this machine reproduces the reference bitwise") for line in checks)
     assert len(load(results, STUDY + "-confirm").get_trials()) == len(trials)
 
 

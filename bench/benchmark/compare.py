@@ -12,6 +12,8 @@ in worker processes on in-memory storage; the parent writes each finished one's 
 off while being written (a rerun replaces it).
 The "compare" study attribute and the study names are read by the report (bench.report.benchmark);
 bench.store.schema names every stored attribute.
+The reference tables a clone ships (results/reference/*.jsonl) are merged into the curve table
+first, so compare on the faq space needs no `grid` of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tqdm import tqdm
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
 from bench.store.identity import Fidelity, config_key
+from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
 from bench.search.objective import Objective
 from bench.search.interrupt import SignalGuard, exit_code
@@ -179,6 +182,8 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
         space.grid()  # a space with no finite grid fails now, in one line
     group = settings.group_for(space)
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
+    for merged in merge_shipped(base.results_dir, table):
+        tqdm.write(merged)
     split = load_search_split(base)
     coverage = table_coverage(space, base, split, table)
     note = coverage.note(space, table.path)

@@ -35,6 +35,7 @@ from bench.search.objective import MEASURE_REPEATS
 from bench.search.runner import load_search_split, quiet_optuna
 from bench.evidence import decisions
 from bench.evidence.decisions import race_rounds
+from bench.evidence.reproduction import Reference, study_checks
 from bench.evidence.settings import ConfirmSettings
 from bench.evidence.summary import Evidence, gather
 from bench.search.settings import SearchSettings
@@ -72,6 +73,7 @@ class ConfirmOutcome:
     rounds: int = 0
     open: set[tuple[str, str]] = field(default_factory=set)  # undecided comparisons at the end
     out_of_time: bool = False
+    reproduction: list[str] = field(default_factory=list)  # against the shipped reference table
 
     @property
     def exit_code(self) -> int:
@@ -262,6 +264,10 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
             if not measurer.measure(jobs, deadline, len(outcome.open)):
                 open_configs()  # what the stopped round leaves open (a finished race has it)
                 break
+    reference = Reference.shipped(settings.results_dir)
+    if reference is not None:
+        outcome.reproduction = study_checks(
+            confirm.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), reference)
     outcome.seconds = time.perf_counter() - started
     return outcome
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.evidence.reproduction import Measured, Reference
+from bench.store.identity import Fidelity
 from mnist_cnn.data import TrainValidationSplit, load_test_set, load_train_validation, take_subset
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
@@ -67,6 +69,12 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
               "training_seconds": r.training_seconds,
               **({"test_accuracy": tests[i]} if tests else {}), "history": r.history_dicts()}
              for i, r in enumerate(results)]
+    fidelity = Fidelity.of(run.settings, len(split.train), len(split.validation), run.data_dir,
+                           device.type, split.seed)
+    reference = Reference.shipped(results_dir)
+    check = reference.check(asdict(run.config), fidelity.record(),
+                            [Measured(s["seed"], tuple(s["history"])) for s in seeds]) \
+        if reference else None
     validation = [s["validation_accuracy"] for s in seeds]
     seconds = [s["training_seconds"] for s in seeds]
     summary = {
@@ -86,6 +94,8 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
         **asdict(metrics),
         "seeds": seeds,
         "history": seeds[0]["history"],
+        **({"reference_check": {"reproduced": check.reproduced, "sentence": check.sentence()}}
+           if check else {}),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = Path(results_dir) / "train" / f"run-{stamp}.json"
@@ -106,6 +116,8 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
         spread = (f" ± {summary['test_accuracy_std']:.2%} (sd; min {min(tests):.2%}, max "
                   f"{max(tests):.2%}, n={len(tests)} seeds)" if len(tests) > 1 else " (one seed)")
         lines.append(f"test accuracy {summary['test_accuracy_mean']:.2%}{spread}")
+    if check:
+        lines.append(check.sentence())
     return "\n".join(lines), path
 
 

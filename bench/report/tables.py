@@ -163,7 +163,3 @@ def pareto_front(cost: pd.Series, accuracy: pd.Series) -> pd.Series:
     front = [not any(c2 <= c and a2 >= a and (c2 < c or a2 > a) for c2, a2 in points)
              for c, a in points]
     return pd.Series(front, index=cost.index)
-
-
-def _pct(fraction) -> str:
-    return "n/a" if pd.isna(fraction) else f"{fraction * 100:.2f}%"
