@@ -458,7 +458,8 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Trials per study (completed or pruned). Default: 30.")
 @click.option("--group", default=None,
               help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "
-              "<results-dir>/<group>/study.db (or --storage). Default: compare-<space>.")
+              "<results-dir>/<group>/journal.log, an Optuna journal file (or --storage). "
+              "Default: compare-<space>.")
 @_fidelity_options
 @bad_input_errors
 def compare(samplers, pruners, seeds, trials, group, **options) -> None:

@@ -6,7 +6,6 @@ import json
 import shutil
 from dataclasses import replace
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -77,7 +76,8 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
                                seeds=2, trials=6, workers=2)
     outcome = run_compare(settings)
 
-    url = layout.sqlite_url(results, "compare-tiny")
+    url = group_storage(results, "compare-tiny")
+    assert sorted(p.name for p in (results / "compare-tiny").iterdir()) == ["journal.log"]
     names = {f"compare-tiny-{s}-{p}-seed{k}" for s in ("tpe", "random")
              for p in ("median", "none") for k in (0, 1)}
     assert set(optuna.get_all_study_names(url)) == names
@@ -171,7 +171,7 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_held_out_seeds(filled,
                                 trials=12, workers=1))
 
     study = optuna.load_study(study_name="compare-tiny-random-none-seed0",
-                              storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
+                              storage=group_storage(tmp_path / "results", "compare-tiny"))
     values: dict[str, set[float]] = {}
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         config = key(trial.user_attrs[schema.ATTR_CONFIG])
@@ -207,7 +207,7 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_held_out_seeds(filled,
     assert run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",),
                                        seeds=1, trials=12, workers=1)).run == 0
     refreshed = optuna.load_study(study_name=study.study_name,
-                                  storage=layout.sqlite_url(tmp_path / "results", "compare-tiny"))
+                                  storage=group_storage(tmp_path / "results", "compare-tiny"))
     after = refreshed.user_attrs["compare"]
     assert (after["best_in_table_seeds"], after["picked_config_seeds"]) == (4, 4)
     # seed offsets 0, -0.2, -0.4 pp had mean -0.2 pp; with -0.4 pp more, -0.25 pp
@@ -231,7 +231,7 @@ def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
     assert "lacks 1 of the 3 valid grid configs" in outcome.table_note
     assert (outcome.trials, outcome.trained, outcome.replayed, outcome.invalid) == (6, 1, 2, 3)
     study = optuna.load_study(study_name="compare-wider-grid-none-seed0",
-                              storage=layout.sqlite_url(tmp_path / "results", "compare-wider"))
+                              storage=group_storage(tmp_path / "results", "compare-wider"))
     trained = [t for t in study.trials if schema.ATTR_LEARNING_CURVE in t.user_attrs
                and not t.user_attrs.get(schema.ATTR_REPLAYED)]
     assert [t.params for t in trained] == [{"kernel_size": 7, "pool_size": 2}]
@@ -266,29 +266,33 @@ def test_ctrl_c_keeps_finished_studies_and_exits_130(filled, tmp_path):
                *_cli_args(base, "--samplers", "random", "--pruners", "none", "--seeds", "200",
                           "--trials", "6", "--workers", "1")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = layout.study_db(tmp_path, "compare-tiny")
     deadline = time.monotonic() + 120
-    while complete_studies(db) < 2 and process.poll() is None and time.monotonic() < deadline:
+    while complete_studies(tmp_path) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "Error: interrupted; rerun the same command to resume"
-    names = optuna.get_all_study_names(layout.sqlite_url(tmp_path, "compare-tiny"))
-    assert 2 <= complete_studies(db) == len(names) < 200  # every study written is whole
+    names = optuna.get_all_study_names(group_storage(tmp_path, "compare-tiny"))
+    assert 2 <= complete_studies(tmp_path) == len(names) < 200  # every study written is whole
 
 
-def complete_studies(db: Path) -> int:
-    """Studies with their "compare" attr, read without creating or locking the file."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-            return connection.execute("SELECT count(*) FROM study_user_attributes "
-                                      "WHERE key = 'compare'").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
+def group_storage(results: Path, group: str):
+    """The journal a compare group's studies are in (results/<group>/journal.log)."""
+    from bench.store.storage import open_journal
+
+    return open_journal(layout.study_journal(results, group))
+
+
+def complete_studies(results: Path) -> int:
+    """Studies of compare-tiny with their "compare" attr, read without creating the file."""
+    if not layout.study_journal(results, "compare-tiny").is_file():
         return 0
+    storage = group_storage(results, "compare-tiny")
+    return sum(1 for study in storage.get_all_studies() if "compare" in study.user_attrs)
 
 
-def started_at(url: str, names: set[str]) -> dict[str, list]:
+def started_at(url, names: set[str]) -> dict[str, list]:
     """When each trial of each study started: a study written again would differ."""
     return {name: [t.datetime_start for t in optuna.load_study(study_name=name, storage=url).trials]
             for name in names}

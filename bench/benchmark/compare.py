@@ -1,7 +1,8 @@
 """Benchmark samplers and pruners: a matrix of ordinary studies answered from the curve table.
 
 Each (sampler, pruner, seed) is one Optuna study named `<group>-<sampler>-<pruner>-seed<k>` in the
-group's storage (results/<group>/study.db by default); seed k seeds the sampler, and each query
+group's storage (results/<group>/journal.log by default, Optuna's journal file); seed k seeds
+the sampler, and each query
 of a config draws one of its recorded training seeds (bench.search.objective), so replayed values carry
 measurement noise. Regret is measured on held-out seeds, so no sampler scores its own luck: the
 "compare" attr holds the best config's mean over all its recorded seeds (the target) and the
@@ -43,7 +44,7 @@ from bench.search.objective import Objective
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.runner import load_search_split, quiet_optuna
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
-from bench.store.storage import hidden_url, open_storage
+from bench.store.storage import hidden_url, open_journal, open_storage
 from bench.search.spaces import SearchSpace, SpaceError, load_space
 from bench.search.study import COUNTED_STATES, check_resumable, make_pruner, make_sampler
 from mnist_cnn.data import TrainValidationSplit
@@ -190,10 +191,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
             for sampler in settings.samplers for pruner in settings.pruners
             for seed in range(settings.seeds)]
-    if base.storage is None:
-        layout.study_dir(base.results_dir, group).mkdir(parents=True, exist_ok=True)
-    url = base.storage_url(group)
-    storage = open_storage(url, base.heartbeat_interval, base.grace_period)
+    storage, where = group_storage(base, group)
     complete, incomplete = _existing(storage, jobs, settings, space)
     for name in incomplete:
         optuna.delete_study(study_name=name, storage=storage)
@@ -205,12 +203,27 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     # counts and each study's picked-config mean current in every study.
     final = table_coverage(space, base, split, table)
     _refresh_coverage(storage, [job.name for job in jobs], final, table)
-    return CompareOutcome(group=group, storage_url=hidden_url(url), studies=len(jobs),
+    return CompareOutcome(group=group, storage_url=where, studies=len(jobs),
                           run=writer.studies, skipped=len(jobs) - len(pending),
                           replaced=len(incomplete), trials=writer.trials,
                           replayed=writer.replayed, trained=writer.trained,
                           invalid=writer.invalid, coverage=final, table_note=note,
                           seconds=time.perf_counter() - started, signal=received)
+
+
+def group_storage(base: SearchSettings, group: str) -> tuple[optuna.storages.BaseStorage, str]:
+    """The storage of a compare group, and where it is (for messages): --storage when given, else
+    results/<group>/journal.log (a group made before journals keeps its study.db)."""
+    if base.storage is not None:
+        url = base.storage_url(group)
+        return open_storage(url, base.heartbeat_interval, base.grace_period), hidden_url(url)
+    path = layout.study_file(base.results_dir, group)
+    if path == layout.study_db(base.results_dir, group):
+        if path.is_file():
+            url = layout.sqlite_url(base.results_dir, group)
+            return open_storage(url, base.heartbeat_interval, base.grace_period), url
+        path = layout.study_journal(base.results_dir, group)
+    return open_journal(path), str(path)
 
 
 def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidationSplit,
@@ -403,7 +416,7 @@ class _StudyWriter:
     space: SearchSpace
     group: str
     coverage: TableCoverage
-    storage: optuna.storages.RDBStorage
+    storage: optuna.storages.BaseStorage
     table: CurveTable
     studies: int = 0
     trials: int = 0
@@ -481,14 +494,14 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
     return counted
 
 
-def _write_study(storage: optuna.storages.RDBStorage, name: str, user_attrs: dict[str, Any],
+def _write_study(storage: optuna.storages.BaseStorage, name: str, user_attrs: dict[str, Any],
                  trials: list[FrozenTrial]) -> None:
     """Create the study with its trials through Optuna's public API, the "compare" attr last.
 
     A study that has its "compare" attr is therefore complete (a rerun skips it), and one
-    without was cut off while being written (a rerun replaces it). `add_trials` costs about
-    30 ms a trial in SQLite (docs/measurements.md), the price of not writing Optuna's tables
-    through its private ORM models.
+    without was cut off while being written (a rerun replaces it). `add_trials` costs 30-80 ms
+    a trial in SQLite and about 1.5 ms in a journal file (docs/measurements.md), which is why a
+    group's default storage is a journal.
     """
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     for key, value in user_attrs.items():

@@ -2,6 +2,7 @@
 
 results/curves.db                   the curve table (bench.store.curves): every trained learning curve
 results/<study>/study.db            the Optuna storage (SQLite by default)
+results/<group>/journal.log         a compare group's studies (Optuna's journal file storage)
 results/<study>/trials.csv          rewritten after every finished trial
 results/artifacts/                  Optuna artifact store (default): kept weights of best trials
 results/<study>/finetune/<run>/     finetuned models: weights, export, metrics.json
@@ -26,12 +27,25 @@ def study_db(results_dir: Path, study_name: str) -> Path:
     return study_dir(results_dir, study_name) / "study.db"
 
 
+def study_journal(results_dir: Path, study_name: str) -> Path:
+    """The journal file of a compare group (bench.store.storage.open_journal): hundreds of
+    finished studies write there many times faster than to SQLite."""
+    return study_dir(results_dir, study_name) / "journal.log"
+
+
+def study_file(results_dir: Path, study_name: str) -> Path:
+    """The file a study folder keeps its studies in: study.db, or else its journal."""
+    database = study_db(results_dir, study_name)
+    journal = study_journal(results_dir, study_name)
+    return journal if journal.is_file() and not database.is_file() else database
+
+
 def study_names(results_dir: Path) -> list[str]:
-    """Names of the folders of `results_dir` that hold a study database, sorted."""
+    """Names of the folders of `results_dir` that hold a study database or journal, sorted."""
     root = Path(results_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if study_db(root, p.name).is_file())
+    return sorted(p.name for p in root.iterdir() if study_file(root, p.name).is_file())
 
 
 def sqlite_url(results_dir: Path, study_name: str) -> str:

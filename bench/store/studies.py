@@ -1,7 +1,8 @@
 """Where finished studies are read from: an Optuna storage URL, or the results folder.
 
 Every command that reads a study (report, finetune, confirm) finds it through `StudySource`, so
-a study on a shared PostgreSQL reads the same as one in results/<study>/study.db, and a wrong URL
+a study on a shared PostgreSQL reads the same as one in results/<study>/study.db (or a compare
+group's results/<group>/journal.log), and a wrong URL
 or name is one line of bad input. Reading never creates a SQLite file or a study.
 """
 
@@ -14,7 +15,7 @@ import optuna
 from sqlalchemy.engine import make_url
 
 from bench.store import layout
-from bench.store.storage import hidden_url, open_storage, storage_url
+from bench.store.storage import hidden_url, open_journal, open_storage, storage_url
 
 
 class StudyNotFound(ValueError):
@@ -35,8 +36,13 @@ class StudySource:
     def url(self, study_name: str) -> str:
         return storage_url(self.storage, self.results_dir, study_name)
 
-    def open(self, study_name: str) -> optuna.storages.RDBStorage:
-        """The storage holding `study_name` (for SQLite: that file, which must exist)."""
+    def open(self, study_name: str) -> optuna.storages.BaseStorage:
+        """The storage holding `study_name` (for SQLite: that file, which must exist; a folder
+        with only a journal: the journal)."""
+        if self.storage is None and study_name:
+            path = layout.study_file(self.results_dir, study_name)
+            if path == layout.study_journal(self.results_dir, study_name):
+                return open_journal(path)
         url = self.url(study_name)
         if url.startswith("sqlite"):
             path = make_url(url).database
@@ -82,9 +88,9 @@ class StudySource:
     def load_related(self, study_name: str | None) -> list[tuple[Path, optuna.Study]]:
         """Studies with the folder their local outputs go to, oldest name first.
 
-        From a results folder: every study in every study.db (or the named folder's). From a
-        storage: every study, or the named one with those whose names extend it by "-..." (its
-        confirm study; a compare group's studies).
+        From a results folder: every study in every study.db or journal.log (or the named
+        folder's). From a storage: every study, or the named one with those whose names extend
+        it by "-..." (its confirm study; a compare group's studies).
         """
         if self.storage is None:
             if not Path(self.results_dir).is_dir():
@@ -92,14 +98,15 @@ class StudySource:
             folders = [self.choose(study_name)] if study_name else self.names()
             if not folders:
                 raise StudyNotFound(f"no studies under {self.results_dir} (looked for "
-                                    f"{self.results_dir}/*/study.db); run `mnist-bench search` first")
+                                    f"{self.results_dir}/*/study.db and journal.log); run "
+                                    "`mnist-bench search` first")
             studies = []
             for folder in folders:
                 try:
                     storage = self.open(folder)
                     names = optuna.get_all_study_names(storage)
                 except Exception as error:  # a damaged or foreign file: say which, in one line
-                    raise StudyNotFound(f"cannot read {layout.study_db(self.results_dir, folder)}: "
+                    raise StudyNotFound(f"cannot read {layout.study_file(self.results_dir, folder)}: "
                                         f"{str(error).splitlines()[0]}") from None
                 studies += [(layout.study_dir(self.results_dir, folder),
                              optuna.load_study(study_name=name, storage=storage))
