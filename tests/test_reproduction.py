@@ -172,3 +172,12 @@ def test_train_checks_itself_against_a_reference_it_matches(tiny_mnist, tmp_path
     assert line.endswith("this machine reproduces the reference bitwise")
     (path,) = (tmp_path / "train").glob("run-*.json")
     assert json.loads(path.read_text())["reference_check"]["reproduced"] is True
+
+
+def test_an_unreadable_reference_is_a_note_not_a_failure(tmp_path):
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "broken.jsonl").write_text("{not json\n")
+    shipped = Reference.shipped(tmp_path)
+    assert len(shipped.unreadable) == 1 and "cannot read reference table" in shipped.unreadable[0]
+    assert study_checks([], shipped) == list(shipped.unreadable)
+    assert Reference.shipped(tmp_path / "none") is None

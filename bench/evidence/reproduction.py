@@ -25,7 +25,7 @@ from scipy import stats
 from bench.evidence.decisions import floored_sd
 from bench.store import layout, schema
 from bench.store.identity import KNOBS, canonical, config_id, normalized_config, trial_seed
-from bench.store.reference import read_reference
+from bench.store.reference import ReferenceTableError, read_reference
 from mnist_cnn.train import EpochRecord, best_validation_accuracy
 
 CONFIDENCE = 0.95
@@ -145,8 +145,10 @@ class ReproductionCheck:
 class Reference:
     """The rows of reference tables, by network, with the seed noise of each fidelity."""
 
-    def __init__(self, rows: list[dict[str, Any]], source: str) -> None:
+    def __init__(self, rows: list[dict[str, Any]], source: str,
+                 unreadable: tuple[str, ...] = ()) -> None:
         self.source = source
+        self.unreadable = unreadable  # one line per reference file that could not be read
         self.by_network: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             if row.get("complete"):
@@ -155,12 +157,19 @@ class Reference:
 
     @classmethod
     def shipped(cls, results_dir: Path) -> "Reference | None":
-        """The reference tables under `results_dir`/reference, or None when there are none."""
+        """The reference tables under `results_dir`/reference, or None when there are none; a
+        file that cannot be read is named in `unreadable` (a check is never worth a run)."""
         paths = layout.reference_tables(results_dir)
         if not paths:
             return None
-        rows = [row for path in paths for row in read_reference(path)]
-        return cls(rows, ", ".join(path.name for path in paths))
+        rows, read, unreadable = [], [], []
+        for path in paths:
+            try:
+                rows += read_reference(path)
+                read.append(path.name)
+            except ReferenceTableError as error:
+                unreadable.append(f"note: {error}; not checked against it")
+        return cls(rows, ", ".join(read), tuple(unreadable))
 
     def check(self, config: dict[str, Any], fidelity: dict[str, Any],
               measured: list[Measured]) -> ReproductionCheck | None:
@@ -266,4 +275,4 @@ def study_checks(trials: Iterable[Any], reference: Reference) -> list[str]:
     if elsewhere:
         lines.append(f"reference {reference.source} holds {len(elsewhere)} of these configs only "
                      f"at another fidelity ({elsewhere[0].other_fidelity}): not checked")
-    return lines
+    return [*reference.unreadable, *lines]

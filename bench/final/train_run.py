@@ -116,6 +116,8 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
         spread = (f" ± {summary['test_accuracy_std']:.2%} (sd; min {min(tests):.2%}, max "
                   f"{max(tests):.2%}, n={len(tests)} seeds)" if len(tests) > 1 else " (one seed)")
         lines.append(f"test accuracy {summary['test_accuracy_mean']:.2%}{spread}")
+    if reference:
+        lines += reference.unreadable
     if check:
         lines.append(check.sentence())
     return "\n".join(lines), path

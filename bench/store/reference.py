@@ -21,7 +21,7 @@ SUFFIX = ".jsonl"
 MANIFEST_SUFFIX = ".manifest.json"
 
 
-class ReferenceError(ValueError):
+class ReferenceTableError(ValueError):
     """A reference file that cannot be read: one line of bad input."""
 
 
@@ -78,7 +78,7 @@ def read_reference(path: Path) -> list[dict[str, Any]]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
     except (OSError, json.JSONDecodeError) as error:
-        raise ReferenceError(f"cannot read reference table {path}: {error}") from None
+        raise ReferenceTableError(f"cannot read reference table {path}: {error}") from None
 
 
 # CPU flags that decide which vector kernels oneDNN and ATen run (and so how sums are rounded).
