@@ -127,6 +127,11 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
                 assert trial.value == best[key(attrs[schema.ATTR_CONFIG])]
                 assert attrs[schema.ATTR_FULL_SECONDS] == pytest.approx(curve.training_seconds)
 
+    # The report reads the group's journal like any study file.
+    report = CliRunner().invoke(cli, ["report", str(results)])
+    assert report.exit_code == 0, report.output
+    assert (results / "report" / "regret.csv").is_file()
+
     # A rerun finds every study complete and writes nothing.
     started = started_at(url, names)
     rerun = CliRunner().invoke(cli, _cli_args(base, "--samplers", "tpe,random", "--pruners",
