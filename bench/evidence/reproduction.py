@@ -5,7 +5,7 @@ A seed the reference also measured is compared curve for curve (identical, or by
 differs); other seeds are compared with a 95% prediction interval for their mean: the reference
 mean of this config, with the seed-to-seed sd pooled over the 20 configs of the table nearest in
 accuracy at the same fidelity (40 degrees of freedom, where one config's 3 seeds would give 2;
-near in accuracy, because a config that sometimes diverges has an sd of tens of pp). A run at
+near in accuracy, because noise need not be the same at 98.8% and at 17%). A run at
 another fidelity (another device kind, epochs, split...) is told which fields differ, so a GPU
 user learns that the reference is a CPU table rather than reading a CPU number as a target.
 """
@@ -203,8 +203,8 @@ class Reference:
     def noise(self, fidelity: dict[str, Any], around: float) -> tuple[float, int, int]:
         """The seed sd pooled over the `NEIGHBOURS` configs with 2+ seeds at `fidelity` whose
         mean is nearest `around` (each config's sd at least one validation image): seed noise
-        grows as accuracy falls (a config that diverges on one seed has an sd of tens of pp), so
-        a 98.8% config is judged by configs near 98.8%. Returns (sd, configs, degrees of
+        need not be the same at 98.8% and at 17% (the faq space has both), so a 98.8% config is
+        judged by configs near 98.8%. Returns (sd, configs, degrees of
         freedom); (nan, 0, 0) when no config has two seeds."""
         groups = sorted(self._groups(fidelity), key=lambda v: abs(float(np.mean(v)) - around))
         near = [v for v in groups if len(v) > 1][:NEIGHBOURS]
