@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench.evidence import whole_space as ws
+from bench.evidence import whole_space_sentences as sentences
 from bench.evidence.answers import pp
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store.identity import KNOBS
@@ -136,14 +137,14 @@ def test_planted_interaction_both_strata_found(space):
 
 
 def test_interaction_sentences_name_both_strata_and_agree_with_them(space):
-    lines = ws.knob_sentences(space, "kernel_size")
+    lines = sentences.knob_sentences(space, "kernel_size")
     assert "over the whole faq space, at one epoch, 72 configs, 2 seeds each" in lines[0]
     assert "not shown" in lines[0]  # the pooled steps hold zero
     depends = [line for line in lines if "depends on conv stride" in line]
     assert len(depends) == 2
     for line, low in zip(depends, (3, 5)):
         for value in (1, 2):
-            stratum = ws.stratum(space, {"knob": "kernel_size", "low_value": low,
+            stratum = sentences.stratum(space, {"knob": "kernel_size", "low_value": low,
                                          "high_value": low + 2, "by": "stride"}, value)
             assert (f"{pp(stratum['mean'])} at conv stride {value} (95% bootstrap CI "
                     f"{pp(stratum['ci_low'])} to {pp(stratum['ci_high'])}, "
@@ -153,26 +154,26 @@ def test_interaction_sentences_name_both_strata_and_agree_with_them(space):
 def test_planted_main_effect_answered_with_its_sign_and_win_count(space):
     steps = space.steps[space.steps["knob"] == "fc_width"]
     assert list(zip(steps["low_value"], steps["high_value"])) == [(32, 64), (64, 128)]
-    lines = ws.knob_sentences(space, "fc_width")
+    lines = sentences.knob_sentences(space, "fc_width")
     assert "is supported (2 neighbouring steps, 48 matched pairs)" in lines[0]
     for _, step in steps.iterrows():
         assert step["pairs"] == 24 and step["wins"] == 24 and step["losses"] == 0
         assert step["mean"] == pytest.approx(0.005, abs=0.0003) and step["ci_low"] > 0
-        assert ws.step_effect(step) == 1
+        assert sentences.step_effect(step) == 1
         assert any(f"FC width {step['low_value']} -> {step['high_value']}: the larger value more "
                    f"accurate in 24 of 24 matched pairs" in line and pp(step["mean"]) in line
                    and "the larger value more accurate." in line for line in lines)
-    stride = ws.knob_sentences(space, "stride")[0]  # larger stride less accurate: as claimed
+    stride = sentences.knob_sentences(space, "stride")[0]  # larger stride less accurate: as claimed
     assert "\"too large a stride filters out important features\" is supported" in stride
 
 
 def test_claim_verdicts_follow_the_step_effects():
-    assert ws.steps_verdict([1, 1], +1) == "supported"
-    assert ws.steps_verdict([-1, -1], +1) == "contradicted"
-    assert ws.steps_verdict([-1, 0], -1) == "supported at 1 of 2 steps"
-    assert ws.steps_verdict([1, -1], +1).startswith("mixed")
-    assert ws.steps_verdict([0, 0], +1).startswith("not shown")
-    assert ws.step_effect({"ci_low": 0.001, "ci_high": 0.002, "wins": 1, "losses": 2,
+    assert sentences.steps_verdict([1, 1], +1) == "supported"
+    assert sentences.steps_verdict([-1, -1], +1) == "contradicted"
+    assert sentences.steps_verdict([-1, 0], -1) == "supported at 1 of 2 steps"
+    assert sentences.steps_verdict([1, -1], +1).startswith("mixed")
+    assert sentences.steps_verdict([0, 0], +1).startswith("not shown")
+    assert sentences.step_effect({"ci_low": 0.001, "ci_high": 0.002, "wins": 1, "losses": 2,
                            "pairs": 3}) == 0  # the interval says more, most pairs say less
 
 
@@ -183,7 +184,7 @@ def test_importance_ranks_the_planted_knobs_above_the_null_ones(space):
     for planted_knob in ("kernel_size", "stride", "fc_width"):
         for null_knob in ("pool_size", "pool_stride"):
             assert importance[planted_knob] > importance[null_knob]
-    assert "PED-ANOVA" in ws.importance_sentence(space)
+    assert "PED-ANOVA" in sentences.importance_sentence(space)
 
 
 def test_plots_show_every_pair_coloured_by_the_interacting_knob(space):
@@ -209,6 +210,6 @@ def test_the_shipped_reference_table_is_answered():
         assert np.isfinite(steps["mean"]).all()
         with_interval = steps[steps["pairs"] >= 2]
         assert np.isfinite(with_interval[["ci_low", "ci_high"]].to_numpy()).all()
-        assert ws.knob_sentences(answered, knob)
+        assert sentences.knob_sentences(answered, knob)
     assert all(np.isfinite(v) for v in answered.importance.values())
     assert all(plot.figure is not None for plot in whole_space_plots(answered))

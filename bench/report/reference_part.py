@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.evidence import whole_space as ws
+from bench.evidence import whole_space_sentences as sentences
 from bench.report.page import Folded, Section
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store import layout
@@ -33,15 +34,15 @@ def reference_part(results_dir: Path) -> ReferencePart:
         if not rows:
             continue
         space = ws.whole_space(rows, space=path.stem.split("-")[0])
-        lines: list[str | Folded] = list(ws.header(space))
+        lines: list[str | Folded] = list(sentences.header(space))
         for knob in KNOBS:
-            verdict, *details = ws.knob_sentences(space, knob)
+            verdict, *details = sentences.knob_sentences(space, knob)
             lines += [verdict, Folded("Each step, and where it depends on another knob", details)]
             part.answers += [verdict, *details]
-        lines.append(ws.importance_sentence(space))
-        part.answers += [*ws.header(space), ws.importance_sentence(space)]
+        lines.append(sentences.importance_sentence(space))
+        part.answers += [*sentences.header(space), sentences.importance_sentence(space)]
         name = f"reference_{path.stem.replace('-', '_')}"
-        caption = f"Matched pairs {ws.scope(space)} ({path.name})"
+        caption = f"Matched pairs {sentences.scope(space)} ({path.name})"
         part.tables[name] = (caption, space.steps)
         part.sections.append(Section(
             f"The FAQ over the whole {space.space} space (reference table {path.name})",

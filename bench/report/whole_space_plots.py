@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from bench.evidence.answers import KNOB_NAMES, capitalized, describe
-from bench.evidence.whole_space import (CONFIDENCE, WholeSpace, interacting_knob, scope,
-                                        stratum_label, stratum_name)
+from bench.evidence.whole_space import CONFIDENCE, WholeSpace, interacting_knob
+from bench.evidence.whole_space_sentences import scope, stratum_label, stratum_name
 from bench.report.plots import Plot, _styled
 from bench.store.identity import KNOBS
 
