@@ -520,9 +520,10 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
     The search's own seed selected the configs, so it decides nothing. Each measurement is a
     trial of the study <study>-confirm in the same storage and a row of the curve table; what
     either already has is not trained again. Resumable: rerun the same command after an
-    interruption, or with a larger --max-seeds to continue the race. Configs that a reference
-    table under <results-dir>/reference holds at the same fidelity are checked against its
-    seeds (does this machine reproduce it?).
+    interruption, or with a larger --max-seeds to continue the race. The reference tables under
+    <results-dir>/reference are merged into the curve table first, so seeds they measured at
+    the same fidelity are not trained again; what confirm trains of a config they hold is
+    checked against their seeds (does this machine reproduce them?).
     """
     from bench.evidence.confirm import run_confirm
 
@@ -530,7 +531,7 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
                                           minutes=minutes, margin=margin / 100, sweep=sweep,
                                           epochs=epochs, results_dir=results_dir,
                                           storage=storage, device=device))
-    for note in outcome.skipped or []:
+    for note in outcome.notes or []:
         click.echo(f"note: {note}")
     click.echo(outcome.summary())
     for line in outcome.reproduction:

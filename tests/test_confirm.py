@@ -118,6 +118,29 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
     assert len(load(results, STUDY + "-confirm").get_trials()) == len(trials)
 
 
+def test_seeds_a_shipped_reference_measured_are_taken_from_it_not_trained(results, searched,
+                                                                          tmp_path):
+    """Another clone of the same search with this race's curves shipped as a reference table:
+    its confirm trains nothing, and checks nothing (no run of its own)."""
+    import shutil
+
+    from bench.store.reference import export_reference
+
+    first = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2",
+                "--max-seeds", "2")
+    assert first.returncode == 0, first.stderr
+    trained = len(load(results, STUDY + "-confirm").trials)
+    shutil.copytree(searched, tmp_path / "clone")
+    clone = tmp_path / "clone" / "results"
+    export_reference(CurveTable(results / "curves.db"), clone / "reference" / "tiny.jsonl", {})
+    again = run("confirm", "--results-dir", str(clone), "--top", "2", "--seeds", "2",
+                "--max-seeds", "2")
+    assert again.returncode == 0, again.stderr
+    assert f"0 trained, {trained} from the curve table" in again.stdout
+    assert "note: added" in again.stdout and "of the reference table" in again.stdout
+    assert "reference tiny.jsonl" not in again.stdout  # nothing of its own to check
+
+
 def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(results):
     args = [*CLI, "confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

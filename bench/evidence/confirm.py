@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
+from bench.store.reference import merge_shipped
 from bench.store.identity import (Fidelity, config_id, fidelity_id, measured_config,
                                   trial_config_id, trial_seed)
 from bench.search.interrupt import SignalGuard, exit_code
@@ -67,7 +68,7 @@ class ConfirmOutcome:
     max_seeds: int
     trained: int = 0
     from_table: int = 0
-    skipped: list[str] | None = None
+    notes: list[str] | None = None  # configs not measured, pairs chosen instead, curves merged
     seconds: float = 0.0
     signal: int | None = None
     rounds: int = 0
@@ -240,8 +241,10 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                                                  + settings.max_seeds + len(searched))
                           if (identity, seed) not in searched][:settings.max_seeds]
                for identity in by_identity}
+    # Seeds the shipped reference table measured at this fidelity are taken from it, not trained.
+    merged = merge_shipped(settings.results_dir, CurveTable(search.curve_table_path))
     outcome = ConfirmOutcome(name, confirm.study_name, len(chosen), settings.max_seeds,
-                             skipped=skipped)
+                             notes=[*skipped, *merged])
     distributions = next(t.distributions for t in study.get_trials(deepcopy=False)
                          if t.distributions.keys() >= chosen[0].params.keys())
     deadline = started + 60 * settings.minutes if settings.minutes else None
