@@ -428,7 +428,9 @@ def search(**options) -> None:
 def grid(seeds: int, **options) -> None:
     """Train every valid config of a finite space once per seed, filling the curve table that
     `search --replay` and `compare` answer from. Resumable; configs the table has with the same
-    seed are replayed."""
+    seed are replayed, and the reference tables under <results-dir>/reference are merged into it
+    first (a clone ships the faq space's: --seeds 5 extends it by seeds 3 and 4; measure your
+    own machine's in another --results-dir)."""
     from bench.benchmark.grid import run_grids
 
     outcomes = _run(_search_settings(**options), lambda settings: run_grids(settings, seeds))

@@ -43,6 +43,7 @@ def run(tiny_mnist, tmp_path):
         assert result.exit_code == 0, result.output
         return result.output
 
+    invoke.data_dir = tiny_mnist
     return invoke
 
 
@@ -66,6 +67,21 @@ def test_grid_fills_exactly_the_valid_configs_once(run, tmp_path):
     for curve in curves:
         trial = trials[(curve.config["pool_size"], curve.config["fc_width"])]
         assert trial.value == curve.best_validation_accuracy
+
+    # A clone that ships this table as a reference grids nothing again, and extends it by a seed.
+    from bench.store.reference import export_reference
+
+    clone = tmp_path / "clone"
+    export_reference(CurveTable(tmp_path / "results" / "curves.db"),
+                     clone / "reference" / "tiny.jsonl", {})
+    space = tmp_path / "tiny.toml"
+    extended = CliRunner().invoke(cli, [
+        "grid", "--space", str(space), "--data-dir", str(run.data_dir), "--results-dir",
+        str(clone), "--validation-size", "200", "--train-size", "600", "--epochs", "1",
+        "--evaluations-per-epoch", "2", "--seeds", "2"])
+    assert extended.exit_code == 0, extended.output
+    assert "added 2 curves of the reference table" in extended.output
+    assert "0 trained, 2 replayed" in extended.output and "2 trained, 0 replayed" in extended.output
 
     # Another grid study on the same table trains nothing: every valid config is replayed.
     output = run("grid", "--study-name", "again")

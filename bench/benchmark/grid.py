@@ -15,8 +15,11 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from tqdm import tqdm
 
 from bench.store import schema
+from bench.store.curves import CurveTable
+from bench.store.reference import merge_shipped
 from bench.search.runner import SearchOutcome, run_search
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
@@ -94,7 +97,11 @@ def seed_settings(settings: SearchSettings, seeds: int) -> list[SearchSettings]:
 
 
 def run_grids(settings: SearchSettings, seeds: int) -> list[GridOutcome]:
-    """The grid with each of `seeds` training seeds in turn; stops at the first interrupted one."""
+    """The grid with each of `seeds` training seeds in turn; stops at the first interrupted one.
+    The reference tables under the results folder are merged into the curve table first, so a
+    clone extends what it ships (`--seeds 5` trains seeds 3 and 4) rather than measuring it again."""
+    for note in merge_shipped(settings.results_dir, CurveTable(settings.curve_table_path)):
+        tqdm.write(note)
     outcomes = []
     for one_seed in seed_settings(settings, seeds):
         outcomes.append(run_grid(one_seed))
