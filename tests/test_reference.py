@@ -116,7 +116,8 @@ def test_a_grid_rerun_of_a_shipped_config_reproduces_its_row(tmp_path):
 
     from scipy import stats
 
-    from bench.evidence.reproduction import Reference, curve_value, same_curve
+    from bench.evidence.reproduction import Reference, same_curve
+    from bench.store.curves import curve_value
     from bench.store.identity import KNOBS, normalized_config
     from bench.store.reference import cpu_fingerprint
 

@@ -24,9 +24,9 @@ from scipy import stats
 
 from bench.evidence.decisions import floored_sd
 from bench.store import layout, schema
+from bench.store.curves import curve_value
 from bench.store.identity import KNOBS, canonical, config_id, normalized_config, trial_seed
 from bench.store.reference import ReferenceTableError, read_reference
-from mnist_cnn.train import EpochRecord, best_validation_accuracy
 
 CONFIDENCE = 0.95
 # How many configs, nearest in mean accuracy, a config's seed noise is pooled over.
@@ -43,11 +43,6 @@ class Measured:
     @property
     def value(self) -> float:
         return curve_value(self.curve)
-
-
-def curve_value(curve: Iterable[dict[str, Any]]) -> float:
-    """A curve's value as the search scores it: its best whole-split validation accuracy."""
-    return best_validation_accuracy([EpochRecord(**record) for record in curve])
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.importance import PedAnovaImportanceEvaluator
 
+from bench.store.curves import curve_value
 from bench.store.identity import KNOBS, config_id, fidelity_id, normalized_config
-from mnist_cnn.train import EpochRecord, best_validation_accuracy
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
@@ -94,8 +94,7 @@ def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = []
     for key, group in by_config.items():
         config = normalized_config(group[0]["config"])
-        values = np.array([best_validation_accuracy([EpochRecord(**r) for r in row["curve"]])
-                           for row in group])
+        values = np.array([curve_value(row["curve"]) for row in group])
         measurements = group[0].get("measurements") or {}
         frame.append({
             "config_id": key, **{knob: config[knob] for knob in KNOBS},

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import torch
@@ -55,6 +55,12 @@ class StoredCurve:
     @property
     def best_validation_accuracy(self) -> float:
         return best_validation_accuracy(self.records)
+
+
+def curve_value(curve: Iterable[dict[str, Any]]) -> float:
+    """A row's curve (EpochRecord fields as dicts) valued as a search scores it: its best
+    whole-split validation accuracy."""
+    return best_validation_accuracy([EpochRecord(**record) for record in curve])
 
 
 COLUMNS = "config, fidelity, seed, curve, complete, measurements, source"
