@@ -89,18 +89,53 @@ def test_grid_fills_exactly_the_valid_configs_once(run, tmp_path):
     assert len(CurveTable(tmp_path / "results" / "curves.db").curves()) == 2
     assert "never tried" not in output
 
-    # A finished grid study whose trials visited a point twice (older workers and resumes each
-    # shuffled the grid their own way) is told which fix applies.
+    # A grid study whose trials visited a point twice (older workers and resumes each shuffled
+    # the grid their own way) holds a place for the repeat, so a resume tries the missing point.
     source = study(tmp_path, "tiny-grid")
-    url = layout.sqlite_url(tmp_path / "results", "twice")
-    layout.study_dir(tmp_path / "results", "twice").mkdir()
-    broken = optuna.create_study(study_name="twice", storage=url, direction="maximize")
-    for key, value in source.user_attrs.items():
-        broken.set_user_attr(key, value)
-    broken.add_trials([trials[(2, 8)] if t.params == {"pool_size": 2, "fc_width": 16} else t
-                       for t in source.trials])
+    twice = copied_study(tmp_path, source, "twice", lambda t: trials[(2, 8)]
+                         if t.params == {"pool_size": 2, "fc_width": 16} else t)
+    assert len({tuple(sorted(t.params.items())) for t in twice.trials}) == 3
     output = run("grid", "--study-name", "twice")
-    assert "never tried 1 valid configs" in output and "--study-name <a new name>" in output
+    assert "never tried" not in output and "1 replayed" in output  # the copies count as trained
+    assert (2, 16) in by_config(study(tmp_path, "twice").trials)
+
+
+def copied_study(tmp_path, source: optuna.Study, name: str, change) -> optuna.Study:
+    """A new grid study holding `change(t)` for each of `source`'s trials, with its settings."""
+    layout.study_dir(tmp_path / "results", name).mkdir()
+    copy = optuna.create_study(study_name=name, storage=layout.sqlite_url(tmp_path / "results", name),
+                               direction="maximize")
+    for key, value in source.user_attrs.items():
+        copy.set_user_attr(key, value)
+    copy.add_trials([change(t) for t in source.trials])
+    return copy
+
+
+def test_a_resumed_grid_retries_the_points_whose_run_was_interrupted(run, tmp_path):
+    """An interrupted or killed run leaves its point's trial FAIL, which GridSampler counts as
+    visited: the resume must retry it (Optuna's retry keeps its grid_id), not skip it for good."""
+    run("grid")
+    source = study(tmp_path, "tiny-grid")
+    point = {"pool_size": 2, "fc_width": 16}
+
+    def interrupted(trial):
+        if trial.params != point:
+            return trial
+        return optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, params=trial.params,
+            distributions=trial.distributions, system_attrs=trial.system_attrs,
+            user_attrs={schema.ATTR_END_REASON: "interrupted by SIGINT"})
+
+    copied_study(tmp_path, source, "interrupted", interrupted)
+    output = run("grid", "--study-name", "interrupted")
+    assert "retried 1 point whose run had been interrupted" in output and "never tried" not in output
+    resumed = study(tmp_path, "interrupted").trials
+    states = [t.state for t in resumed if t.params == point]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert len(resumed) == 5  # the four points and the one retry, nothing more
+    # Resumed again, the study is complete: nothing is retried twice or run again.
+    again = run("grid", "--study-name", "interrupted")
+    assert "retried" not in again and len(study(tmp_path, "interrupted").trials) == 5
 
 
 def test_replayed_study_returns_the_trained_values_and_is_marked(run, tmp_path):

@@ -1,7 +1,8 @@
 """Fill the curve table: train every valid config of a finite space once, at the search's fidelity.
 
 The grid is an ordinary study (Optuna's GridSampler, no pruner) under results/<space>-grid/, so it
-resumes, survives Ctrl-C and shows progress like any search; every trained curve lands in the
+resumes, survives Ctrl-C and shows progress like any search (a point whose run was interrupted or
+killed is retried when the grid is resumed); every trained curve lands in the
 curve table, and configs already complete there with the grid's seed are replayed, not retrained.
 With several training seeds, each seed is a study of its own (<space>-grid-seed<N> after the
 first), all on the validation split of the first seed, so a config's seeds are repeats of one
@@ -20,11 +21,16 @@ from tqdm import tqdm
 from bench.store import schema
 from bench.store.curves import CurveTable
 from bench.store.reference import merge_shipped
+from bench.store.storage import RetryAfresh
 from bench.search.runner import SearchOutcome, run_search
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
+from bench.search.study import counted_trials, search_storage
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings
+
+
+GRID_ID = "grid_id"  # the system attr in which Optuna's GridSampler keeps a trial's point
 
 
 @dataclass(frozen=True)
@@ -45,16 +51,21 @@ class GridOutcome:
     replayed: int  # configs answered from the curve table
     recorded_seconds: float  # training seconds of the grid's configs, as recorded
     unvisited: int = 0  # valid points a finished study never tried (see `unvisited_points`)
+    retried: int = 0  # points whose earlier runs all failed (interrupted, killed), retried now
 
     def summary(self) -> str:
         text = (f"grid of {self.size.points} configs ({self.size.valid} valid, {self.size.invalid} "
                 f"invalid): {self.trained} trained, {self.replayed} replayed from the curve table; "
                 f"recorded training time of the grid {self.recorded_seconds / 60:.1f} min; "
                 f"this run {self.search.seconds / 60:.1f} min")
+        if self.retried:
+            text += (f"; retried {self.retried} point{'s' if self.retried != 1 else ''} whose run "
+                     "had been interrupted or had failed")
         if self.unvisited:
             text += (f"\nwarning: study {self.search.study_name} has all its trials but never tried "
-                     f"{self.unvisited} valid configs (its workers or resumes, under mnist-bench "
-                     "before the grid's seed was shared, visited some points twice): rerun with "
+                     f"{self.unvisited} valid configs (points that failed again and again, or that workers or "
+                     "resumes under mnist-bench before the grid's seed was shared visited twice): "
+                     "rerun with "
                      "--study-name <a new name> to fill them; what was trained replays from the "
                      "curve table")
         return text
@@ -113,6 +124,10 @@ def run_grids(settings: SearchSettings, seeds: int) -> list[GridOutcome]:
 def run_grid(settings: SearchSettings) -> GridOutcome:
     size = grid_size(settings)
     grid = grid_settings(settings, size)
+    retried, visited_twice = retry_failed_points(grid)
+    # The study's total counts finished trials: a retried point needs a place, and points that
+    # racing workers visited twice (GridSampler re-runs a point once the grid is exhausted) hold one.
+    grid = replace(grid, trials=size.points + visited_twice)
     search = run_search(grid)
     study = optuna.load_study(study_name=search.study_name,
                               storage=grid.storage_url(search.study_name))
@@ -124,7 +139,37 @@ def run_grid(settings: SearchSettings) -> GridOutcome:
     recorded = sum(r["seconds"] for t in trials for r in t.user_attrs.get(schema.ATTR_LEARNING_CURVE, []))
     unvisited = 0 if search.exit_code else len(unvisited_points(study, settings))
     return GridOutcome(size=size, search=search, trained=trained, replayed=replayed,
-                       recorded_seconds=recorded, unvisited=unvisited)
+                       recorded_seconds=recorded, unvisited=unvisited, retried=len(retried))
+
+
+def retry_failed_points(settings: SearchSettings) -> tuple[list[int], int]:
+    """Queue a retry of each grid point whose every trial failed (its run interrupted or killed),
+    with the storage's Optuna retry callback, which keeps the trial's grid_id: GridSampler counts
+    a failed point as visited, so without this a resumed grid would never train it. Returns the
+    failed trials retried now, and how many finished trials repeat a point (see `run_grid`)."""
+    space = load_space(settings.space)
+    storage = search_storage(settings, space)
+    try:
+        study = optuna.load_study(study_name=settings.name_for(space), storage=storage)
+    except KeyError:
+        return [], 0  # not begun yet
+    trials = study.get_trials(deepcopy=False)
+    held = {t.system_attrs.get(GRID_ID) for t in trials if t.state != TrialState.FAIL}
+    already = {number for t in trials for number in RetryAfresh.retry_history(t)}
+    retry = storage.get_heartbeat_stale_trial_callback()
+    retried = []
+    for trial in trials:
+        point = trial.system_attrs.get(GRID_ID)
+        if (retry is None or trial.state != TrialState.FAIL or point is None or point in held
+                or trial.number in already):
+            continue
+        before = len(study.get_trials(deepcopy=False))
+        retry(study, trial)  # adds nothing once the point has failed MAX_RETRY times
+        if len(study.get_trials(deepcopy=False)) > before:
+            held.add(point)
+            retried.append(trial.number)
+    counted = counted_trials(study)
+    return retried, len(counted) - len({tuple(sorted(t.params.items())) for t in counted})
 
 
 def unvisited_points(study: optuna.Study, settings: SearchSettings) -> list[dict[str, Any]]:
