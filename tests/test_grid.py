@@ -127,6 +127,12 @@ def test_a_resumed_grid_retries_the_points_whose_run_was_interrupted(run, tmp_pa
             user_attrs={schema.ATTR_END_REASON: "interrupted by SIGINT"})
 
     copied_study(tmp_path, source, "interrupted", interrupted)
+    # A resume with other settings is refused before it queues anything.
+    refused = CliRunner().invoke(cli, [
+        "grid", "--space", str(tmp_path / "tiny.toml"), "--data-dir", str(run.data_dir),
+        "--results-dir", str(tmp_path / "results"), "--validation-size", "200", "--train-size",
+        "600", "--epochs", "2", "--evaluations-per-epoch", "2", "--study-name", "interrupted"])
+    assert refused.exit_code == 2 and len(study(tmp_path, "interrupted").trials) == 4
     output = run("grid", "--study-name", "interrupted")
     assert "retried 1 point whose run had been interrupted" in output and "never tried" not in output
     resumed = study(tmp_path, "interrupted").trials

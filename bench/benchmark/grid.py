@@ -25,7 +25,7 @@ from bench.store.storage import RetryAfresh
 from bench.search.runner import SearchOutcome, run_search
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
-from bench.search.study import counted_trials, search_storage
+from bench.search.study import check_resumable, counted_trials, search_storage
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.train import TrainSettings
 
@@ -51,7 +51,7 @@ class GridOutcome:
     replayed: int  # configs answered from the curve table
     recorded_seconds: float  # training seconds of the grid's configs, as recorded
     unvisited: int = 0  # valid points a finished study never tried (see `unvisited_points`)
-    retried: int = 0  # points whose earlier runs all failed (interrupted, killed), retried now
+    retried: int = 0  # retries queued by this run for points whose every run had failed
 
     def summary(self) -> str:
         text = (f"grid of {self.size.points} configs ({self.size.valid} valid, {self.size.invalid} "
@@ -63,11 +63,10 @@ class GridOutcome:
                      "had been interrupted or had failed")
         if self.unvisited:
             text += (f"\nwarning: study {self.search.study_name} has all its trials but never tried "
-                     f"{self.unvisited} valid configs (points that failed again and again, or that workers or "
-                     "resumes under mnist-bench before the grid's seed was shared visited twice): "
-                     "rerun with "
-                     "--study-name <a new name> to fill them; what was trained replays from the "
-                     "curve table")
+                     f"{self.unvisited} valid configs: rerun the same command to retry them; if "
+                     "that leaves them untried (a study whose workers or resumes under mnist-bench "
+                     "before the grid's seed was shared visited points twice), rerun with "
+                     "--study-name <a new name>; what was trained replays from the curve table")
         return text
 
 
@@ -125,8 +124,8 @@ def run_grid(settings: SearchSettings) -> GridOutcome:
     size = grid_size(settings)
     grid = grid_settings(settings, size)
     retried, visited_twice = retry_failed_points(grid)
-    # The study's total counts finished trials: a retried point needs a place, and points that
-    # racing workers visited twice (GridSampler re-runs a point once the grid is exhausted) hold one.
+    # The study's total counts COMPLETE and PRUNED trials, one place per point; a trial that
+    # repeats a point (racing workers near the grid's end) holds one, so it is given back.
     grid = replace(grid, trials=size.points + visited_twice)
     search = run_search(grid)
     study = optuna.load_study(study_name=search.study_name,
@@ -144,28 +143,30 @@ def run_grid(settings: SearchSettings) -> GridOutcome:
 
 def retry_failed_points(settings: SearchSettings) -> tuple[list[int], int]:
     """Queue a retry of each grid point whose every trial failed (its run interrupted or killed),
-    with the storage's Optuna retry callback, which keeps the trial's grid_id: GridSampler counts
-    a failed point as visited, so without this a resumed grid would never train it. Returns the
-    failed trials retried now, and how many finished trials repeat a point (see `run_grid`)."""
+    with Optuna's retry callback, which keeps the trial's grid_id: GridSampler counts a failed
+    point as visited, so without this a resumed grid would never train it. Each resume retries
+    such a point again, however often it was interrupted. Returns the failed trials retried
+    now, and how many finished trials repeat a point's params (see `run_grid`).
+
+    Two processes resuming one study at the same instant may both queue a point: it then runs
+    twice (the second replays the first from the curve table) and the repeat holds a place that
+    the next resume gives back."""
     space = load_space(settings.space)
     storage = search_storage(settings, space)
     try:
         study = optuna.load_study(study_name=settings.name_for(space), storage=storage)
-    except KeyError:
-        return [], 0  # not begun yet
+        check_resumable(study.study_name, study.user_attrs[schema.STUDY_ATTR_SETTINGS],
+                        study.user_attrs.get(schema.STUDY_ATTR_SPACE), settings, space)
+    except (KeyError, ValueError):
+        return [], 0  # not begun yet, or other settings: run_search says which
     trials = study.get_trials(deepcopy=False)
     held = {t.system_attrs.get(GRID_ID) for t in trials if t.state != TrialState.FAIL}
-    already = {number for t in trials for number in RetryAfresh.retry_history(t)}
-    retry = storage.get_heartbeat_stale_trial_callback()
+    retry = RetryAfresh(max_retry=None)
     retried = []
     for trial in trials:
         point = trial.system_attrs.get(GRID_ID)
-        if (retry is None or trial.state != TrialState.FAIL or point is None or point in held
-                or trial.number in already):
-            continue
-        before = len(study.get_trials(deepcopy=False))
-        retry(study, trial)  # adds nothing once the point has failed MAX_RETRY times
-        if len(study.get_trials(deepcopy=False)) > before:
+        if trial.state == TrialState.FAIL and point is not None and point not in held:
+            retry(study, trial)
             held.add(point)
             retried.append(trial.number)
     counted = counted_trials(study)
