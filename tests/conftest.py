@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+FOREIGN_CPU = "MNIST_BENCH_TEST_CPU"  # =foreign: tests take the branch of a CPU unlike the reference's
 
 
 def make_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,3 +55,31 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 def tiny_mnist(tmp_path_factory) -> Path:
     """A folder of tiny gzipped MNIST files: 1,200 training and 200 test images."""
     return write_tiny_mnist(tmp_path_factory.mktemp("tiny_mnist"))
+
+
+@dataclass(frozen=True)
+class ReferenceCPU:
+    """Whether this machine is to be treated as the one the shipped faq table was measured on."""
+
+    same: bool
+    why: str
+
+
+@pytest.fixture(scope="session")
+def reference_cpu() -> ReferenceCPU:
+    """The CPU fingerprint of this machine against the shipped table's manifest; with
+    MNIST_BENCH_TEST_CPU=foreign, another CPU whatever the fingerprint, so the branches a user's
+    machine takes (within noise, not bitwise) run on the reference's machine too."""
+    import json
+
+    from bench.store.reference import cpu_fingerprint, manifest_path
+
+    table = Path(__file__).resolve().parents[1] / "results" / "reference" / "faq-cpu.jsonl"
+    theirs = json.loads(manifest_path(table).read_text())["cpu"]
+    if os.environ.get(FOREIGN_CPU, "").strip().lower() == "foreign":
+        return ReferenceCPU(False, f"{FOREIGN_CPU}=foreign: treated as a CPU unlike the reference's")
+    mine = cpu_fingerprint()
+    if mine == theirs:
+        return ReferenceCPU(True, "this CPU's fingerprint is the reference's")
+    return ReferenceCPU(False, f"this CPU ({mine['model']}, {mine['torch_capability']}) is not the "
+                               f"reference's ({theirs['model']}, {theirs['torch_capability']})")

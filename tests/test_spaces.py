@@ -112,3 +112,80 @@ def test_grid_needs_discrete_values():
     stepped = parse_space('[params.dropout]\ntype = "float"\nlow = 0.0\nhigh = 0.5\nstep = 0.25\n',
                           name="d", source="d.toml")
     assert stepped.grid() == {"dropout": [0.0, 0.25, 0.5]}
+
+
+POINTS = """
+points = [{kernel_size = 3, fc_width = 64}, {kernel_size = 5, fc_width = 32}]
+
+[params.kernel_size]
+type = "categorical"
+choices = [3, 5]
+
+[params.fc_width]
+type = "categorical"
+choices = [32, 64]
+
+[fixed]
+channels = [4, 8]
+"""
+
+
+def test_designed_points_are_the_only_configs_of_the_grid_that_train():
+    from bench.benchmark.grid import valid_grid
+    from bench.search.settings import SearchSettings
+
+    space = parse_space(POINTS, name="designed", source="designed.toml")
+    assert len(space.grid_points()) == 4  # GridSampler still walks the product
+    space.check(CNNConfig(channels=(4, 8), kernel_size=5, fc_width=32))
+    with pytest.raises(InvalidConfig, match="not one of the space's 2 designed points"):
+        space.check(CNNConfig(channels=(4, 8), kernel_size=5, fc_width=64))
+    assert space.describe()["points"] == [{"kernel_size": 3, "fc_width": 64},
+                                          {"kernel_size": 5, "fc_width": 32}]
+    assert len(valid_grid(space, SearchSettings())) == 2
+
+
+@pytest.mark.parametrize("points, message", [
+    ("[{kernel_size = 3}]", r"points\[1\]: must give exactly kernel_size, fc_width"),
+    ("[{kernel_size = 7, fc_width = 64}]", r"points\[1\].kernel_size: 7 is not one of"),
+    ("[{kernel_size = 3, fc_width = 64}, {fc_width = 64, kernel_size = 3}]", r"listed twice"),
+    ("[]", "non-empty list"),
+])
+def test_bad_points_are_one_line(points, message):
+    text = POINTS.replace(POINTS.splitlines()[1], f"points = {points}")
+    with pytest.raises(SpaceError, match=message):
+        parse_space(text, name="designed", source="designed.toml")
+
+
+def test_points_search_network_knobs_only():
+    text = POINTS.replace("[params.fc_width]\ntype = \"categorical\"\nchoices = [32, 64]",
+                          "[params.fc_width]\ntype = \"categorical\"\nchoices = [32, 64]\n\n"
+                          "[params.batch_size]\ntype = \"categorical\"\nchoices = [32]")
+    with pytest.raises(SpaceError, match="batch_size is a training setting"):
+        parse_space(text, name="designed", source="designed.toml")
+
+
+def test_the_ten_epoch_slice_covers_every_knob_step_at_three_bases():
+    """search_spaces/faq-tutorial.toml: the tutorial's network, each neighbouring step of each knob
+    as a matched pair (equal but for that knob) at 3+ bases, and the FC axis at 3+ bases."""
+    from bench.store.identity import KNOBS
+
+    space = load_space("faq-tutorial")
+    faq = load_space("faq")
+    for point in space.points:
+        faq.check(CNNConfig(**point))  # valid in the faq space
+    assert len(space.points) >= 40
+    assert {"kernel_size": 3, "stride": 1, "pool_size": 2, "pool_stride": 2,
+            "fc_width": 128} in space.points
+    assert space.fixed["learning_rate"] == 0.001 and space.fixed["lr_schedule"] == "constant"
+    keyed = {tuple(point[k] for k in KNOBS) for point in space.points}
+    grid = faq.grid()
+    for index, knob in enumerate(KNOBS):
+        values = grid[knob]
+        for low, high in zip(values, values[1:]):
+            bases = {key[:index] + key[index + 1:] for key in keyed if key[index] == low
+                     and key[:index] + (high,) + key[index + 1:] in keyed}
+            assert len(bases) >= 3, (knob, low, high, bases)
+    fc = KNOBS.index("fc_width")
+    axis = {key[:fc] for key in keyed
+            if all(key[:fc] + (width,) in keyed for width in grid["fc_width"])}
+    assert len(axis) >= 3

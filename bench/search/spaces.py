@@ -19,7 +19,9 @@ type and its choices or range, and fixes the other fields:
     learning_rate = 0.003
 
 A top-level `max_mflops_per_image` caps the forward cost of the networks a space trains: those
-over it end like collapsed ones, as invalid configs, before any training.
+over it end like collapsed ones, as invalid configs, before any training. A top-level `points`,
+a list of inline tables that each give every searched network knob a value, makes a designed
+subset of the grid: every other point ends the same way, so `grid` trains just the listed ones.
 
 `epochs`, `seed`, `evaluations_per_epoch`, `interim_validation_size` and `precision` belong to the
 search (its `TrialPlan`), not the space.
@@ -51,7 +53,7 @@ else:  # pragma: no cover - Python 3.10
 
 PARAM_TYPES = ("int", "float", "categorical")
 PARAM_KEYS = ("type", "choices", "low", "high", "log", "step", "grid")
-TOP_LEVEL_KEYS = ("description", "max_mflops_per_image", "params", "fixed")
+TOP_LEVEL_KEYS = ("description", "max_mflops_per_image", "points", "params", "fixed")
 FIXED_ONLY = ("channels", "conv_blocks")  # tuples and their length cannot be sampled as one value
 MAX_GRID_POINTS = 10_000
 ENUMS = {"padding": PADDING_MODES, "pool_type": POOL_TYPES, "lr_schedule": LR_SCHEDULES}
@@ -123,10 +125,17 @@ class SearchSpace:
     fixed: dict[str, Any]
     # Networks over this forward cost are not trained: the space's time budget.
     max_mflops_per_image: float | None = None
+    # A designed subset: the only param values (network knobs) that are trained; None: all.
+    points: tuple[dict[str, Any], ...] | None = None
 
     def check(self, config: CNNConfig) -> None:
-        """Raise InvalidConfig unless `config` makes a network within the space's FLOP budget."""
+        """Raise InvalidConfig unless `config` makes a network within the space's FLOP budget
+        and, in a space of designed points, is one of them."""
         validate(config)
+        if self.points is not None and not any(
+                all(getattr(config, name) == value for name, value in point.items())
+                for point in self.points):
+            raise InvalidConfig(f"not one of the space's {len(self.points)} designed points")
         if self.max_mflops_per_image is not None:
             mflops = forward_flops(config) / 1e6
             if mflops > self.max_mflops_per_image:
@@ -167,6 +176,8 @@ class SearchSpace:
         }
         if self.max_mflops_per_image is not None:  # absent before budgets: old studies still match
             described["max_mflops_per_image"] = self.max_mflops_per_image
+        if self.points is not None:
+            described["points"] = [dict(point) for point in self.points]
         return described
 
 
@@ -235,8 +246,34 @@ def parse_space(text: str, name: str, source: str) -> SearchSpace:
     if budget is not None and (not _is_number(budget) or budget <= 0):
         raise SpaceError(f"{source}: max_mflops_per_image: must be a positive number, got {budget!r}")
     _check_builds(params, fixed, source)
+    points = _parse_points(data["points"], params, source) if "points" in data else None
     return SearchSpace(name, source, description, params, fixed,
-                       float(budget) if budget is not None else None)
+                       float(budget) if budget is not None else None, points)
+
+
+def _parse_points(raw: Any, params: tuple[Param, ...], source: str) -> tuple[dict[str, Any], ...]:
+    """The designed points: each names every searched param, a network knob, at a grid value."""
+    config_names = {f.name for f in fields(CNNConfig)}
+    for param in params:
+        if param.name not in config_names:
+            raise SpaceError(f"{source}: points: {param.name} is a training setting; a space of "
+                             "designed points searches network knobs only")
+    if not isinstance(raw, list) or not raw:
+        raise SpaceError(f"{source}: points: must be a non-empty list of inline tables")
+    grid = {param.name: param.grid_points(source) for param in params}
+    points = []
+    for number, point in enumerate(raw, start=1):
+        if not isinstance(point, dict) or set(point) != set(grid):
+            raise SpaceError(f"{source}: points[{number}]: must give exactly "
+                             f"{', '.join(grid)}, got {point!r}")
+        for name, value in point.items():
+            if value not in grid[name]:
+                raise SpaceError(f"{source}: points[{number}].{name}: {value!r} is not one of "
+                                 f"the grid's values {grid[name]}")
+        if point in points:
+            raise SpaceError(f"{source}: points[{number}]: listed twice: {point!r}")
+        points.append({name: point[name] for name in grid})
+    return tuple(points)
 
 
 def _table(data: dict, key: str, source: str) -> dict:
