@@ -153,3 +153,42 @@ def test_a_grid_rerun_of_a_shipped_config_reproduces_its_row(tmp_path, reference
     assert check.reproduced is True and check.differing_beyond_noise == (), check.sentence()
     assert "reproduces the reference" in check.sentence()
     warnings.warn(f"{reference_cpu.why}: {check.sentence()}")
+
+
+# The ten-epoch slice (search_spaces/faq-tutorial.toml): measured in parts, kept under
+# in-progress/ (which no command reads) until it is complete, then beside faq-cpu.jsonl.
+SLICE_NAME = "faq-tutorial-cpu.jsonl"
+SLICE = next((path for path in (REFERENCE.parent / SLICE_NAME,
+                                REFERENCE.parent / "in-progress" / SLICE_NAME) if path.exists()),
+             None)
+
+
+@pytest.mark.skipif(SLICE is None, reason="the ten-epoch slice is not measured yet")
+def test_the_ten_epoch_slice_holds_designed_configs_at_the_tutorial_training_as_its_manifest_says():
+    """Every row is one of the slice's 40 designed points at ten epochs of constant Adam 1e-3,
+    one evaluation an epoch with its training-subset scores, split 0; the manifest counts them,
+    and its status is "complete" exactly when every point has seeds 0, 1 and 2."""
+    from collections import defaultdict
+
+    from bench.benchmark.grid import valid_grid
+    from bench.search.settings import SearchSettings
+    from bench.search.spaces import load_space
+    from bench.store.identity import config_key
+
+    settings = SearchSettings(space="faq-tutorial", epochs=10, evaluations_per_epoch=1)
+    points = valid_grid(load_space("faq-tutorial"), settings)
+    assert len(points) == 40
+    keys = {config_key(config, Fidelity.of(train, 55_000, settings.validation_size, None, "cpu", 0))
+            for _, config, train in points}
+    rows = read_reference(SLICE)
+    manifest = json.loads(manifest_path(SLICE).read_text())
+    assert manifest["rows"] == len(rows) > 0 and manifest["threads"] == [1]
+    seeds = defaultdict(set)
+    for row in rows:
+        key = config_key(row["config"], row["fidelity"])
+        assert key in keys, row["config"]
+        assert row["complete"] and [r["epoch"] for r in row["curve"]] == [float(e) for e in range(1, 11)]
+        assert all("train_subset_loss" in r and "train_subset_accuracy" in r for r in row["curve"])
+        seeds[key].add(row["seed"])
+    covered = all(SEEDS <= seeds.get(key, set()) for key in keys)
+    assert covered == manifest["status"].startswith("complete"), manifest["status"]
