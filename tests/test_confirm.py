@@ -144,19 +144,22 @@ def test_seeds_a_shipped_reference_measured_are_taken_from_it_not_trained(result
 def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(results):
     args = [*CLI, "confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    # A run becomes a trial when it finishes: wait for the first (minutes on a machine busy with
+    # other work), so the kill lands mid-race, after something finished.
+    deadline = time.monotonic() + 900
+    started = False
+    while not started and time.monotonic() < deadline and process.poll() is None:
         try:
-            if load(results, STUDY + "-confirm").get_trials():
-                break
+            started = bool(load(results, STUDY + "-confirm").get_trials())
         except KeyError:
             pass
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=60)
+    assert started, f"no confirm run finished before the kill: {stderr[-2000:]}"
     kept = len(load(results, STUDY + "-confirm").get_trials())
     assert kept >= 1
-    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2")
+    done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2", timeout=900)
     assert done.returncode == 0, done.stderr
     confirm = load(results, STUDY + "-confirm").get_trials()
     confirmed = [(trial_config_id(t), trial_seed(t)) for t in confirm]
