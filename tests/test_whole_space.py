@@ -76,7 +76,7 @@ def test_a_config_is_its_mean_over_seeds_of_the_best_full_validation_score():
     assert note == "" and len(frame) == 1
     assert frame.loc[0, "seeds"] == 2
     assert frame.loc[0, "mean"] == pytest.approx(0.96)  # the interim 0.9999 does not count
-    assert frame.loc[0, "pooling"] == "without"  # pool 1, stride 1
+    assert frame.loc[0, "pooling"] == "no pooling"  # pool 1, stride 1
 
 
 def test_mixed_fidelities_answer_the_one_with_most_configs_and_say_so():

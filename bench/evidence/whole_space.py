@@ -28,7 +28,7 @@ CONFIDENCE = 0.95
 RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
 MIN_STRATUM_PAIRS = 3  # a percentile bootstrap of 1-2 pairs is their range: no interval to part
-POOLING = "pooling"  # with or without: pool 1 with stride 1 is no pooling
+POOLING = "pooling"  # the pooling kind: no pooling, subsampling or pooling (pooling_kind)
 TARGET_QUANTILE, MIN_TOP_CONFIGS = 0.1, 5
 METHOD = (f"matched pairs: configs identical except one knob, at neighbouring values of it among "
           f"those measured; the mean paired difference (larger value minus smaller) with a "
@@ -63,6 +63,13 @@ class WholeSpace:
 
 # ---------------------------------------------------------------- rows -> one value per config
 
+def pooling_kind(pool_size: int, pool_stride: int) -> str:
+    """'no pooling' (window 1, stride 1), 'subsampling' (window 1, stride > 1) or 'pooling'."""
+    if pool_size > 1:
+        return "pooling"
+    return "no pooling" if pool_stride == 1 else "subsampling"
+
+
 def one_fidelity(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     """The complete rows of the fidelity with the most configs, and a note naming what was left
     out: configs trained differently never answer each other."""
@@ -84,7 +91,7 @@ def one_fidelity(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]
 
 
 def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per config of one fidelity: its knobs, `pooling`, the rest of it (`rest`), its
+    """One row per config of one fidelity: its knobs, its pooling kind, the rest of it (`rest`), its
     seeds, mean and sd of the best full-validation accuracy, and its size."""
     if len({fidelity_id(row["fidelity"]) for row in rows}) > 1:
         raise ValueError("rows of several fidelities: pick one with one_fidelity(rows) first")
@@ -98,8 +105,7 @@ def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         measurements = group[0].get("measurements") or {}
         frame.append({
             "config_id": key, **{knob: config[knob] for knob in KNOBS},
-            POOLING: ("without" if config["pool_size"] == 1 and config["pool_stride"] == 1
-                      else "with"),
+            POOLING: pooling_kind(config["pool_size"], config["pool_stride"]),
             "rest": json.dumps({k: v for k, v in config.items() if k not in KNOBS}, sort_keys=True),
             "seeds": len(values), "mean": float(values.mean()),
             "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
@@ -150,8 +156,8 @@ def summarize(differences: np.ndarray) -> dict[str, float]:
 
 
 def stratifiers(knob: str) -> list[str]:
-    """What may change a knob's answer: every other knob, and pooling for knobs that are not
-    the pooling itself."""
+    """What may change a knob's answer: every other knob, and the pooling kind for knobs that
+    are not pooling knobs."""
     return [k for k in KNOBS if k != knob] + ([] if knob.startswith("pool_") else [POOLING])
 
 

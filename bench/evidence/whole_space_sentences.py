@@ -126,9 +126,9 @@ def _interval(summary: pd.Series | dict) -> str:
 
 
 def stratum_name(by: str) -> str:
-    return "pooling (with or without)" if by == POOLING else KNOB_NAMES[by]
+    return "the pooling kind (none, subsampling, pooling)" if by == POOLING else KNOB_NAMES[by]
 
 
 def stratum_label(by: str, value: Any) -> str:
-    """'conv stride 1', 'FC width 128', 'without pooling'."""
-    return f"{value} pooling" if by == POOLING else f"{KNOB_NAMES[by]} {value}"
+    """'conv stride 1', 'FC width 128', 'subsampling'."""
+    return str(value) if by == POOLING else f"{KNOB_NAMES[by]} {value}"
