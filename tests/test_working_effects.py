@@ -28,7 +28,7 @@ def config_table(accuracy, kernels=(3, 5)) -> pd.DataFrame:
         for kernel, fc in itertools.product(kernels, FC_WIDTHS):
             config = {"kernel_size": kernel, **dict(zip(CELLS, cell)), "fc_width": fc}
             rows.append({"config_id": "-".join(map(str, config.values())), **config,
-                         ws.POOLING: ws.pooling_kind(config["pool_size"], config["pool_stride"]),
+                         we.POOLING: we.pooling_kind(config["pool_size"], config["pool_stride"]),
                          "rest": "{}", "seeds": 3, "mean": accuracy(config, cell_index)})
     return pd.DataFrame(rows)
 
@@ -39,9 +39,9 @@ def effects_of(configs: pd.DataFrame) -> we.WorkingEffects:
 
 
 def test_pooling_kinds_are_named_by_window_and_stride():
-    assert ws.pooling_kind(1, 1) == "no pooling"
-    assert ws.pooling_kind(1, 3) == "subsampling"
-    assert ws.pooling_kind(2, 2) == "pooling"
+    assert we.pooling_kind(1, 1) == "no pooling"
+    assert we.pooling_kind(1, 3) == "subsampling"
+    assert we.pooling_kind(2, 2) == "pooling"
 
 
 def test_hodges_lehmann_is_the_median_of_walsh_averages():
@@ -144,7 +144,7 @@ def test_holm_over_the_table_names_a_planted_interaction_and_nothing_else():
     depends = answer.dependence[answer.dependence["depends"]]
     assert len(depends) >= 1
     assert set(depends["knob"]) == {"kernel_size"}
-    assert set(depends["by"]) <= {"pool_size", ws.POOLING}
+    assert set(depends["by"]) <= {"pool_size", we.POOLING}
     strata = answer.strata[(answer.strata["knob"] == "kernel_size")
                            & (answer.strata["by"] == "pool_size")].set_index("by_value")
     assert strata.loc[1, "effect_pp"] == pytest.approx(0.0, abs=0.1)

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bench.evidence.decisions import holm
-from bench.evidence.whole_space import POOLING, pooling_kind
 from bench.store.identity import KNOBS
+from mnist_cnn.model import IMAGE_SIZE, CNNConfig
 
 WORKING_GAP = 0.02  # a config works within 2 pp of the best config's mean at its budget
 CONFIDENCE = 0.95
@@ -28,6 +28,7 @@ RESAMPLES = 1999  # cluster bootstrap resamples
 PERMUTATIONS = 1999  # so that a Holm-adjusted p over ~30 tests can fall below 0.05
 ALPHA = 0.05
 RANDOM_SEED = 0
+POOLING = "pooling"  # a config's pooling kind (pooling_kind), a column of the config frame
 NEAR_COPY_KNOB = "fc_width"  # configs differing only in it form one cluster
 MIN_STRATUM_PAIRS = 3  # a stratum of working pairs smaller than this is not tested
 WORKING_RULE = (f"a config works when its mean is within {WORKING_GAP * 100:g} pp of the best "
@@ -44,6 +45,13 @@ INTERACTION_METHOD = ("an effect depends on another knob (or the pooling kind) w
 EFFECT_COLUMNS = ["knob", "low_value", "high_value", "epochs", "effect_pp", "ci_low_pp",
                   "ci_high_pp", "working_pairs", "clusters", "wins", "losses", "ties",
                   "failing_pairs", "all_pairs", "all_pairs_mean_pp"]
+
+
+def pooling_kind(pool_size: int, pool_stride: int) -> str:
+    """'no pooling' (window 1, stride 1), 'subsampling' (window 1, stride > 1) or 'pooling'."""
+    if pool_size > 1:
+        return "pooling"
+    return "no pooling" if pool_stride == 1 else "subsampling"
 
 
 def working(configs: pd.DataFrame) -> pd.Series:
@@ -224,3 +232,19 @@ def step_direction(effect: pd.Series | dict) -> int:
     if effect["ci_high_pp"] < 0 and effect["losses"] > effect["working_pairs"] / 2:
         return -1
     return 0
+
+
+def pixels_read(config: CNNConfig) -> float:
+    """The share of the image's pixels the network's output depends on at all: a stride larger
+    than the kernel, or subsampling, skips pixels that no later layer can recover."""
+    sizes = [IMAGE_SIZE]
+    for _ in range(config.conv_blocks):
+        conv = (sizes[-1] + 2 * config.conv_padding - config.kernel_size) // config.stride + 1
+        sizes.append((conv - config.pool_size) // config.effective_pool_stride + 1)
+    used = set(range(sizes[-1]))
+    for size in reversed(sizes[:-1]):  # back through each block: its pooling, then its conv
+        pooled = {o * config.effective_pool_stride + j for o in used
+                  for j in range(config.pool_size)}
+        used = {c * config.stride - config.conv_padding + j for c in pooled
+                for j in range(config.kernel_size)} & set(range(size))
+    return (len(used) / IMAGE_SIZE) ** 2
