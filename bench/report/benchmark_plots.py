@@ -21,6 +21,7 @@ from bench.report.plots import Plot, _styled
 from bench.report.whole_space_plots import LEGEND_BELOW
 
 REGRET_FLOOR_PP = 0.01  # a log axis has no zero: regret at or below it is drawn at it
+LOG_TICKS_PP = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 SYMBOLS = ["diamond", "square", "triangle-up", "x", "star"]
 
 
@@ -68,7 +69,7 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
         figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
                          row=1, col=column, exclude_empty_subplots=False, **label_kwargs)
     figure.update_xaxes(title_text=label)
-    figure.update_yaxes(type="log")
+    figure.update_yaxes(type="log", tickvals=LOG_TICKS_PP)
     figure.update_yaxes(title_text="pp below the table's best (log)", row=1, col=1)
     figure.update_annotations(font_size=12)
     figure.update_layout(legend={**LEGEND_BELOW, "title": "sampler (panels: pruner)"})
