@@ -40,10 +40,11 @@ def reference_part(results_dir: Path) -> ReferencePart:
         space = ws.whole_space(rows, space=path.stem.split("-")[0])
         effects = space.working
         best = answers.best_table(space)
-        said = [answers.lead(space), answers.failing_sentence(space),
-                answers.dependence_sentence(effects), answers.trend_sentence(effects),
-                answers.claims_sentence(effects), answers.best_sentence(best)]
-        methods = [we.WORKING_RULE + ".", we.METHOD + ".", we.INTERACTION_METHOD + ".",
+        lead, claims = answers.lead(space), answers.claims_sentence(effects)
+        details = [answers.failing_sentence(space), answers.dependence_sentence(effects),
+                   answers.trend_sentence(effects)]
+        methods = [capitalized(we.WORKING_RULE) + ".", we.METHOD + ".",
+                   capitalized(we.INTERACTION_METHOD) + ".",
                    sentences.importance_sentence(space),
                    *([capitalized(space.note) + "."] if space.note else [])]
         name = f"reference_{path.stem.replace('-', '_')}"
@@ -56,13 +57,13 @@ def reference_part(results_dir: Path) -> ReferencePart:
                                 answers.failing_groups(space))}
         part.tables.update(tables)
         part.files[f"{name}_answers.md"] = answers.answers_markdown(space)
-        part.answers += [*said, *methods]
+        part.answers += [lead, claims, *details, answers.best_sentence(best), *methods]
         shown = list(tables.values())
         shown[0] = (shown[0][0], answers.answer_table_on_page(shown[0][1]))
         part.sections += [
-            Section(f"Answers from the reference table ({scope})", lines=[said[0], said[4]],
+            Section(f"Answers from the reference table ({scope})", lines=[lead, claims],
                     tables=shown[:2]),
             Section(f"Failing configs, dependence and each pair ({scope})",
-                    lines=[*said[1:4], Folded("Definitions", methods)], tables=shown[2:],
+                    lines=[*details, Folded("Definitions", methods)], tables=shown[2:],
                     plots=whole_space_plots(space))]
     return part
