@@ -184,7 +184,7 @@ def test_plots_show_working_pairs_on_their_scale_and_pin_failing_ones_to_the_edg
     assert (failing.y >= high - 0.5).all() or (failing.y <= low + 0.5).all()
     effects = answered.working.effects
     assert np.allclose(estimate.y, effects[effects["knob"] == "kernel_size"]["effect_pp"])
-    assert not any(annotation.text in (None, "new text") for annotation in kernel.layout.annotations)
+    assert all(note.text not in (None, "new text") for note in kernel.layout.annotations)
 
 
 def test_the_shipped_reference_table_is_answered():

@@ -110,12 +110,11 @@ def failing_groups(space: WholeSpace) -> pd.DataFrame:
         config = dict(zip(shared, key))
         network = CNNConfig(**config, fc_width=int(group["fc_width"].iloc[0]),
                             **json.loads(group["rest"].iloc[0]))
-        rows.append({"network": cell(config), "configs": len(group),
-                     "lowest_accuracy": group["mean"].min(),
-                     "highest_accuracy": group["mean"].max(),
-                     "pixels_read_fraction": we.pixels_read(network)})
-    return pd.DataFrame(rows, columns=["network", "configs", "lowest_accuracy",
-                                       "highest_accuracy", "pixels_read_fraction"])
+        rows.append({"network": cell(config), "pixels_read_fraction": we.pixels_read(network),
+                     "configs": len(group), "lowest_accuracy": group["mean"].min(),
+                     "highest_accuracy": group["mean"].max()})
+    return pd.DataFrame(rows, columns=["network", "pixels_read_fraction", "configs",
+                                       "lowest_accuracy", "highest_accuracy"])
 
 
 # ---------------------------------------------------------------- sentences
@@ -160,10 +159,12 @@ def dependence_sentence(effects: we.WorkingEffects) -> str:
                                 & (effects.strata["low_value"] == test["low_value"])
                                 & (effects.strata["high_value"] == test["high_value"])
                                 & (effects.strata["by"] == test["by"])]
-        values = ", ".join(f"{signed(row['effect_pp'])} pp at {stratum_label(test['by'], row['by_value'])}"
-                           for _, row in strata.iterrows())
+        values = ", ".join(
+            f"{signed(row['effect_pp'])} pp at {stratum_label(test['by'], row['by_value'])}"
+            for _, row in strata.iterrows())
         said.append(f"{KNOB_NAMES[test['knob']]} {test['low_value']} -> {test['high_value']} "
-                    f"depends on {stratum_name(test['by'])} (p = {test['p_holm']:.3f}): {values}")
+                    f"depends on {stratum_name(test['by'])} (Holm-adjusted p = "
+                    f"{test['p_holm']:.3f}): {values}")
     return head + "; ".join(said) + f"; no other of the {len(tests)}."
 
 
@@ -195,7 +196,8 @@ def best_sentence(best: pd.DataFrame) -> str:
     return (f"Best config by its mean: {top['config']}: {top['mean_accuracy'] * 100:.2f}% "
             f"(95% t interval {top['ci_low_accuracy'] * 100:.2f} to "
             f"{top['ci_high_accuracy'] * 100:.2f}%, {top['seeds']} seeds; picked on these "
-            f"seeds, so optimistic); the next {len(best) - 1} are within {(top['mean_accuracy'] - best['mean_accuracy'].min()) * 100:.2f} pp.")
+            f"seeds, so optimistic); the next {len(best) - 1} are within "
+            f"{(top['mean_accuracy'] - best['mean_accuracy'].min()) * 100:.2f} pp.")
 
 
 def answers_markdown(space: WholeSpace) -> str:
