@@ -132,6 +132,12 @@ def lead(space: WholeSpace) -> str:
             "in FC width.")
 
 
+RELATION = ("How these relate to the FAQ answers of `confirm` (from a local study, when there is "
+            "one): those decide single steps around one best config, on seeds that did not select "
+            "it, within a stated margin; these summarize every matched pair of working networks in "
+            "the whole space. A step can be undecided there and clear here, or the reverse.")
+
+
 def failing_sentence(space: WholeSpace) -> str:
     effects = space.working
     groups = failing_groups(space)

@@ -61,7 +61,7 @@ def reference_part(results_dir: Path) -> ReferencePart:
         shown = list(tables.values())
         shown[0] = (shown[0][0], answers.answer_table_on_page(shown[0][1]))
         part.sections += [
-            Section(f"Answers from the reference table ({scope})", lines=[lead, claims],
+            Section(f"Answers from the reference table ({scope})", lines=[lead, claims, answers.RELATION],
                     tables=shown[:2]),
             Section(f"Failing configs, dependence and each pair ({scope})",
                     lines=[*details, Folded("Definitions", methods)], tables=shown[2:],
