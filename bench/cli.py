@@ -148,7 +148,7 @@ def cli() -> None:
 @click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--padding", type=click.Choice(["same", "valid"]), default="same", show_default=True)
 @click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Pooling window; 1 means no pooling.")
+              help="Pooling window; 1 is no pooling at pool stride 1, subsampling at a larger one.")
 @click.option("--pool-stride", type=click.IntRange(min=1), default=None,
               help="Pooling stride. Default: the pool size.")
 @click.option("--pool-type", type=click.Choice(["max", "avg"]), default="max", show_default=True)

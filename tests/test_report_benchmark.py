@@ -19,6 +19,7 @@ from report_studies import write_study
 
 from bench.cli import cli
 from bench.report import benchmark, tables
+from bench.report import benchmark_plots as benchmark_plots_module
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.load import load_studies
 from bench.report.plots import learning_curves
@@ -361,26 +362,37 @@ def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
     assert "replayed from compare-faq-grid#0" in figure.data[0].hovertemplate
 
 
-def test_best_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per_sampler(bench):
-    trials, seconds, ranks, scatter = benchmark_plots(bench)
-    assert trials.title == f"Benchmark {GROUP}: best so far vs trials finished"
+def test_regret_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per_sampler(bench):
+    trials, seconds, scatter = benchmark_plots(bench)  # no rank plot: its lines tangled
+    assert trials.title == f"Benchmark {GROUP}: regret so far vs trials finished"
     figure = trials.figure
     titles = [a.text for a in figure.layout.annotations if a.text in ("Hyperband", "no pruning")]
     assert titles == ["Hyperband", "no pruning"]  # one subplot per pruner, in the table's order
     assert figure.layout.yaxis2.matches == "y"  # a shared y axis
+    assert figure.layout.yaxis.type == "log"  # pp below the best, not a 20-100% axis
+    assert all(a.text not in (None, "new text") for a in figure.layout.annotations)
+    assert figure.layout.legend.orientation == "h"  # below the plot: fits a phone
     lines = [t for t in figure.data if t.fill is None]
     bands = [t for t in figure.data if t.fill == "toself"]
     assert [(t.name, t.xaxis) for t in lines] == [("TPE", "x"), ("random", "x"),
                                                   ("TPE", "x2"), ("random", "x2")]
     assert [t.xaxis for t in bands] == ["x", "x", "x2", "x2"]
     assert [t.showlegend for t in lines] == [True, True, False, False]  # one entry per sampler
-    tpe_hyperband = lines[0]
-    assert list(tpe_hyperband.y) == pytest.approx([0.9920, 0.9917, 0.9917])
-    assert tpe_hyperband.line.color == lines[2].line.color != lines[1].line.color
-    # the band of TPE+Hyperband: max 99.20 throughout, min 99.20 then 99.14 (held as a step)
-    assert list(bands[0].x) == [1, 2, 2, 3, 3, 3, 3, 2, 2, 1]
-    assert list(bands[0].y) == [0.992, 0.992, 0.992, 0.992, 0.992,
-                                0.9914, 0.9914, 0.9914, 0.992, 0.992]
+    # every seed's best so far passes the table's best 3-seed mean (99.14%): drawn at the floor
+    assert set(lines[0].y) == {benchmark_plots_module.REGRET_FLOOR_PP}
+    assert lines[0].line.color == lines[2].line.color != lines[1].line.color
+    # against a best of 99.50%: TPE+Hyperband's mean 99.20, 99.17, 99.17 is 0.30, 0.33, 0.33 pp
+    # below; its band runs from the best seed (99.20 throughout) to the worst (99.20, then 99.14)
+    regret = bench.regret[bench.regret["group"] == GROUP]
+    drawn = benchmark_plots_module.best_so_far(
+        bench.by_trials[bench.by_trials["group"] == GROUP], "trials_finished", "trials finished",
+        regret, 0.995, "t").figure
+    line = [t for t in drawn.data if t.fill is None][0]
+    band = [t for t in drawn.data if t.fill == "toself"][0]
+    assert list(line.y) == pytest.approx([0.30, 0.33, 0.33])
+    assert list(band.x) == [1, 2, 2, 3, 3, 3, 3, 2, 2, 1]
+    assert list(band.y) == pytest.approx([0.30, 0.30, 0.36, 0.36, 0.36,
+                                          0.30, 0.30, 0.30, 0.30, 0.30])
     assert seconds.figure.layout.xaxis.title.text == "cumulative training seconds"
     means = [t for t in scatter.figure.data if t.showlegend is not False]
     assert (means[0].name, means[0].x[0], means[0].y[0]) == ("TPE+Hyperband", 32.5,
@@ -398,10 +410,6 @@ def test_rank_over_trials_ranks_combinations_by_mean_best_so_far(bench):
     # none 98.80; after 3: TPE none 99.18, TPE+Hyperband 99.17, random none 99.05, random+HB 99.02
     assert [ranks[(name, 1)] for name in bench.regret["combination"]] == [1, 3, 2, 4]
     assert [ranks[(name, 3)] for name in bench.regret["combination"]] == [2, 1, 4, 3]
-    plot = benchmark_plots(bench)[2]
-    assert plot.title == f"Benchmark {GROUP}: rank by mean best so far vs trials finished"
-    assert plot.figure.layout.yaxis.autorange == "reversed"  # rank 1 on top
-    assert list(plot.figure.data[0].y) == [1, 2, 2]  # TPE+Hyperband
 
 
 def test_a_dominant_combination_ranks_first_throughout_and_ties_share_a_rank():

@@ -95,13 +95,16 @@ def test_a_fresh_clone_reports_the_shipped_reference_answers(tmp_path):
     assert "No local studies" in result.output
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "## The FAQ over the whole space (reference tables)" in summary
-    for name in ("Conv kernel size", "Conv stride", "Pooling window", "Pool stride", "FC width"):
-        assert f"- {name}, over the whole faq space, at one epoch" in summary
+    assert "- The faq space at one epoch: 220 configs, 3 seeds each" in summary
     page = (tmp_path / "report" / "index.html").read_text()
-    assert "The FAQ over the whole faq space (reference table faq-cpu.jsonl)" in page
+    assert "Answers from the reference table (faq space, one epoch, faq-cpu.jsonl)" in page
+    answers_at = page.index("<h2>Answers from the reference table")
+    assert answers_at < page.index("effect pp (95% CI)") < page.index("<h2>Failing configs")
     steps = pd.read_csv(tmp_path / "report" / "reference_faq_cpu.csv")
-    assert {"knob", "low_value", "high_value", "pairs", "mean", "ci_low", "ci_high",
-            "wins"} <= set(steps.columns)
+    assert {"knob", "step", "effect_pp", "ci_low_pp", "ci_high_pp", "pairs_won", "verdict",
+            "budget", "all_pairs_mean_pp"} <= set(steps.columns)
+    block = (tmp_path / "report" / "reference_faq_cpu_answers.md").read_text()
+    assert block.startswith("<!-- reference-answers:start -->")
     write_study(tmp_path, "alpha")
     both = run_report(str(tmp_path))
     assert both.exit_code == 0, both.output

@@ -66,7 +66,7 @@ def test_page_is_self_contained_with_summary_first(page):
     assert "Validation accuracy (mean over seeds) vs FLOPs per image" in text
     assert "Confusion matrix on the test set: finetune run best (trial 2)" in text
     assert "Studies compared: best so far vs cumulative trial seconds" in text
-    for plot in ("best so far vs trials finished", "best so far vs cumulative training seconds",
+    for plot in ("regret so far vs trials finished", "regret so far vs cumulative training seconds",
                  "regret vs compute"):
         assert f"<h3>Benchmark {GROUP}: {plot}</h3>" in text
     assert "Study compare-faq" not in text

@@ -1,12 +1,11 @@
-"""The FAQ over the whole space: matched pairs, strata and importance on a synthetic table with a
-known answer (kernel 3 -> 5 -> 7 helps +0.3 pp a step at stride 1 and hurts -0.3 pp at stride 2,
-FC width helps +0.5 pp a step, stride 2 costs 0.2 pp, the pooling knobs do nothing), and a smoke
-test on the shipped reference table."""
+"""The FAQ over the whole space: matched pairs, effects, dependence and importance on a synthetic
+table with a known answer (kernel 3 -> 5 -> 7 helps +0.3 pp a step at stride 1 and hurts -0.3 pp
+at stride 2, FC width helps +0.2 pp a step, stride 2 costs 0.2 pp, the pooling knobs do nothing;
+every config works), and the shipped reference table answered."""
 
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,14 @@ import pytest
 
 from bench.evidence import whole_space as ws
 from bench.evidence import whole_space_sentences as sentences
-from bench.evidence.answers import pp
+from bench.evidence import working_effects as we
+from bench.report import reference_answers as answers
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store.identity import KNOBS
 from bench.store.reference import read_reference
 
-GRID = {"kernel_size": [3, 5, 7], "stride": [1, 2], "pool_size": [1, 2], "pool_stride": [1, 2],
-        "fc_width": [32, 64, 128]}
+GRID = {"kernel_size": [3, 5, 7], "stride": [1, 2], "pool_size": [1, 2, 3],
+        "pool_stride": [1, 2, 3], "fc_width": [32, 64, 128]}
 FIDELITY = {"data": "shipped", "device_kind": "cpu", "split_seed": 0, "train_size": 55000,
             "validation_size": 5000,
             "train_settings": {"augment": False, "batch_size": 64, "epochs": 1,
@@ -33,7 +33,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "results" / "reference" / "faq-c
 def planted(config: dict) -> float:
     kernel_steps = GRID["kernel_size"].index(config["kernel_size"])
     sign = 1 if config["stride"] == 1 else -1
-    return (0.97 + sign * 0.003 * kernel_steps + 0.005 * GRID["fc_width"].index(config["fc_width"])
+    return (0.97 + sign * 0.003 * kernel_steps + 0.002 * GRID["fc_width"].index(config["fc_width"])
             - 0.002 * (config["stride"] == 2))
 
 
@@ -76,7 +76,7 @@ def test_a_config_is_its_mean_over_seeds_of_the_best_full_validation_score():
     assert note == "" and len(frame) == 1
     assert frame.loc[0, "seeds"] == 2
     assert frame.loc[0, "mean"] == pytest.approx(0.96)  # the interim 0.9999 does not count
-    assert frame.loc[0, "pooling"] == "without"  # pool 1, stride 1
+    assert frame.loc[0, "pooling"] == "no pooling"  # pool 1, stride 1
 
 
 def test_mixed_fidelities_answer_the_one_with_most_configs_and_say_so():
@@ -105,66 +105,47 @@ def test_pair_counts_equal_a_brute_force_enumeration_on_a_partial_table():
         assert (pairs["high_value"] > pairs["low_value"]).all()
 
 
-def test_summary_counts_and_bootstrap_interval():
-    summary = ws.summarize(np.array([0.01, 0.02, 0.03, -0.01, 0.0]))
-    assert (summary["pairs"], summary["wins"], summary["losses"], summary["ties"]) == (5, 3, 1, 1)
-    assert summary["mean"] == pytest.approx(0.01)
-    assert -0.01 <= summary["ci_low"] < 0.01 < summary["ci_high"] <= 0.03
-    assert summary == ws.summarize(np.array([0.01, 0.02, 0.03, -0.01, 0.0]))  # fixed seed
-    assert math.isnan(ws.summarize(np.array([0.01]))["ci_low"])
+def test_planted_interaction_found_by_the_permutation_test_with_both_strata(space):
+    assert len(space.working.failing) == 0  # every planted config is within 2 pp of the best
+    tests = space.working.dependence
+    for low in (3, 5):
+        kernel = tests[(tests["knob"] == "kernel_size") & (tests["low_value"] == low)]
+        assert kernel.set_index("by").loc["stride", "depends"], low
+        assert not kernel.set_index("by").loc[["pool_size", "pool_stride"], "depends"].any()
+        strata = space.working.strata
+        at = strata[(strata["knob"] == "kernel_size") & (strata["low_value"] == low)
+                    & (strata["by"] == "stride")].set_index("by_value")
+        assert at.loc[1, "effect_pp"] == pytest.approx(0.3, abs=0.05)
+        assert at.loc[2, "effect_pp"] == pytest.approx(-0.3, abs=0.05)
+        assert (at["pairs"] == 27).all()  # pool size 3 x pool stride 3 x FC width 3
+    null = tests[tests["knob"].isin(["pool_size", "pool_stride"])]
+    assert not null["depends"].any()  # the pooling knobs do nothing, with nothing
 
 
-def test_planted_interaction_both_strata_found(space):
-    strata = space.strata[(space.strata["knob"] == "kernel_size")
-                          & (space.strata["by"] == "stride")]
-    assert len(strata) == 4  # two steps, two strides
-    assert (strata["pairs"] == 12).all()  # pool size 2 x pool stride 2 x FC width 3
-    for step in ((3, 5), (5, 7)):
-        at = strata[(strata["low_value"] == step[0]) & (strata["high_value"] == step[1])]
-        stride1, stride2 = (at[at["by_value"] == value].iloc[0] for value in (1, 2))
-        assert stride1["mean"] == pytest.approx(0.003, abs=0.0005) and stride1["ci_low"] > 0
-        assert stride2["mean"] == pytest.approx(-0.003, abs=0.0005) and stride2["ci_high"] < 0
-        assert stride1["wins"] == stride1["pairs"] and stride2["losses"] == stride2["pairs"]
-        pooled = space.steps[(space.steps["knob"] == "kernel_size")
-                             & (space.steps["low_value"] == step[0])].iloc[0]
-        assert pooled["ci_low"] < 0 < pooled["ci_high"]
-        chosen = space.spreads[(space.spreads["knob"] == "kernel_size") & space.spreads["chosen"]
-                               & (space.spreads["low_value"] == step[0])].iloc[0]
-        assert chosen["by"] == "stride" and chosen["depends"]
-        assert (chosen["top_value"], chosen["bottom_value"]) == (1, 2)
-    assert ws.interacting_knob(space, "kernel_size") == "stride"
-    assert ws.interacting_knob(space, "stride") == "kernel_size"
-
-
-def test_interaction_sentences_name_both_strata_and_agree_with_them(space):
-    lines = sentences.knob_sentences(space, "kernel_size")
-    assert "over the whole faq space, at one epoch, 72 configs, 2 seeds each" in lines[0]
-    assert "not shown" in lines[0]  # the pooled steps hold zero
-    depends = [line for line in lines if "depends on conv stride" in line]
-    assert len(depends) == 2
-    for line, low in zip(depends, (3, 5)):
-        for value in (1, 2):
-            stratum = sentences.stratum(space, {"knob": "kernel_size", "low_value": low,
-                                         "high_value": low + 2, "by": "stride"}, value)
-            assert (f"{pp(stratum['mean'])} at conv stride {value} (95% bootstrap CI "
-                    f"{pp(stratum['ci_low'])} to {pp(stratum['ci_high'])}, "
-                    f"n={stratum['pairs']} pairs)") in line
+def test_dependence_sentence_names_both_strata_with_their_numbers(space):
+    sentence = answers.dependence_sentence(space.working)
+    strata = space.working.strata
+    for low in (3, 5):
+        at = strata[(strata["knob"] == "kernel_size") & (strata["low_value"] == low)
+                    & (strata["by"] == "stride")].set_index("by_value")
+        assert (f"conv kernel size {low} -> {low + 2} depends on conv stride" in sentence)
+        assert (f"{answers.signed(at.loc[1, 'effect_pp'])} pp at conv stride 1, "
+                f"{answers.signed(at.loc[2, 'effect_pp'])} pp at conv stride 2") in sentence
 
 
 def test_planted_main_effect_answered_with_its_sign_and_win_count(space):
-    steps = space.steps[space.steps["knob"] == "fc_width"]
+    effects = space.working.effects
+    steps = effects[effects["knob"] == "fc_width"]
     assert list(zip(steps["low_value"], steps["high_value"])) == [(32, 64), (64, 128)]
-    lines = sentences.knob_sentences(space, "fc_width")
-    assert "is supported (2 neighbouring steps, 48 matched pairs)" in lines[0]
     for _, step in steps.iterrows():
-        assert step["pairs"] == 24 and step["wins"] == 24 and step["losses"] == 0
-        assert step["mean"] == pytest.approx(0.005, abs=0.0003) and step["ci_low"] > 0
-        assert sentences.step_effect(step) == 1
-        assert any(f"FC width {step['low_value']} -> {step['high_value']}: the larger value more "
-                   f"accurate in 24 of 24 matched pairs" in line and pp(step["mean"]) in line
-                   and "the larger value more accurate." in line for line in lines)
-    stride = sentences.knob_sentences(space, "stride")[0]  # larger stride less accurate: as claimed
-    assert "\"too large a stride filters out important features\" is supported" in stride
+        assert step["working_pairs"] == 54 and step["wins"] == 54 and step["losses"] == 0
+        assert step["clusters"] == 54  # no other pair of the step shares its feature extractor
+        assert step["effect_pp"] == pytest.approx(0.2, abs=0.03) and step["ci_low_pp"] > 0
+        assert step["all_pairs_mean_pp"] == pytest.approx(step["effect_pp"], abs=0.03)
+        assert we.step_direction(step) == 1
+    claims = answers.claims_sentence(space.working)
+    assert "FC width supported" in claims and "conv stride supported" in claims
+    assert "conv kernel size not shown" in claims  # +0.3 at stride 1 and -0.3 at stride 2
 
 
 def test_claim_verdicts_follow_the_step_effects():
@@ -173,8 +154,8 @@ def test_claim_verdicts_follow_the_step_effects():
     assert sentences.steps_verdict([-1, 0], -1) == "supported at 1 of 2 steps"
     assert sentences.steps_verdict([1, -1], +1).startswith("mixed")
     assert sentences.steps_verdict([0, 0], +1).startswith("not shown")
-    assert sentences.step_effect({"ci_low": 0.001, "ci_high": 0.002, "wins": 1, "losses": 2,
-                           "pairs": 3}) == 0  # the interval says more, most pairs say less
+    assert we.step_direction({"ci_low_pp": 0.1, "ci_high_pp": 0.2, "wins": 1, "losses": 2,
+                              "working_pairs": 3}) == 0  # the interval says more, most pairs less
 
 
 def test_importance_ranks_the_planted_knobs_above_the_null_ones(space):
@@ -187,16 +168,23 @@ def test_importance_ranks_the_planted_knobs_above_the_null_ones(space):
     assert "PED-ANOVA" in sentences.importance_sentence(space)
 
 
-def test_plots_show_every_pair_coloured_by_the_interacting_knob(space):
-    plots = {plot.title.split(":")[0]: plot for plot in whole_space_plots(space)}
+def test_plots_show_working_pairs_on_their_scale_and_pin_failing_ones_to_the_edge():
+    configs = grid_configs()
+    collapsed = {"kernel_size": 3, "stride": 2, "pool_size": 1, "pool_stride": 3}
+    rows = [row(config, seed, 0.17 if all(config[k] == v for k, v in collapsed.items())
+                else planted(config)) for config in configs for seed in range(2)]
+    answered = ws.whole_space(rows)
+    plots = {plot.title.split(":")[0]: plot for plot in whole_space_plots(answered)}
     kernel = plots["Conv kernel size"].figure
-    points = [trace for trace in kernel.data if trace.name.startswith("conv stride")]
-    assert [trace.name for trace in points] == ["conv stride 1", "conv stride 2"]
-    assert sum(len(trace.y) for trace in points) == 48
-    mean = kernel.data[-1]
-    steps = space.steps[space.steps["knob"] == "kernel_size"]
-    assert np.allclose(mean.y, steps["mean"] * 100)
-    assert np.allclose(mean.error_y.array, (steps["ci_high"] - steps["mean"]) * 100)
+    working, failing, estimate = kernel.data
+    assert len(failing.x) == 3 and (np.abs(failing.customdata) > 50).all()  # 3 FC widths, 3 -> 5
+    assert len(working.y) + len(failing.y) == 54 * 2
+    low, high = kernel.layout.yaxis.range
+    assert high - low < 2  # tenths of a point show: the +-80 pp pairs do not set the scale
+    assert (failing.y >= high - 0.5).all() or (failing.y <= low + 0.5).all()
+    effects = answered.working.effects
+    assert np.allclose(estimate.y, effects[effects["knob"] == "kernel_size"]["effect_pp"])
+    assert all(note.text not in (None, "new text") for note in kernel.layout.annotations)
 
 
 def test_the_shipped_reference_table_is_answered():
@@ -204,12 +192,10 @@ def test_the_shipped_reference_table_is_answered():
         pytest.skip("no shipped reference table")
     answered = ws.whole_space(read_reference(SHIPPED))
     assert answered.epochs == 1 and len(answered.configs) >= 2
+    effects = answered.working.effects
     for knob in KNOBS:
-        steps = answered.steps[answered.steps["knob"] == knob]
-        assert steps["pairs"].sum() > 0, knob
-        assert np.isfinite(steps["mean"]).all()
-        with_interval = steps[steps["pairs"] >= 2]
-        assert np.isfinite(with_interval[["ci_low", "ci_high"]].to_numpy()).all()
-        assert sentences.knob_sentences(answered, knob)
+        steps = effects[effects["knob"] == knob]
+        assert steps["working_pairs"].sum() > 0, knob
+        assert np.isfinite(steps[["effect_pp", "ci_low_pp", "ci_high_pp"]].to_numpy()).all()
     assert all(np.isfinite(v) for v in answered.importance.values())
     assert all(plot.figure is not None for plot in whole_space_plots(answered))

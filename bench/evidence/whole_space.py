@@ -1,8 +1,7 @@
-"""The FAQ answered over the whole faq space from the reference table, beside the local answers of
-`confirm`: for each knob, every matched pair of measured configs (identical except that knob, at
-neighbouring values of it), the mean paired difference with a bootstrap interval and the pairs won,
-the same split by each other knob (where the answer depends on it), and Optuna's knob importance;
-bench.evidence.whole_space_sentences says them.
+"""The FAQ answered over the whole faq space from a reference table: one value per config, every
+matched pair of configs (identical except one knob, at neighbouring values of it), each step's
+effect among working networks (bench.evidence.working_effects) and Optuna's knob importance, all
+from one per-config frame so that every table, sentence and plot agrees.
 
 A config's value is its mean over its seeds of the best full-validation accuracy (interim scores
 do not count), so any number of seeds per config and any coverage of the space can be answered.
@@ -21,29 +20,15 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.importance import PedAnovaImportanceEvaluator
 
+from bench.evidence.working_effects import POOLING, WorkingEffects, pooling_kind, working_effects
 from bench.store.curves import curve_value
 from bench.store.identity import KNOBS, config_id, fidelity_id, normalized_config
 
-CONFIDENCE = 0.95
-RESAMPLES = 9999
-BOOTSTRAP_SEED = 0
-MIN_STRATUM_PAIRS = 3  # a percentile bootstrap of 1-2 pairs is their range: no interval to part
-POOLING = "pooling"  # with or without: pool 1 with stride 1 is no pooling
 TARGET_QUANTILE, MIN_TOP_CONFIGS = 0.1, 5
-METHOD = (f"matched pairs: configs identical except one knob, at neighbouring values of it among "
-          f"those measured; the mean paired difference (larger value minus smaller) with a "
-          f"{CONFIDENCE:.0%} percentile bootstrap interval over pairs ({RESAMPLES:,} resamples, "
-          f"numpy, seed {BOOTSTRAP_SEED}); a config's value is the mean over its seeds of its best "
-          "full-validation accuracy")
-INTERACTION_METHOD = ("the knob an answer depends on most: the other knob (or pooling, with or "
-                      "without) whose values split the pairs into strata whose mean differences "
-                      f"spread most (highest minus lowest, strata of {MIN_STRATUM_PAIRS}+ pairs); "
-                      "it depends on it where the two extreme strata's intervals do not overlap")
 IMPORTANCE_METHOD = (f"Optuna's PED-ANOVA, PedAnovaImportanceEvaluator, normalized to sum to 1: "
                      f"what it takes to reach the top {TARGET_QUANTILE:.0%} of configs, at least "
                      f"{MIN_TOP_CONFIGS} of them, on an in-memory study of the config means; "
                      "fANOVA needs scikit-learn, which is not installed")
-SUMMARY = ("pairs", "mean", "ci_low", "ci_high", "wins", "losses", "ties")
 
 
 @dataclass(frozen=True)
@@ -52,9 +37,7 @@ class WholeSpace:
 
     configs: pd.DataFrame  # one row per config: knobs, seeds, mean, sd, flops_per_image
     pairs: pd.DataFrame  # every matched pair of every knob
-    steps: pd.DataFrame  # a summary per (knob, low value, high value)
-    strata: pd.DataFrame  # the same per other knob (`by`) and its value (`by_value`)
-    spreads: pd.DataFrame  # per (knob, step, by): the spread of its strata means
+    working: WorkingEffects  # each step among working networks, dependence, failing configs
     importance: dict[str, float]  # normalized PED-ANOVA importance per knob ({} when too few)
     space: str
     epochs: float
@@ -84,7 +67,7 @@ def one_fidelity(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]
 
 
 def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per config of one fidelity: its knobs, `pooling`, the rest of it (`rest`), its
+    """One row per config of one fidelity: its knobs, its pooling kind, the rest of it (`rest`), its
     seeds, mean and sd of the best full-validation accuracy, and its size."""
     if len({fidelity_id(row["fidelity"]) for row in rows}) > 1:
         raise ValueError("rows of several fidelities: pick one with one_fidelity(rows) first")
@@ -98,8 +81,7 @@ def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         measurements = group[0].get("measurements") or {}
         frame.append({
             "config_id": key, **{knob: config[knob] for knob in KNOBS},
-            POOLING: ("without" if config["pool_size"] == 1 and config["pool_stride"] == 1
-                      else "with"),
+            POOLING: pooling_kind(config["pool_size"], config["pool_stride"]),
             "rest": json.dumps({k: v for k, v in config.items() if k not in KNOBS}, sort_keys=True),
             "seeds": len(values), "mean": float(values.mean()),
             "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
@@ -110,7 +92,7 @@ def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-# ---------------------------------------------------------------- matched pairs and summaries
+# ---------------------------------------------------------------- matched pairs
 
 def matched_pairs(configs: pd.DataFrame, knob: str) -> pd.DataFrame:
     """Every pair of configs identical except `knob`, at neighbouring values of it among those
@@ -130,80 +112,6 @@ def matched_pairs(configs: pd.DataFrame, knob: str) -> pd.DataFrame:
         "difference": matched["mean_high"] - matched["mean_low"],
         **{k: matched[k] for k in fixed}, POOLING: matched[f"{POOLING}_low"]}, columns=columns)
     return pairs.sort_values(["low_value", *fixed], kind="stable", ignore_index=True)
-
-
-def summarize(differences: np.ndarray) -> dict[str, float]:
-    """Count, mean, percentile bootstrap interval over pairs (NaN under two), wins, losses, ties."""
-    differences = np.asarray(differences, float)
-    low = high = np.nan
-    if len(differences) >= 2:
-        rng = np.random.default_rng(BOOTSTRAP_SEED)
-        means = differences[rng.integers(0, len(differences),
-                                         (RESAMPLES, len(differences)))].mean(axis=1)
-        tail = (1 - CONFIDENCE) / 2 * 100
-        low, high = (float(v) for v in np.percentile(means, [tail, 100 - tail]))
-    return {"pairs": len(differences),
-            "mean": float(differences.mean()) if len(differences) else np.nan,
-            "ci_low": low, "ci_high": high,
-            "wins": int((differences > 0).sum()), "losses": int((differences < 0).sum()),
-            "ties": int((differences == 0).sum())}
-
-
-def stratifiers(knob: str) -> list[str]:
-    """What may change a knob's answer: every other knob, and pooling for knobs that are not
-    the pooling itself."""
-    return [k for k in KNOBS if k != knob] + ([] if knob.startswith("pool_") else [POOLING])
-
-
-def step_summaries(pairs: pd.DataFrame) -> pd.DataFrame:
-    """A summary per (knob, low value, high value), knobs in the FAQ's order."""
-    rows = [{"knob": knob, "low_value": low, "high_value": high, **summarize(group["difference"])}
-            for (knob, low, high), group in pairs.groupby(["knob", "low_value", "high_value"],
-                                                          sort=False)]
-    frame = pd.DataFrame(rows, columns=["knob", "low_value", "high_value", *SUMMARY])
-    order = frame["knob"].map({knob: i for i, knob in enumerate(KNOBS)})
-    return frame.assign(order=order).sort_values(["order", "low_value"], kind="stable",
-                                                 ignore_index=True).drop(columns="order")
-
-
-def strata_summaries(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The step summaries split by each other knob's value (`by`, `by_value`)."""
-    rows = []
-    for (knob, low, high), group in pairs.groupby(["knob", "low_value", "high_value"], sort=False):
-        for by in stratifiers(knob):
-            for value, differences in group.groupby(by, sort=True)["difference"]:
-                rows.append({"knob": knob, "low_value": low, "high_value": high, "by": by,
-                             "by_value": _plain(value), **summarize(differences)})
-    return pd.DataFrame(rows, columns=["knob", "low_value", "high_value", "by", "by_value",
-                                       *SUMMARY])
-
-
-def strata_spreads(strata: pd.DataFrame) -> pd.DataFrame:
-    """Per (knob, step, by): the spread of the strata means (of 2+ pairs), the strata with the
-    highest and lowest mean, whether their intervals part (`depends`), and `chosen` for the
-    `by` of largest spread in its step."""
-    rows = []
-    kept = strata[strata["pairs"] >= MIN_STRATUM_PAIRS]
-    for (knob, low, high, by), group in kept.groupby(["knob", "low_value", "high_value", "by"],
-                                                     sort=False):
-        if len(group) < 2:
-            continue
-        top, bottom = group.loc[group["mean"].idxmax()], group.loc[group["mean"].idxmin()]
-        rows.append({"knob": knob, "low_value": low, "high_value": high, "by": by,
-                     "spread": top["mean"] - bottom["mean"], "top_value": top["by_value"],
-                     "bottom_value": bottom["by_value"],
-                     "depends": bool(top["ci_low"] > bottom["ci_high"])})
-    frame = pd.DataFrame(rows, columns=["knob", "low_value", "high_value", "by", "spread",
-                                        "top_value", "bottom_value", "depends"])
-    best = frame.groupby(["knob", "low_value", "high_value"], sort=False)["spread"].idxmax()
-    frame["chosen"] = frame.index.isin(best.to_numpy())
-    return frame
-
-
-def interacting_knob(space: WholeSpace, knob: str) -> str | None:
-    """The knob whose strata spread most over any step of `knob` (None without strata)."""
-    spreads = space.spreads[space.spreads["knob"] == knob]
-    return None if spreads.empty else str(spreads.loc[spreads["spread"].idxmax(), "by"])
 
 
 # ---------------------------------------------------------------- importance
@@ -253,7 +161,7 @@ def whole_space(rows: list[dict[str, Any]], space: str = "faq") -> WholeSpace:
     configs = config_frame(kept)
     pairs = pd.concat([matched_pairs(configs, knob) for knob in KNOBS], ignore_index=True)
     pairs = pairs.astype({knob: "Int64" for knob in KNOBS})  # a knob's own column is empty
-    strata = strata_summaries(pairs)
-    return WholeSpace(configs=configs, pairs=pairs, steps=step_summaries(pairs), strata=strata,
-                      spreads=strata_spreads(strata), importance=knob_importance(configs),
-                      space=space, epochs=float(configs["epochs"].iloc[0]), note=note)
+    epochs = float(configs["epochs"].iloc[0])
+    return WholeSpace(configs=configs, pairs=pairs, working=working_effects(configs, pairs, epochs),
+                      importance=knob_importance(configs),
+                      space=space, epochs=epochs, note=note)

@@ -1,10 +1,10 @@
-"""The benchmark's figures, per compare group: best so far over seeds (mean line, min..max band)
-against trials and against training seconds as small multiples (one panel per pruner, one line
-per sampler), each combination's rank by mean best so far against trials, and held-out regret
-against compute per combination (its mean with the regret table's 95% t interval).
+"""The benchmark's figures, per compare group: regret so far over seeds (pp below the table's
+best config mean; mean line, min..max band, log axis) against trials and against training seconds
+as small multiples (one panel per pruner, one line per sampler), and held-out regret against
+compute per combination (its mean with the regret table's 95% t interval).
 
-Colour says the sampler; in the rank and regret plots, line dash and marker symbol say the pruner
-(solid / circle: none).
+Colour says the sampler; in the regret plot, marker symbol says the pruner (circle: none).
+Legends sit below the plot, so they fit a phone.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
 from bench.report.benchmark import PRUNER_NAMES, SAMPLER_NAMES, TOLERANCE_PP, Benchmark
-from bench.report.plots import ACCURACY_AXIS, Plot, _styled
+from bench.report.plots import Plot, _styled
+from bench.report.whole_space_plots import LEGEND_BELOW
 
-DASHES = ["dot", "dash", "dashdot", "longdash", "longdashdot"]
+REGRET_FLOOR_PP = 0.01  # a log axis has no zero: regret at or below it is drawn at it
+LOG_TICKS_PP = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 SYMBOLS = ["diamond", "square", "triangle-up", "x", "star"]
 
 
 def benchmark_plots(bench: Benchmark) -> list[Plot]:
-    """Four plots per compare group, in page order."""
+    """Three plots per compare group, in page order."""
     plots = []
     for group, regret in bench.regret.groupby("group", sort=False):
         styles = _styles(regret)
@@ -33,10 +35,7 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
                 (bench.by_trials, "trials_finished", "trials finished"),
                 (bench.by_seconds, "cumulative_training_seconds", "cumulative training seconds")):
             plots.append(best_so_far(frame[frame["group"] == group], x, label, regret, reference,
-                                     f"Benchmark {group}: best so far vs {label}"))
-        plots.append(rank_over_trials(bench.ranks[bench.ranks["group"] == group], styles,
-                                      f"Benchmark {group}: rank by mean best so far vs trials "
-                                      "finished"))
+                                     f"Benchmark {group}: regret so far vs {label}"))
         plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], regret,
                                        styles, f"Benchmark {group}: regret vs compute"))
     return plots
@@ -44,8 +43,10 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
 
 def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
                 reference: float, title: str) -> Plot:
-    """One panel per pruner on a shared y axis, one line per sampler: mean best-so-far validation
-    accuracy over seeds with its min..max band, so that no two pruners' bands overlap."""
+    """One panel per pruner on a shared log y axis, one line per sampler: the mean over seeds of
+    how far the best so far is below the table's best config mean, in pp, with its min..max band.
+    The best so far is on the search's own seed (the held-out regret of the pick is the next plot),
+    so it can reach or pass the table's best: drawn at REGRET_FLOOR_PP."""
     pruners = list(dict.fromkeys(regret["pruner"]))
     colors = _sampler_colors(regret)
     figure = make_subplots(rows=1, cols=len(pruners), shared_yaxes=True, horizontal_spacing=0.02,
@@ -57,67 +58,47 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
             if rows.empty:
                 continue
             for trace in _line_with_band(rows, x, label, SAMPLER_NAMES.get(sampler, sampler),
-                                         color, show_legend=sampler not in shown):
+                                         color, reference, show_legend=sampler not in shown):
                 figure.add_trace(trace, row=1, col=column)
             shown.add(sampler)
     if not figure.data:
         return Plot(title, skipped="no compare study has a completed trial")
     for column in range(1, len(pruners) + 1):
-        figure.add_hline(y=reference, line={"color": "#555", "dash": "dot", "width": 1},
-                         row=1, col=column, exclude_empty_subplots=False,
-                         annotation_text="best config in table" if column == 1 else None,
-                         annotation_position="bottom right")
+        label_kwargs = ({"annotation_text": f"{TOLERANCE_PP:g} pp",
+                         "annotation_position": "top right"} if column == len(pruners) else {})
+        figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
+                         row=1, col=column, exclude_empty_subplots=False, **label_kwargs)
     figure.update_xaxes(title_text=label)
-    figure.update_yaxes(**ACCURACY_AXIS)
-    figure.update_yaxes(title_text="best validation accuracy so far", row=1, col=1)
-    figure.update_layout(legend_title="sampler (panels: pruner)")
-    return Plot(title, _styled(figure, height=440))
+    figure.update_yaxes(type="log", tickvals=LOG_TICKS_PP)
+    figure.update_yaxes(title_text="pp below the table's best (log)", row=1, col=1)
+    figure.update_annotations(font_size=12)
+    figure.update_layout(legend={**LEGEND_BELOW, "title": "sampler (panels: pruner)"})
+    return Plot(title, _styled(figure, height=460))
 
 
 def _line_with_band(rows: pd.DataFrame, x: str, label: str, name: str, color: str,
-                    show_legend: bool) -> list[go.Scatter]:
-    """A sampler's min..max band over seeds (light) and its mean line, grouped in the legend."""
-    xs, upper = _steps(rows[x], rows["best_validation_accuracy_max"])
-    _, lower = _steps(rows[x], rows["best_validation_accuracy_min"])
+                    reference: float, show_legend: bool) -> list[go.Scatter]:
+    """A sampler's min..max band over seeds (light) and its mean line, as regret in pp below
+    `reference` (the worst seed is the band's top), grouped in the legend."""
+    def regret(column: str) -> pd.Series:
+        return ((reference - rows[column]) * 100).clip(lower=REGRET_FLOOR_PP)
+
+    xs, upper = _steps(rows[x], regret("best_validation_accuracy_min"))
+    _, lower = _steps(rows[x], regret("best_validation_accuracy_max"))
     combination = rows["combination"].iloc[0]
     band = go.Scatter(x=xs + xs[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
                       fillcolor=_rgba(color, 0.15), line={"width": 0}, hoverinfo="skip",
                       name=f"{combination} (min-max over seeds)", legendgroup=name,
                       showlegend=False)
     line = go.Scatter(
-        x=rows[x], y=rows["best_validation_accuracy_mean"], mode="lines", name=name,
+        x=rows[x], y=regret("best_validation_accuracy_mean"), mode="lines", name=name,
         legendgroup=name, showlegend=show_legend, line={"color": color, "shape": "hv"},
-        customdata=np.stack([rows["seeds"], rows["best_validation_accuracy_std"].fillna(0) * 100,
-                             rows["best_validation_accuracy_min"],
-                             rows["best_validation_accuracy_max"]], axis=-1),
-        hovertemplate=f"{combination}<br>{label} %{{x:,.4g}}<br>best so far %{{y:.2%}} mean over "
-                      "%{customdata[0]} seeds (± %{customdata[1]:.2f} pp; "
-                      "%{customdata[2]:.2%} to %{customdata[3]:.2%})<extra></extra>")
+        customdata=np.stack([rows["seeds"], rows["best_validation_accuracy_mean"],
+                             rows["best_validation_accuracy_std"].fillna(0) * 100], axis=-1),
+        hovertemplate=f"{combination}<br>{label} %{{x:,.4g}}<br>%{{y:.2f}} pp below the table's "
+                      "best (best so far %{customdata[1]:.2%}, mean over %{customdata[0]} seeds, "
+                      "± %{customdata[2]:.2f} pp)<extra></extra>")
     return [band, line]
-
-
-def rank_over_trials(ranks: pd.DataFrame, styles: dict[str, dict], title: str) -> Plot:
-    """Each combination's rank by mean best so far over seeds at each trial count (1 = best)."""
-    figure = go.Figure()
-    for name, style in styles.items():
-        rows = ranks[ranks["combination"] == name].sort_values("trials_finished")
-        if rows.empty:
-            continue
-        figure.add_trace(go.Scatter(
-            x=rows["trials_finished"], y=rows["rank"], mode="lines", name=name,
-            line={"color": style["color"], "dash": style["dash"], "shape": "hv"},
-            customdata=np.stack([rows["best_validation_accuracy_mean"],
-                                 rows["combinations_ranked"]], axis=-1),
-            hovertemplate=f"{name}<br>after %{{x}} trials: rank %{{y:g}} of "
-                          "%{customdata[1]} (mean best so far %{customdata[0]:.2%})"
-                          "<extra></extra>"))
-    if not figure.data:
-        return Plot(title, skipped="no compare study has a completed trial")
-    figure.update_layout(xaxis_title="trials finished",
-                         yaxis={"title": "rank by mean best so far (1 = best)",
-                                "autorange": "reversed", "dtick": 1},
-                         legend_title="sampler + pruner")
-    return Plot(title, _styled(figure, height=420))
 
 
 def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str, dict],
@@ -162,7 +143,7 @@ def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str
                      annotation_text=f"{TOLERANCE_PP:g} pp", annotation_position="top right")
     figure.update_layout(xaxis_title="compute used per seed (training seconds)",
                          yaxis_title="held-out regret (pp below the best config's value)",
-                         legend_title="sampler + pruner")
+                         legend={**LEGEND_BELOW, "title": "sampler + pruner"})
     return Plot(title, _styled(figure, height=480))
 
 
@@ -174,7 +155,7 @@ def _sampler_colors(regret: pd.DataFrame) -> dict[str, str]:
 
 
 def _styles(regret: pd.DataFrame) -> dict[str, dict]:
-    """Combination name -> colour (by sampler), dash and marker symbol (by pruner)."""
+    """Combination name -> colour (by sampler) and marker symbol (by pruner)."""
     colors = _sampler_colors(regret)
     pruners = [p for p in dict.fromkeys(regret["pruner"]) if p != "none"]
     styles = {}
@@ -183,7 +164,6 @@ def _styles(regret: pd.DataFrame) -> dict[str, dict]:
         index = pruners.index(row["pruner"]) if pruned else 0
         styles[row["combination"]] = {
             "color": colors[row["sampler"]],
-            "dash": DASHES[index % len(DASHES)] if pruned else "solid",
             "symbol": SYMBOLS[index % len(SYMBOLS)] if pruned else "circle",
         }
     return styles

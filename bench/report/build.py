@@ -75,6 +75,8 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     for name, (_, frame) in named.items():
         out.files.append(_write(out.out_dir / f"{name}.csv", frame.to_csv(index=False)))
         out.files.append(_write(out.out_dir / f"{name}.md", markdown(frame) + "\n"))
+    for name, text in reference.files.items():  # the README's reference block, to paste
+        out.files.append(_write(out.out_dir / name, text))
 
     headline = _summary_lines(studies, evidence) if studies else []
     verdicts = bench.verdicts if bench is not None else []

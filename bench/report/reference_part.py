@@ -1,5 +1,6 @@
 """The report's part from the shipped reference tables (results/reference/): the FAQ answered over
-the whole space, beside the local answers of `confirm`, so a fresh clone has answers at once."""
+the whole space among working networks, so a fresh clone has answers at once. It leads with one
+table of effects, then the failing configs and the best configs; its methods close it, once."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pandas as pd
 
 from bench.evidence import whole_space as ws
 from bench.evidence import whole_space_sentences as sentences
+from bench.evidence import working_effects as we
+from bench.evidence.answers import capitalized
+from bench.report import reference_answers as answers
 from bench.report.page import Folded, Section
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store import layout
-from bench.store.identity import KNOBS
 from bench.store.reference import read_reference
 
 
@@ -23,28 +26,44 @@ class ReferencePart:
     tables: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)  # name -> CSV
     answers: list[str] = field(default_factory=list)  # every sentence, for summary.md
     notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # file name -> text (the README block)
 
 
 def reference_part(results_dir: Path) -> ReferencePart:
-    """One section per reference table: the methods, a line per knob (its steps folded), the
-    knob importance and a plot per knob; the steps as a table."""
+    """One section per reference table: the effects table, the sentences built from it, the
+    best and the failing configs, a plot per knob, and the methods folded at the end."""
     part = ReferencePart()
     for path in layout.reference_tables(results_dir):
         rows = read_reference(path)
         if not rows:
             continue
         space = ws.whole_space(rows, space=path.stem.split("-")[0])
-        lines: list[str | Folded] = list(sentences.header(space))
-        for knob in KNOBS:
-            verdict, *details = sentences.knob_sentences(space, knob)
-            lines += [verdict, Folded("Each step, and where it depends on another knob", details)]
-            part.answers += [verdict, *details]
-        lines.append(sentences.importance_sentence(space))
-        part.answers += [*sentences.header(space), sentences.importance_sentence(space)]
+        effects = space.working
+        best = answers.best_table(space)
+        lead, claims = answers.lead(space), answers.claims_sentence(effects)
+        details = [answers.failing_sentence(space), answers.dependence_sentence(effects),
+                   answers.trend_sentence(effects)]
+        methods = [capitalized(we.WORKING_RULE) + ".", we.METHOD + ".",
+                   capitalized(we.INTERACTION_METHOD) + ".",
+                   sentences.importance_sentence(space),
+                   *([capitalized(space.note) + "."] if space.note else [])]
         name = f"reference_{path.stem.replace('-', '_')}"
-        caption = f"Matched pairs {sentences.scope(space)} ({path.name})"
-        part.tables[name] = (caption, space.steps)
-        part.sections.append(Section(
-            f"The FAQ over the whole {space.space} space (reference table {path.name})",
-            lines=lines, tables=[(caption, space.steps)], plots=whole_space_plots(space)))
+        scope = f"{space.space} space, {answers.budget(space.epochs)}, {path.name}"
+        tables = {
+            name: (f"Each knob step among working networks ({scope})",
+                   answers.answer_table(effects)),
+            f"{name}_best": (f"The best configs by their mean over seeds ({scope})", best),
+            f"{name}_failing": (f"Failing configs, by feature extractor ({scope})",
+                                answers.failing_groups(space))}
+        part.tables.update(tables)
+        part.files[f"{name}_answers.md"] = answers.answers_markdown(space)
+        part.answers += [lead, claims, *details, answers.best_sentence(best), *methods]
+        shown = list(tables.values())
+        shown[0] = (shown[0][0], answers.answer_table_on_page(shown[0][1]))
+        part.sections += [
+            Section(f"Answers from the reference table ({scope})", lines=[lead, claims, answers.RELATION],
+                    tables=shown[:2]),
+            Section(f"Failing configs, dependence and each pair ({scope})",
+                    lines=[*details, Folded("Definitions", methods)], tables=shown[2:],
+                    plots=whole_space_plots(space))]
     return part
