@@ -10,7 +10,7 @@ from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, 
 from bench.evidence.budgets import AGREEMENT_METHOD
 from bench.evidence.decisions import UNDECIDED
 from bench.evidence.summary import Evidence
-from bench.report.page import Folded, Section
+from bench.report.page_parts import Folded, Section
 from bench.store.identity import KNOBS
 
 

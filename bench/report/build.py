@@ -17,10 +17,17 @@ from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
-from bench.report.page import Folded, Section, render_page
+from bench.report.page import render_page
+from bench.report.page_parts import Folded, Section
 from bench.report.plots import accuracy_against, comparison_plots, faq_forest, study_plots
 from bench.report.reference_part import reference_part
 from bench.store.studies import StudyNotFound, StudySource
+
+# The page's parts, top to bottom; each holds zero or more sections. The shipped reference's
+# FAQ follows the local FAQ answers; the benchmark follows the ordinary tables and comes before
+# the per-study plots.
+PAGE_ORDER = ("at a glance", "faq answers", "reference", "budgets", "tables", "benchmark",
+              "studies compared", "studies")
 
 
 @dataclass(frozen=True)
@@ -82,15 +89,14 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     out.files.append(_write(out.out_dir / "summary.md",
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
-    sections = _sections(studies, named, evidence, settings.top) if studies else []
-    after_faq = next((i + 1 for i, s in enumerate(sections) if s.title == "FAQ answers"), 0)
-    sections[after_faq:after_faq] = reference.sections
-    if bench is not None:  # after the ordinary tables, before the per-study plots
-        after = next((i + 1 for i, s in enumerate(sections) if s.title == "Tables"), 0)
-        sections.insert(after, Section(
+    parts = _sections(studies, named, evidence, settings.top) if studies else {}
+    parts["reference"] = reference.sections
+    if bench is not None:
+        parts["benchmark"] = [Section(
             "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],
             tables=[(f"{named['regret'][0]} (every column in regret.csv)",
-                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench)))
+                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench))]
+    sections = [section for part in PAGE_ORDER for section in parts.get(part, [])]
     summary = headline if evidence is None else [  # three short lines, the headline folded
         *glance.summary_lines(evidence),
         Folded("Every config against the best, the test accuracy, the counts", headline)]
@@ -146,34 +152,38 @@ def _ordinary_tables(studies: list[StudyData], evidence: Evidence | None,
 
 
 def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
-              top: int) -> list[Section]:
-    """The two pictures, the FAQ answers (a line per knob, its sentences folded), the tables in
-    the columns that fit the page (the CSV files keep every column), then per-study plots."""
+              top: int) -> dict[str, list[Section]]:
+    """The ordinary studies' parts of the page (PAGE_ORDER names them): the two pictures, the
+    FAQ answers (a line per knob, its sentences folded), the budgets, the tables in the columns
+    that fit the page (the CSV files keep every column), then per-study plots."""
     tables = [named[k] for k in ("size", "speed", "pruning", "final_models") if k in named]
     if evidence is None:
-        sections = [Section("FAQ answers", lines=[
-            "No completed trial is a whole measurement yet: nothing to answer."]),
-            Section("Tables", tables=tables)]
+        parts = {"faq answers": [Section("FAQ answers", lines=[
+                     "No completed trial is a whole measurement yet: nothing to answer."])],
+                 "tables": [Section("Tables", tables=tables)]}
     else:
         ranked, pairs = evidence.ranked, evidence.pairs
-        sections = [
-            Section("At a glance", plots=[
+        budgets_section = budgets.budgets_section(evidence)
+        parts = {
+            "at a glance": [Section("At a glance", plots=[
                 faq_forest(pairs),
-                accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)]),
-            Section("FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
-                    tables=[(f"{named['faq'][0]} (every column in faq.csv)",
-                             glance.faq_columns(pairs))]),
-            *[section for section in (budgets.budgets_section(evidence),) if section],
-            Section("Tables", tables=[(f"{named['accuracy'][0]} (every column in accuracy.csv)",
-                                       glance.accuracy_columns(ranked, top)), *tables],
-                    plots=[accuracy_against(ranked, "latency_ms_batch1",
-                                            "latency at batch 1 (ms)", log=True)])]
+                accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)])],
+            "faq answers": [Section(
+                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
+                tables=[(f"{named['faq'][0]} (every column in faq.csv)",
+                         glance.faq_columns(pairs))])],
+            "budgets": [budgets_section] if budgets_section else [],
+            "tables": [Section(
+                "Tables", tables=[(f"{named['accuracy'][0]} (every column in accuracy.csv)",
+                                   glance.accuracy_columns(ranked, top)), *tables],
+                plots=[accuracy_against(ranked, "latency_ms_batch1", "latency at batch 1 (ms)",
+                                        log=True)])]}
     comparison = comparison_plots(studies)
-    if comparison:
-        sections.append(Section("Studies compared", plots=comparison))
-    for study in studies:
-        sections.append(Section(f"Study {study.name}", plots=study_plots(study)))
-    return sections
+    parts["studies compared"] = ([Section("Studies compared", plots=comparison)]
+                                 if comparison else [])
+    parts["studies"] = [Section(f"Study {study.name}", plots=study_plots(study))
+                        for study in studies]
+    return parts
 
 
 def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[str]:

@@ -13,7 +13,7 @@ from bench.evidence.answers import (
 )
 from bench.evidence.decisions import BETTER, EQUIVALENT, MIN_SEEDS, WORSE
 from bench.evidence.summary import Evidence
-from bench.report.page import Folded
+from bench.report.page_parts import Folded
 from bench.store.identity import KNOBS
 
 DECIDED = (BETTER, EQUIVALENT, WORSE)

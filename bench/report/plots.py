@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import warnings
-from dataclasses import dataclass
 
 import optuna
 import pandas as pd
@@ -14,6 +13,7 @@ from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.report.glance import held_fixed
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
+from bench.report.page_parts import Plot
 from bench.evidence.answers import KNOB_NAMES as KNOB_LABELS, describe
 from bench.store.identity import KNOBS
 from bench.evidence.statistics import MIN_SEEDS
@@ -26,15 +26,6 @@ STATE_STYLE = {  # how each trial state is drawn in the learning curves
     STATE_FAILED: {"color": "#7f7f7f", "dash": "dash"},
 }
 REPLAYED_STYLE = {"dash": "longdash"}  # replaces the state's dash; the state's colour stays
-
-
-@dataclass
-class Plot:
-    """A figure for the page, or the reason there is none."""
-
-    title: str
-    figure: go.Figure | None = None
-    skipped: str = ""
 
 
 def study_plots(study: StudyData) -> list[Plot]:
