@@ -22,6 +22,7 @@ from bench.report.page_parts import Folded, Section
 from bench.report.plots import accuracy_against, comparison_plots, faq_forest, study_plots
 from bench.report.reference_part import reference_part
 from bench.store.studies import StudyNotFound, StudySource
+from bench.store.wording import counted, pct, points
 
 # The page's parts, top to bottom; each holds zero or more sections. The shipped reference's
 # FAQ follows the local FAQ answers; the benchmark follows the ordinary tables and comes before
@@ -189,7 +190,7 @@ def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
 def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[str]:
     """The headline from the evidence, the test accuracy of the config to use, and the counts."""
     trials = sum(len(s.trials) for s in studies)
-    counts = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, {trials} trials"
+    counts = f"{counted(len(studies), 'study', 'studies')}, {trials} trials"
     if evidence is None:
         return ["No completed trial is a whole measurement yet.", counts + "."]
     ranked, measured = evidence.ranked, evidence.measurements
@@ -200,11 +201,11 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
         final = finals.loc[use["config_id"]]
         if final["repeats"] > 1:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
-                         f"{final['repeats']} seeds): {final['test_accuracy_mean'] * 100:.2f}% ± "
-                         f"{final['test_accuracy_std'] * 100:.2f} pp (standard deviation).")
+                         f"{final['repeats']} seeds): {pct(final['test_accuracy_mean'])} ± "
+                         f"{points(final['test_accuracy_std'])} (standard deviation).")
         else:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, one "
-                         f"seed): {final['test_accuracy_mean'] * 100:.2f}%.")
+                         f"seed): {pct(final['test_accuracy_mean'])}.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
     lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "
