@@ -88,3 +88,35 @@ def test_no_module_of_bench_imports_itself_round_a_circle():
     one, e.g. page -> plots -> glance -> page (an import under TYPE_CHECKING counts too)."""
     assert import_cycle() == []
 
+
+def public_surface(stage: Path) -> tuple[set[str], set[str]]:
+    """A stage package's __all__, and the names it can hold: its modules and what its
+    __init__.py imports (read from the source, not imported)."""
+    declared, present = set(), {path.stem for path in stage.glob("*.py")}
+    for node in ast.parse((stage / "__init__.py").read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__"
+                                                for t in node.targets):
+            declared = set(ast.literal_eval(node.value))
+        elif isinstance(node, ast.ImportFrom):
+            present.update(alias.asname or alias.name for alias in node.names)
+    return declared, present
+
+
+def test_each_stage_declares_the_modules_other_stages_import():
+    """A stage's __all__ is its public surface: every module of it that the CLI or another
+    stage imports is named there, and every name there exists."""
+    graph = import_graph()
+    wrong = []
+    for stage in STAGES:
+        declared, present = public_surface(BENCH / stage)
+        package = f"bench.{stage}"
+        used = {target.rpartition(".")[2] for user, targets in graph.items()
+                if not user.startswith(package) for target in targets
+                if target.startswith(package + ".")}
+        wrong += [f"{package}.__all__ lacks {name}, which another stage imports"
+                  for name in sorted(used - declared)]
+        wrong += [f"{package}.__all__ names {name}, which it does not hold"
+                  for name in sorted(declared - present)]
+        if not declared:
+            wrong.append(f"{package} declares no __all__")
+    assert wrong == []
