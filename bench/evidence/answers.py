@@ -13,6 +13,7 @@ import pandas as pd
 from bench.evidence import decisions
 from bench.evidence.decisions import MIN_SEEDS
 from bench.evidence.statistics import INTERVAL_METHOD, PAIRED_METHOD
+from bench.store.wording import counted, mflop, pct, pp, ratio, within
 
 KNOB_NAMES = {"kernel_size": "conv kernel size", "stride": "conv stride",
               "pool_size": "pooling window", "pool_stride": "pool stride", "fc_width": "FC width"}
@@ -56,28 +57,6 @@ def describe(row: pd.Series | dict, skip: str | None = None) -> str:
     return ", ".join(text for key, text in parts.items() if key != skip)
 
 
-def pct(fraction: float) -> str:
-    return f"{fraction * 100:.2f}%"
-
-
-def pp(difference: float) -> str:
-    return f"{difference * 100:+.2f} pp"
-
-
-def mflop(flops: float) -> str:
-    return f"{flops / 1e6:.1f} MFLOP"
-
-
-def ratio(low: float, high: float, unit: str) -> str:
-    """'1.9x more' or '2.0x fewer' or 'the same', from the two numbers themselves."""
-    if pd.isna(low) or pd.isna(high) or not low or not high:
-        return f"{unit} not measured"
-    if high == low:
-        return f"the same {unit}"
-    factor = max(high, low) / min(high, low)
-    return f"{factor:.2f}x {'more' if high > low else 'fewer'} {unit}"
-
-
 def measured(row: pd.Series) -> str:
     """Held-out mean with its interval and n, or the search's own value labelled as such."""
     if row["heldout_seeds"] >= MIN_SEEDS:
@@ -94,7 +73,7 @@ def measured(row: pd.Series) -> str:
 
 def versus_best(row: pd.Series) -> str:
     """A config's decision against the best, with its interval, or what would decide it."""
-    margin = f"+-{row['margin_pp']:.2f} pp"
+    margin = within(row["margin_pp"])
     if pd.isna(row.get("difference")):
         return "undecided: needs 2+ held-out seeds"
     interval = (f"{pp(row['difference'])} (95% CI {pp(row['diff_ci_low'])} to "
@@ -107,7 +86,7 @@ def versus_best(row: pd.Series) -> str:
 
 
 def more_seeds(count: float) -> str:
-    return f"about {count:.0f} more seed{'' if count == 1 else 's'}"
+    return f"about {counted(count, 'more seed', spec='.0f')}"
 
 
 def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
@@ -133,17 +112,17 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
                         (decisions.BETTER, decisions.EQUIVALENT, decisions.WORSE,
                          decisions.UNDECIDED) if counts.get(name))
     if summary:
-        lines.append(f"Against it, within a margin of +-{margin:.2f} pp ({decisions.METHOD}): "
+        lines.append(f"Against it, within a margin of {within(margin)} ({decisions.METHOD}): "
                      f"{summary}.")
     for _, row in ranked[~ranked["is_best"]].iterrows():
         lines.append(f"{describe(row)}: {measured(row)}; {versus_best(row)}.")
     use = ranked[ranked["recommended"]].iloc[0]
     if use["config_id"] == best["config_id"]:
         lines.append(f"The one to use: {describe(best)}, the best (no cheaper config is shown "
-                     f"equivalent to it within +-{margin:.2f} pp).")
+                     f"equivalent to it within {within(margin)}).")
     else:
         lines.append(f"The one to use: {describe(use)}: {measured(use)}, {use['decision']} "
-                     f"to the best within +-{margin:.2f} pp, at {mflop(use['flops_per_image'])} "
+                     f"to the best within {within(margin)}, at {mflop(use['flops_per_image'])} "
                      f"per image against {mflop(best['flops_per_image'])} "
                      f"({ratio(use['flops_per_image'], best['flops_per_image'], 'FLOPs')} for "
                      "the best).")
@@ -221,9 +200,9 @@ def decision_counts(pairs: pd.DataFrame) -> str:
     counts = pairs["decision"].value_counts()
     named = {decisions.BETTER: "larger value more accurate",
              decisions.WORSE: "larger value less accurate",
-             decisions.EQUIVALENT: f"equivalent within +-{pairs['margin_pp'].iloc[0]:.2f} pp",
+             decisions.EQUIVALENT: f"equivalent within {within(pairs['margin_pp'].iloc[0])}",
              decisions.UNDECIDED: "undecided"}
-    return (f"{total} paired comparison{'s' if total != 1 else ''}: "
+    return (f"{counted(total, 'paired comparison')}: "
             + ", ".join(f"{int(counts.get(name, 0))} {text}" for name, text in named.items()))
 
 
@@ -237,7 +216,7 @@ def pair_sentence(row: pd.Series) -> str:
     elif row["decision"] == decisions.WORSE:
         outcome = f"{knob_label(knob, row['high_value'])} is less accurate"
     elif row["decision"] == decisions.EQUIVALENT:
-        outcome = f"equivalent within +-{row['margin_pp']:.2f} pp"
+        outcome = f"equivalent within {within(row['margin_pp'])}"
     else:
         outcome = f"undecided ({more_seeds(row['more_seeds'])} would decide)"
     return (f"{knob_label(knob, row['low_value'])} -> {row['high_value']} ({fixed}): "

@@ -20,7 +20,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -160,14 +160,6 @@ def neighbours(space: SearchSpace, params: dict[str, Any], knob: str) -> list[di
         return []
     index = values.index(params[knob])
     return [{**params, knob: values[i]} for i in (index - 1, index + 1) if 0 <= i < len(values)]
-
-
-def sweep_params(space: SearchSpace, best: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """For each searched network knob, the best params with that knob one grid step either way."""
-    for param in space.params:
-        if param.name in NETWORK_KNOBS:
-            for params in neighbours(space, best, param.name):
-                yield param.name, params
 
 
 def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
@@ -392,9 +384,8 @@ def _finished_trial(target: Target, train_settings: TrainSettings, fidelity: Fid
              schema.ATTR_TRAIN_SETTINGS: asdict(train_settings),
              schema.ATTR_FIDELITY: fidelity.record(), schema.ATTR_SEED: stored.seed,
              schema.ATTR_LEARNING_CURVE: curve, schema.ATTR_CONFIRM_ROLE: target.role,
-             schema.ATTR_SEED_ROLE: "heldout",
-             "epochs_trained": stored.records[-1].epoch,
-             "seconds": stored.training_seconds, **stored.measurements}
+             schema.ATTR_EPOCHS_TRAINED: stored.records[-1].epoch,
+             schema.ATTR_SECONDS: stored.training_seconds, **stored.measurements}
     if replayed:
         attrs[schema.ATTR_REPLAYED] = True
         attrs[schema.ATTR_REPLAYED_FROM] = stored.source

@@ -30,7 +30,6 @@ from scipy import stats
 ALPHA = 0.05
 MARGIN = 0.001  # 0.1 pp: about one seed's sd at the default fidelity
 BEST, BETTER, EQUIVALENT, WORSE, UNDECIDED = "best", "better", "equivalent", "worse", "undecided"
-DECISIONS = (BEST, BETTER, EQUIVALENT, WORSE, UNDECIDED)
 MIN_SEEDS = 2  # per side, for a test
 MAX_SEEDS_ESTIMATE = 1000  # "about N more seeds" is capped here (the difference may be ~0)
 METHOD = ("held-out seeds only; Welch's t (paired t for FAQ pairs) with each sd at least one "

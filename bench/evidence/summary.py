@@ -15,6 +15,7 @@ from bench.evidence.decisions import MARGIN, MIN_SEEDS
 from bench.evidence.measurements import measurements
 from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs, rank_against_best
 from bench.store.identity import KNOBS
+from bench.store.wording import counted
 
 
 @dataclass
@@ -64,7 +65,7 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
     notes = []
     unranked = measured["fidelity_id"].nunique() - len(budgets)
     if unranked:
-        notes.append(f"{unranked} other fidelit{'y' if unranked == 1 else 'ies'} (other epochs, "
+        notes.append(f"{counted(unranked, 'other fidelity', 'other fidelities')} (other epochs, "
                      "data or settings) measured without held-out seeds: the evidence ranks only "
                      "the configs of the fidelity with the most measurements and of the budgets "
                      "confirm measured")

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured, mflop
+from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured
 from bench.evidence.budgets import AGREEMENT_METHOD
 from bench.evidence.decisions import UNDECIDED
 from bench.evidence.summary import Evidence
-from bench.report.page import Folded, Section
+from bench.report.page_parts import Folded, Section
 from bench.store.identity import KNOBS
-
-
-def epochs_label(epochs: float) -> str:
-    return f"{epochs:g} epoch{'' if epochs == 1 else 's'}"
+from bench.store.wording import counted, epochs_label, mflop
 
 
 def budgets_table(evidence: Evidence) -> pd.DataFrame:
@@ -76,9 +73,9 @@ def agreement_sentences(evidence: Evidence) -> list[str]:
         budgets = f"{epochs_label(row['from_epochs'])} and {epochs_label(row['to_epochs'])}"
         if pd.isna(row["tau"]):
             count = int(row["configs"])
-            lines.append(f"Rank agreement between {budgets}: not measured ({count} config"
-                         f"{' has' if count == 1 else 's have'} 2+ held-out seeds at both; it "
-                         "needs 3).")
+            lines.append(f"Rank agreement between {budgets}: not measured "
+                         f"({counted(count, 'config has', 'configs have')} 2+ held-out seeds at "
+                         "both; it needs 3).")
             continue
         if row["ci_low"] > 0:
             reading = "the rankings agree more than chance"
@@ -88,8 +85,8 @@ def agreement_sentences(evidence: Evidence) -> list[str]:
             reading = "the interval holds zero: the agreement is not shown"
         lines.append(f"Rank agreement between {budgets} over {row['configs']} configs: Kendall's "
                      f"tau {row['tau']:+.2f} (95% CI {row['ci_low']:+.2f} to "
-                     f"{row['ci_high']:+.2f}): {reading}; {row['decisions_changed']} decision"
-                     f"{'' if row['decisions_changed'] == 1 else 's'} against the best changed "
+                     f"{row['ci_high']:+.2f}): {reading}; "
+                     f"{counted(row['decisions_changed'], 'decision')} against the best changed "
                      f"({AGREEMENT_METHOD}).")
     return lines
 

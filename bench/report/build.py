@@ -17,10 +17,18 @@ from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
 from bench.report.load import NothingToReport, StudyData, load_studies, with_completed_trials
-from bench.report.page import Folded, Section, render_page
+from bench.report.page import render_page
+from bench.report.page_parts import Folded, Section
 from bench.report.plots import accuracy_against, comparison_plots, faq_forest, study_plots
 from bench.report.reference_part import reference_part
 from bench.store.studies import StudyNotFound, StudySource
+from bench.store.wording import counted, pct, points
+
+# The page's parts, top to bottom; each holds zero or more sections. The shipped reference's
+# FAQ follows the local FAQ answers; the benchmark follows the ordinary tables and comes before
+# the per-study plots.
+PAGE_ORDER = ("at a glance", "faq answers", "reference", "budgets", "tables", "benchmark",
+              "studies compared", "studies")
 
 
 @dataclass(frozen=True)
@@ -84,15 +92,14 @@ def build_report(settings: ReportSettings) -> ReportOutput:
     out.files.append(_write(out.out_dir / "summary.md",
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
-    sections = _sections(studies, named, evidence, settings.top) if studies else []
-    after_faq = next((i + 1 for i, s in enumerate(sections) if s.title == "FAQ answers"), 0)
-    sections[after_faq:after_faq] = reference.sections
-    if bench is not None:  # after the ordinary tables, before the per-study plots
-        after = next((i + 1 for i, s in enumerate(sections) if s.title == "Tables"), 0)
-        sections.insert(after, Section(
+    parts = _sections(studies, named, evidence, settings.top) if studies else {}
+    parts["reference"] = reference.sections
+    if bench is not None:
+        parts["benchmark"] = [Section(
             "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],
             tables=[(f"{named['regret'][0]} (every column in regret.csv)",
-                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench)))
+                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench))]
+    sections = [section for part in PAGE_ORDER for section in parts.get(part, [])]
     summary = headline if evidence is None else [  # three short lines, the headline folded
         *glance.summary_lines(evidence),
         Folded("Every config against the best, the test accuracy, the counts", headline)]
@@ -148,40 +155,44 @@ def _ordinary_tables(studies: list[StudyData], evidence: Evidence | None,
 
 
 def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
-              top: int) -> list[Section]:
-    """The two pictures, the FAQ answers (a line per knob, its sentences folded), the tables in
-    the columns that fit the page (the CSV files keep every column), then per-study plots."""
+              top: int) -> dict[str, list[Section]]:
+    """The ordinary studies' parts of the page (PAGE_ORDER names them): the two pictures, the
+    FAQ answers (a line per knob, its sentences folded), the budgets, the tables in the columns
+    that fit the page (the CSV files keep every column), then per-study plots."""
     tables = [named[k] for k in ("size", "speed", "pruning", "final_models") if k in named]
     if evidence is None:
-        sections = [Section("FAQ answers", lines=[
-            "No completed trial is a whole measurement yet: nothing to answer."]),
-            Section("Tables", tables=tables)]
+        parts = {"faq answers": [Section("FAQ answers", lines=[
+                     "No completed trial is a whole measurement yet: nothing to answer."])],
+                 "tables": [Section("Tables", tables=tables)]}
     else:
         ranked, pairs = evidence.ranked, evidence.pairs
-        sections = [
-            Section("At a glance", plots=[
+        budgets_section = budgets.budgets_section(evidence)
+        parts = {
+            "at a glance": [Section("At a glance", plots=[
                 faq_forest(pairs),
-                accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)]),
-            Section("FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
-                    tables=[(f"{named['faq'][0]} (every column in faq.csv)",
-                             glance.faq_columns(pairs))]),
-            *[section for section in (budgets.budgets_section(evidence),) if section],
-            Section("Tables", tables=[(f"{named['accuracy'][0]} (every column in accuracy.csv)",
-                                       glance.accuracy_columns(ranked, top)), *tables],
-                    plots=[accuracy_against(ranked, "latency_ms_batch1",
-                                            "latency at batch 1 (ms)", log=True)])]
+                accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)])],
+            "faq answers": [Section(
+                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
+                tables=[(f"{named['faq'][0]} (every column in faq.csv)",
+                         glance.faq_columns(pairs))])],
+            "budgets": [budgets_section] if budgets_section else [],
+            "tables": [Section(
+                "Tables", tables=[(f"{named['accuracy'][0]} (every column in accuracy.csv)",
+                                   glance.accuracy_columns(ranked, top)), *tables],
+                plots=[accuracy_against(ranked, "latency_ms_batch1", "latency at batch 1 (ms)",
+                                        log=True)])]}
     comparison = comparison_plots(studies)
-    if comparison:
-        sections.append(Section("Studies compared", plots=comparison))
-    for study in studies:
-        sections.append(Section(f"Study {study.name}", plots=study_plots(study)))
-    return sections
+    parts["studies compared"] = ([Section("Studies compared", plots=comparison)]
+                                 if comparison else [])
+    parts["studies"] = [Section(f"Study {study.name}", plots=study_plots(study))
+                        for study in studies]
+    return parts
 
 
 def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[str]:
     """The headline from the evidence, the test accuracy of the config to use, and the counts."""
     trials = sum(len(s.trials) for s in studies)
-    counts = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, {trials} trials"
+    counts = f"{counted(len(studies), 'study', 'studies')}, {trials} trials"
     if evidence is None:
         return ["No completed trial is a whole measurement yet.", counts + "."]
     ranked, measured = evidence.ranked, evidence.measurements
@@ -192,11 +203,11 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
         final = finals.loc[use["config_id"]]
         if final["repeats"] > 1:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
-                         f"{final['repeats']} seeds): {final['test_accuracy_mean'] * 100:.2f}% ± "
-                         f"{final['test_accuracy_std'] * 100:.2f} pp (standard deviation).")
+                         f"{final['repeats']} seeds): {pct(final['test_accuracy_mean'])} ± "
+                         f"{points(final['test_accuracy_std'])} (standard deviation).")
         else:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, one "
-                         f"seed): {final['test_accuracy_mean'] * 100:.2f}%.")
+                         f"seed): {pct(final['test_accuracy_mean'])}.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
     lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.store.wording import pct, points
 
 # Accuracy columns named as the accuracy table names them (bench.report.tables.accuracy_table).
 ACCURACY_COLUMNS = {"selection_value", "mean", "ci_low", "ci_high"}
@@ -15,9 +16,9 @@ def _readable_value(column: str, value) -> str:
     if isinstance(value, bool) or isinstance(value, str):
         return str(value)
     if column.endswith("accuracy_std"):
-        return f"{value * 100:.2f} pp"
+        return points(value)
     if "accuracy" in column or column.endswith("fraction") or column in ACCURACY_COLUMNS:
-        return f"{value * 100:.2f}%"
+        return pct(value)
     if "_pp" in column:  # already in percentage points
         return f"{value:.2f} pp"
     if column.endswith("_x"):  # a ratio

@@ -9,19 +9,20 @@ import pandas as pd
 
 from bench.evidence.answers import (
     CLAIMS, KNOB_NAMES, capitalized, claim_verdict, decision_counts, describe, knob_answer,
-    measured, mflop, overfitting_answer, pct, pp,
+    measured, overfitting_answer,
 )
 from bench.evidence.decisions import BETTER, EQUIVALENT, MIN_SEEDS, WORSE
 from bench.evidence.summary import Evidence
-from bench.report.page import Folded
+from bench.report.page_parts import Folded
 from bench.store.identity import KNOBS
+from bench.store.wording import epochs_label, mflop, mflop_cell, pct, points, pp
 
 DECIDED = (BETTER, EQUIVALENT, WORSE)
 
 
 def summary_lines(evidence: Evidence) -> list[str]:
     """The best with its held-out mean and interval, the one to use, and how much is decided."""
-    ranked, margin = evidence.ranked, f"±{evidence.margin * 100:.2f} pp"
+    ranked, margin = evidence.ranked, f"±{points(evidence.margin)}"
     best = ranked[ranked["is_best"]].iloc[0]
     use = ranked[ranked["recommended"]].iloc[0]
     if best["heldout_seeds"] < MIN_SEEDS:
@@ -54,7 +55,7 @@ def knob_line(knob: str, pairs: pd.DataFrame, epochs: float | None = None) -> st
     of `epochs`, where the pairs come from more than one)."""
     name, claim = capitalized(KNOB_NAMES[knob]), CLAIMS[knob]
     if epochs is not None:
-        name += f" at {epochs:g} epoch{'' if epochs == 1 else 's'}"
+        name += f" at {epochs_label(epochs)}"
     if pairs.empty:
         return (f"{name}: untested (\"{claim.text}\"; no pair with {MIN_SEEDS}+ held-out seeds "
                 "in common).")
@@ -103,7 +104,7 @@ def accuracy_columns(ranked: pd.DataFrame, limit: int) -> pd.DataFrame:
                      "n": row["heldout_seeds"], "decision": decision,
                      "difference from the best (95% CI)": _interval(
                          row["difference"], row["diff_ci_low"], row["diff_ci_high"]),
-                     "MFLOP per image": _mflop(row["flops_per_image"])})
+                     "MFLOP per image": mflop_cell(row["flops_per_image"])})
     return pd.DataFrame(rows)
 
 
@@ -117,8 +118,8 @@ def faq_columns(pairs: pd.DataFrame) -> pd.DataFrame:
         "knob": KNOB_NAMES[row["knob"]], "values": f"{row['low_value']} -> {row['high_value']}",
         "held fixed": held_fixed(row, epochs), "n": row["pairs"], "decision": row["decision"],
         "difference (95% CI)": _interval(row["difference"], row["ci_low"], row["ci_high"]),
-        "MFLOP per image": f"{_mflop(row['low_flops_per_image'])} -> "
-                           f"{_mflop(row['high_flops_per_image'])}",
+        "MFLOP per image": f"{mflop_cell(row['low_flops_per_image'])} -> "
+                           f"{mflop_cell(row['high_flops_per_image'])}",
     } for _, row in pairs.iterrows()])
 
 
@@ -126,10 +127,6 @@ def _mean(row: pd.Series) -> str:
     if row["heldout_seeds"] >= MIN_SEEDS:
         return f"{pct(row['mean'])} ({pct(row['ci_low'])} to {pct(row['ci_high'])})"
     return f"{pct(row['mean'])} ({'one seed' if row['heldout_seeds'] == 1 else 'search value'})"
-
-
-def _mflop(flops: float) -> str:
-    return "-" if pd.isna(flops) else f"{flops / 1e6:.1f}"
 
 
 def _interval(difference: float, low: float, high: float) -> str:

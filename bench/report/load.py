@@ -27,8 +27,8 @@ _OPTUNA_STATES = {
 }
 # Trial user attributes copied into the frame as they are (numbers measured by the search).
 MEASURED_ATTRS = (
-    "parameters", "flops_per_image", "train_images_per_second", "latency_ms_batch1",
-    "inference_images_per_second", "seconds",
+    schema.ATTR_PARAMETERS, schema.ATTR_FLOPS_PER_IMAGE, schema.ATTR_TRAIN_IMAGES_PER_SECOND,
+    schema.ATTR_LATENCY_MS_BATCH1, schema.ATTR_INFERENCE_IMAGES_PER_SECOND, schema.ATTR_SECONDS,
 )
 CONFIG_FIELDS = (
     "conv_blocks", "channels", "kernel_size", "stride", "padding", "pool_size", "pool_stride",
@@ -103,7 +103,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
     state = _OPTUNA_STATES[trial.state]
     if state == STATE_PRUNED and attrs.get(schema.ATTR_INVALID_REASON):
         state = STATE_INVALID
-    epochs_trained = attrs.get("epochs_trained")
+    epochs_trained = attrs.get(schema.ATTR_EPOCHS_TRAINED)
     if epochs_trained is None:
         epochs_trained = curve[-1]["epoch"] if curve else 0
     if curve:

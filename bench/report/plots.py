@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import warnings
-from dataclasses import dataclass
 
 import optuna
 import pandas as pd
@@ -14,8 +13,10 @@ from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.report.glance import held_fixed
 from bench.report.load import STATE_COMPLETE, STATE_FAILED, STATE_PRUNED, StudyData
+from bench.report.page_parts import Plot
 from bench.evidence.answers import KNOB_NAMES as KNOB_LABELS, describe
 from bench.store.identity import KNOBS
+from bench.store.wording import within
 from bench.evidence.statistics import MIN_SEEDS
 from bench.report.tables import pareto_front, progress_table
 
@@ -26,15 +27,6 @@ STATE_STYLE = {  # how each trial state is drawn in the learning curves
     STATE_FAILED: {"color": "#7f7f7f", "dash": "dash"},
 }
 REPLAYED_STYLE = {"dash": "longdash"}  # replaces the state's dash; the state's colour stays
-
-
-@dataclass
-class Plot:
-    """A figure for the page, or the reason there is none."""
-
-    title: str
-    figure: go.Figure | None = None
-    skipped: str = ""
 
 
 def study_plots(study: StudyData) -> list[Plot]:
@@ -153,8 +145,9 @@ def faq_forest(pairs: pd.DataFrame) -> Plot:
                      "array": [(row["ci_high"] - row["difference"]) * 100 for _, row in part],
                      "arrayminus": [(row["difference"] - row["ci_low"]) * 100 for _, row in part]},
             hovertemplate="%{y}<br>%{x:+.2f} pp<extra>" + decision + "</extra>"))
-    figure.update_layout(xaxis_title=f"difference in validation accuracy (pp); band: +-{margin:.2f}"
-                         " pp", yaxis={"categoryorder": "array", "categoryarray": labels[::-1]})
+    figure.update_layout(
+        xaxis_title=f"difference in validation accuracy (pp); band: {within(margin)}",
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]})
     return Plot(title, _styled(figure, height=max(300, 28 * len(labels) + 120)))
 
 

@@ -12,10 +12,7 @@ from bench.report.load import (
     STATE_COMPLETE, STATE_FAILED, STATE_INVALID, STATE_PRUNED, STATE_RUNNING, StudyData,
 )
 
-# Two values whose best validation accuracies differ by no more than this are called a match.
-MATCH_TOLERANCE_PP = 0.1
 KNOB_COLUMNS = list(KNOBS)
-INTERVAL_COLUMNS = ["seeds", "mean", "ci_low", "ci_high", "sd"]
 # The evidence's names -> the tables' (which also tell bench.report.formatting these are accuracies).
 ACCURACY_NAMES = {"mean": "validation_accuracy_mean", "ci_low": "validation_accuracy_ci_low",
                   "ci_high": "validation_accuracy_ci_high", "sd": "validation_accuracy_std",

@@ -1,0 +1,6 @@
+"""The store: what is kept and under which names (the study and curve-table schema, the
+identity of a measurement, the results folder's layout, storages, artifacts, the shipped
+reference tables) and how a number reads in words."""
+
+__all__ = ["artifacts", "curves", "identity", "layout", "reference", "schema", "storage", "studies",
+           "wording"]

@@ -30,10 +30,14 @@ ATTR_TRAIN_IMAGES_PER_SECOND = "train_images_per_second"  # training throughput 
 ATTR_WORKER = "worker"  # "host:pid" of the process running the trial (its weights are there)
 ATTR_WORKER_PROCESS = "worker_process"  # boot, pid namespace and start time of that process
 ATTR_CONFIRM_ROLE = "confirm_role"  # confirm: "top" (one of the top K) or "sweep" (a neighbour)
-ATTR_SEED_ROLE = "seed_role"  # "heldout" on confirm's trials: a seed that selected nothing; a
-# search's trials are the selection (their values chose the configs) and decide nothing
-# Also per trained trial: "parameters" and "flops_per_image" (the network's size), and the fields
-# of mnist_cnn.metrics.ModelMetrics ("latency_ms_batch1", "inference_images_per_second").
+# Per trained trial, the network's size and speed: the fields of mnist_cnn.metrics.ModelMetrics.
+ATTR_PARAMETERS = "parameters"
+ATTR_FLOPS_PER_IMAGE = "flops_per_image"
+ATTR_LATENCY_MS_BATCH1 = "latency_ms_batch1"  # completed trials only
+ATTR_INFERENCE_IMAGES_PER_SECOND = "inference_images_per_second"  # completed trials only
+# Which seeds are held out is a study's fact, not a trial's: a search's (or compare's, grid's)
+# trials selected configs; a confirm study's (STUDY_ATTR_CONFIRM) are held out
+# (bench.evidence.measurements.is_search).
 
 # The curve table (bench.store.curves): one row per (config, fidelity, seed).
 CURVES_SQL = """
