@@ -98,8 +98,8 @@ def test_a_fresh_clone_reports_the_shipped_reference_answers(tmp_path):
     assert "- The faq space at one epoch: 220 configs, 3 seeds each" in summary
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Answers from the reference table (faq space, one epoch, faq-cpu.jsonl)" in page
-    answers_at = page.index("<h2>Answers from the reference table")
-    assert answers_at < page.index("effect pp (95% CI)") < page.index("<h2>Failing configs")
+    answers_at = page.index(">Answers from the reference table")
+    assert answers_at < page.index("effect pp (95% CI)") < page.index(">Failing configs")
     steps = pd.read_csv(tmp_path / "report" / "reference_faq_cpu.csv")
     assert {"knob", "step", "effect_pp", "ci_low_pp", "ci_high_pp", "pairs_won", "verdict",
             "budget", "all_pairs_mean_pp"} <= set(steps.columns)

@@ -229,5 +229,9 @@ def test_page_fits_a_laptop_and_leads_with_the_decisions(decided_page, tmp_path)
     assert text.count("<details>") == 1 + len(KNOB_NAMES) + 1  # summary, knobs, benchmark terms
     order = ['<div class="summary">', "<h3>FAQ: paired differences on held-out seeds",
              "<h3>Validation accuracy (mean over seeds) vs FLOPs per image</h3>",
-             "<h2>FAQ answers</h2>", "<h3>FAQ: paired comparisons", "<h2>Tables</h2>"]
+             ">FAQ answers</h2>", "<h3>FAQ: paired comparisons", ">Tables</h2>"]
     assert [text.index(part) for part in order] == sorted(text.index(part) for part in order)
+    # a table of contents, a link to every section, each to its own heading
+    links = re.findall(r'<a href="#(section-\d+)">', text)
+    assert '<nav class="toc">' in text and links
+    assert links == re.findall(r'<h2 id="(section-\d+)">', text)

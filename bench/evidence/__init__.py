@@ -2,4 +2,4 @@
 sentences that answer the FAQ, computed in one place so every table, plot and sentence agrees."""
 
 __all__ = ["answers", "budgets", "confirm", "decisions", "measurements", "reproduction", "settings",
-           "statistics", "summary", "whole_space", "whole_space_sentences"]
+           "statistics", "summary", "whole_space", "whole_space_sentences", "working_effects"]

@@ -27,8 +27,8 @@ from bench.store.wording import counted, pct, points
 # The page's parts, top to bottom; each holds zero or more sections. The shipped reference's
 # FAQ follows the local FAQ answers; the benchmark follows the ordinary tables and comes before
 # the per-study plots.
-PAGE_ORDER = ("at a glance", "faq answers", "reference", "budgets", "tables", "benchmark",
-              "studies compared", "studies")
+PAGE_ORDER = ("reference answers", "at a glance", "faq answers", "budgets", "tables", "benchmark",
+              "reference details", "studies compared", "studies")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ def build_report(settings: ReportSettings) -> ReportOutput:
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
     parts = _sections(studies, named, evidence, settings.top) if studies else {}
-    parts["reference"] = reference.sections
+    parts["reference answers"] = reference.sections[:1]  # the answers lead the page
+    parts["reference details"] = reference.sections[1:]
     if bench is not None:
         parts["benchmark"] = [Section(
             "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],

@@ -1,4 +1,5 @@
-"""The self-contained HTML page: summary first, then the sections; plotly.js embedded once."""
+"""The self-contained HTML page: summary first, a table of contents, then the sections; plotly.js
+embedded once."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #fafafa; } td:first-child, th:first-child { text-align: left; }
 .table-wrap { overflow-x: auto; }
+.toc ol { margin: 0.8rem 0; padding-left: 1.4rem; columns: 2 18rem; font-size: 0.9rem; }
+.toc a { color: #1f77b4; text-decoration: none; }
 """
+
+
+TOC_FROM = 3  # sections from which the page opens with a table of contents
 
 
 def render_page(title: str, summary: list[str | Folded], notes: list[str],
@@ -35,8 +41,12 @@ def render_page(title: str, summary: list[str | Folded], notes: list[str],
     if summary:
         body.append('<div class="summary">' + _paragraphs(summary) + "</div>")
     body += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
-    for section in sections:
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
+    if len(sections) >= TOC_FROM:
+        body.append('<nav class="toc"><ol>' + "".join(
+            f'<li><a href="#section-{number}">{html.escape(section.title)}</a></li>'
+            for number, section in enumerate(sections, 1)) + "</ol></nav>")
+    for number, section in enumerate(sections, 1):
+        body.append(f'<h2 id="section-{number}">{html.escape(section.title)}</h2>')
         body.append(_paragraphs(section.lines))
         for caption, frame in section.tables:
             body.append(f"<h3>{html.escape(caption)}</h3>")
