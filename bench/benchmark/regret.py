@@ -69,7 +69,9 @@ class ComparedStudy:
     folder_name: str  # its group where the compare record names none
     record: dict  # the study user attr "compare" (schema.STUDY_ATTR_COMPARE)
     settings: dict  # the study user attr of its search settings (schema.STUDY_ATTR_SETTINGS)
-    trials: pd.DataFrame  # one row per trial: state, training_seconds, replayed, learning_curve, ...
+    # one row per trial, columns as bench.report.load.trials_frame makes them: state,
+    # training_seconds, replayed, learning_curve, full_seconds, planned_epochs, ...
+    trials: pd.DataFrame
     progress: pd.DataFrame  # best so far after each finished trial: trial, trials_finished, ...
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["counted", "epochs_label", "mflop", "mflop_cell", "pct", "points", "pp", "ratio", "seconds",
-           "within"]
+__all__ = ["counted", "epochs_label", "mflop", "mflop_cell", "pct", "points", "pp", "ratio",
+           "seconds", "within"]
 
 
 def counted(count: float, singular: str, plural: str | None = None, spec: str = "") -> str:
