@@ -1,8 +1,8 @@
-"""bench/report/benchmark.py and benchmark_plots.py: the benchmark tables equal values computed by
-hand from tests/benchmark_studies.py (2 samplers x 2 pruners x 2 seeds x 3 trials, 5 s per
-evaluation, 20 s per full curve; per-seed values in the table, best config A: mean 99.14% over 4
-seeds; each pick scored on the seeds its study did not draw), and the report shows them in one
-part."""
+"""bench/benchmark/regret.py, bench/report/benchmark.py and benchmark_plots.py: the benchmark
+tables equal values computed by hand from tests/benchmark_studies.py (2 samplers x 2 pruners x 2
+seeds x 3 trials, 5 s per evaluation, 20 s per full curve; per-seed values in the table, best
+config A: mean 99.14% over 4 seeds; each pick scored on the seeds its study did not draw), and
+the report shows them in one part."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from benchmark_studies import (GROUP, SEED_VALUES, complete, study_name,
 from click.testing import CliRunner
 from report_studies import write_study
 
+from bench.benchmark import regret
 from bench.cli import cli
 from bench.report import benchmark, tables
 from bench.report import benchmark_plots as benchmark_plots_module
@@ -185,11 +186,11 @@ def _rows(*rows, seeds: int = 3) -> pd.DataFrame:
     without pruning s)."""
     return pd.DataFrame([{
         "group": GROUP, "space": "faq", "sampler": s, "pruner": p, "seeds": seeds,
-        "heldout_studies": seeds, "combination": benchmark.combination_name(s, p),
-        "table_best_accuracy": 0.99, "regret_pp_mean": regret[0], "regret_pp_ci_low": regret[1],
-        "regret_pp_ci_high": regret[2], "compute_seconds_mean": used,
+        "heldout_studies": seeds, "combination": regret.combination_name(s, p),
+        "table_best_accuracy": 0.99, "regret_pp_mean": pp[0], "regret_pp_ci_low": pp[1],
+        "regret_pp_ci_high": pp[2], "compute_seconds_mean": used,
         "compute_without_pruning_seconds_mean": without,
-        "saved_by_pruning_seconds_mean": without - used} for s, p, regret, used, without in rows])
+        "saved_by_pruning_seconds_mean": without - used} for s, p, pp, used, without in rows])
 
 
 def test_verdict_when_nothing_reached_the_best_or_no_baseline_ran():
@@ -267,7 +268,7 @@ def test_regret_intervals_count_only_studies_with_a_held_out_regret(bench):
     runs = bench.runs.copy()
     unscored = runs["study"] == study_name("tpe", "none", 1)
     runs.loc[unscored, ["picked_config_heldout_accuracy", "regret_pp"]] = np.nan
-    table = benchmark.regret_table(runs)
+    table = regret.regret_table(runs)
     row = table.set_index("combination").loc["TPE without pruning"]
     assert (row["seeds"], row["heldout_studies"]) == (2, 1)
     assert row["regret_pp_mean"] == pytest.approx(HELDOUT_REGRETS["TPE without pruning"][0])
@@ -282,14 +283,14 @@ def test_regret_intervals_count_only_studies_with_a_held_out_regret(bench):
 
 def test_regret_falls_back_to_the_trial_value_when_the_table_had_none(bench):
     notes = []
-    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=None,
-                                                    picked_config_accuracy=None), notes)
+    runs = regret._with_regret(bench.runs.assign(table_best_accuracy=None,
+                                                 picked_config_accuracy=None), notes)
     assert set(runs["table_best_accuracy"]) == {0.9920}  # TPE found 99.20% itself
     assert list(runs["picked_config_accuracy"]) == list(runs["best_validation_accuracy"])
     assert "8 studies have no seed mean of their picked config" in notes[0]
     assert "no complete curve" in notes[1]
     notes = []
-    runs = benchmark._with_regret(bench.runs.assign(table_best_accuracy=0.9910), notes)
+    runs = regret._with_regret(bench.runs.assign(table_best_accuracy=0.9910), notes)
     # random none seed 1 picked A, whose seeds it did not draw have mean 99.1533%
     assert runs["regret_pp"].min() == pytest.approx(99.10 - (99.20 + 99.16 + 99.10) / 3)
     # TPE+Hyperband seed 0, TPE none seeds 0 and 1, random none seed 1 picked A (99.14%)
@@ -383,10 +384,10 @@ def test_regret_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per
     assert lines[0].line.color == lines[2].line.color != lines[1].line.color
     # against a best of 99.50%: TPE+Hyperband's mean 99.20, 99.17, 99.17 is 0.30, 0.33, 0.33 pp
     # below; its band runs from the best seed (99.20 throughout) to the worst (99.20, then 99.14)
-    regret = bench.regret[bench.regret["group"] == GROUP]
+    group_regret = bench.regret[bench.regret["group"] == GROUP]
     drawn = benchmark_plots_module.best_so_far(
         bench.by_trials[bench.by_trials["group"] == GROUP], "trials_finished", "trials finished",
-        regret, 0.995, "t").figure
+        group_regret, 0.995, "t").figure
     line = [t for t in drawn.data if t.fill is None][0]
     band = [t for t in drawn.data if t.fill == "toself"][0]
     assert list(line.y) == pytest.approx([0.30, 0.33, 0.33])
@@ -412,31 +413,14 @@ def test_rank_over_trials_ranks_combinations_by_mean_best_so_far(bench):
     assert [ranks[(name, 3)] for name in bench.regret["combination"]] == [2, 1, 4, 3]
 
 
-def test_a_dominant_combination_ranks_first_throughout_and_ties_share_a_rank():
-    def row(sampler, pruner, trials, mean):
-        return {"group": GROUP, "sampler": sampler, "pruner": pruner, "trials_finished": trials,
-                "combination": benchmark.combination_name(sampler, pruner),
-                "best_validation_accuracy_mean": mean}
-    by_trials = pd.DataFrame(
-        [row("tpe", "none", n, 0.990 + n / 1000) for n in (1, 2, 3)]
-        + [row("random", "none", n, 0.980 + n / 1000) for n in (1, 2)]  # ran out after 2
-        + [row("gp", "none", n, 0.980 + (n == 3) / 500) for n in (2, 3)])  # nothing at 1
-    ranks = benchmark.rank_over_trials(by_trials).set_index(["combination", "trials_finished"])
-    assert list(ranks.loc["TPE without pruning", "rank"]) == [1, 1, 1]
-    # after 2 trials random (98.20) beats GP (98.00); after 3 random keeps 98.20, GP has 98.20
-    assert list(ranks.loc["random without pruning", "rank"]) == [2, 2, 2.5]
-    assert list(ranks.loc["GP without pruning", "rank"]) == [3, 2.5]
-    assert list(ranks["combinations_ranked"]) == [2, 3, 3, 2, 3, 3, 3, 3]
-
-
 def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results, tmp_path):
     out = tmp_path / "report"
     result = CliRunner().invoke(cli, ["report", str(results), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    regret = pd.read_csv(out / "regret.csv")
-    assert regret.loc[0, "combination"] == "TPE+Hyperband"
-    assert regret.loc[0, "regret_pp_mean"] == pytest.approx(0.19 / 3)
-    assert regret.loc[0, "table_best_seeds"] == 4
+    regret_csv = pd.read_csv(out / "regret.csv")
+    assert regret_csv.loc[0, "combination"] == "TPE+Hyperband"
+    assert regret_csv.loc[0, "regret_pp_mean"] == pytest.approx(0.19 / 3)
+    assert regret_csv.loc[0, "table_best_seeds"] == 4
     for name in ("regret", "benchmark_runs", "best_so_far_by_trials", "best_so_far_by_seconds",
                  "rank_by_trials", "accuracy", "size", "speed", "pruning", "faq"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()

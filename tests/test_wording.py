@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from bench.store.wording import (counted, epochs_label, mflop, mflop_cell, pct, points, pp, ratio,
-                                 within)
+                                 seconds, within)
 
 
 def test_a_count_takes_the_singular_only_at_exactly_one():
@@ -24,6 +24,11 @@ def test_fractions_read_in_percent_and_percentage_points():
     assert pp(0.0012) == "+0.12 pp" and pp(-0.0012) == "-0.12 pp"
     assert points(0.0012) == "0.12 pp"
     assert within(0.1) == "+-0.10 pp"  # a margin already in percentage points
+
+
+def test_seconds_read_whole_with_commas_from_100_and_to_three_digits_below():
+    assert seconds(1234.4) == "1,234 s" and seconds(100) == "100 s"
+    assert seconds(99.94) == "99.9 s" and seconds(56.7) == "56.7 s" and seconds(0.5) == "0.5 s"
 
 
 def test_flops_read_in_millions_and_a_missing_count_as_a_dash():

@@ -1,4 +1,4 @@
-"""The benchmark: the grid that measures a space once, and compare, which replays searches
-against it and scores them."""
+"""The benchmark: the grid that measures a space once, compare, which replays searches against
+it, and regret, which scores them."""
 
-__all__ = ["compare", "grid"]
+__all__ = ["compare", "grid", "regret"]

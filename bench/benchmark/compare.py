@@ -11,7 +11,8 @@ picked config's mean over the recorded seeds none of the study's trials of that 
 in worker processes on in-memory storage; the parent writes each finished one's trials and then its
 "compare" attr, so a study with that attr is complete (a rerun skips it) and one without was cut
 off while being written (a rerun replaces it).
-The "compare" study attribute and the study names are read by the report (bench.report.benchmark);
+The "compare" study attribute and the study names are scored by bench.benchmark.regret and
+worded by the report (bench.report.benchmark);
 bench.store.schema names every stored attribute.
 The reference tables a clone ships (results/reference/*.jsonl) are merged into the curve table
 first, so compare on the faq space needs no `grid` of its own.

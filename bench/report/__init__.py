@@ -1,7 +1,8 @@
 """The report: studies in storage -> tables (CSV, Markdown) and a self-contained HTML page.
 
 load.py reads studies into frames, tables.py and plots.py turn them into tables and figures,
-benchmark.py and benchmark_plots.py do the same for compare studies (all seeds together),
+benchmark.py and benchmark_plots.py word and draw the scores of compare studies (all seeds
+together, computed by bench.benchmark.regret),
 glance.py writes the page's short lines and narrow tables, page_parts.py holds the parts every
 one of them builds (plot, folded block, section), page.py renders the HTML, build.py writes it
 all, the page's parts in the order it declares. Other stages and the CLI use only the names

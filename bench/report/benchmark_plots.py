@@ -16,8 +16,10 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
-from bench.report.benchmark import PRUNER_NAMES, SAMPLER_NAMES, TOLERANCE_PP, Benchmark
-from bench.report.plots import Plot, _styled
+from bench.benchmark.regret import PRUNER_NAMES, SAMPLER_NAMES, TOLERANCE_PP
+from bench.report.benchmark import Benchmark
+from bench.report.page_parts import Plot
+from bench.report.plots import styled
 from bench.report.whole_space_plots import LEGEND_BELOW
 
 REGRET_FLOOR_PP = 0.01  # a log axis has no zero: regret at or below it is drawn at it
@@ -73,7 +75,7 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
     figure.update_yaxes(title_text="pp below the table's best (log)", row=1, col=1)
     figure.update_annotations(font_size=12)
     figure.update_layout(legend={**LEGEND_BELOW, "title": "sampler (panels: pruner)"})
-    return Plot(title, _styled(figure, height=460))
+    return Plot(title, styled(figure, height=460))
 
 
 def _line_with_band(rows: pd.DataFrame, x: str, label: str, name: str, color: str,
@@ -144,7 +146,7 @@ def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str
     figure.update_layout(xaxis_title="compute used per seed (training seconds)",
                          yaxis_title="held-out regret (pp below the best config's value)",
                          legend={**LEGEND_BELOW, "title": "sampler + pruner"})
-    return Plot(title, _styled(figure, height=480))
+    return Plot(title, styled(figure, height=480))
 
 
 def _sampler_colors(regret: pd.DataFrame) -> dict[str, str]:

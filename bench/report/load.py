@@ -11,13 +11,11 @@ import optuna
 import pandas as pd
 
 from bench.store import layout, schema
+from bench.store.schema import (STATE_COMPLETE, STATE_FAILED, STATE_INVALID, STATE_PRUNED,
+                                 STATE_RUNNING)
 from bench.store.identity import trial_config_id
 from bench.store.studies import StudySource
 
-# One state per trial, as the report counts them: Optuna's state, with invalid configs split out.
-STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
-    "complete", "pruned", "invalid", "failed", "running",
-)
 _OPTUNA_STATES = {
     optuna.trial.TrialState.COMPLETE: STATE_COMPLETE,
     optuna.trial.TrialState.PRUNED: STATE_PRUNED,

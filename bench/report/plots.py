@@ -32,7 +32,7 @@ REPLAYED_STYLE = {"dash": "longdash"}  # replaces the state's dash; the state's 
 def study_plots(study: StudyData) -> list[Plot]:
     """All per-study plots, in page order."""
     return [
-        Plot("Optimization history", _styled(optuna.visualization.plot_optimization_history(
+        Plot("Optimization history", styled(optuna.visualization.plot_optimization_history(
             study.study, target_name="validation accuracy")).update_yaxes(tickformat=".2%")),
         learning_curves(study),
         param_importances(study),
@@ -73,7 +73,7 @@ def learning_curves(study: StudyData) -> Plot:
         return Plot("Learning curves", skipped="no trial recorded a learning curve")
     figure.update_layout(xaxis_title="epoch", yaxis_title="validation accuracy",
                          yaxis=ACCURACY_AXIS, legend_title="trial state")
-    return Plot("Learning curves", _styled(figure))
+    return Plot("Learning curves", styled(figure))
 
 
 def varying_params(study: StudyData) -> list[str]:
@@ -97,7 +97,7 @@ def param_importances(study: StudyData) -> Plot:
         warnings.simplefilter("ignore")  # few trials make PED-ANOVA warn; the plot still stands
         figure = optuna.visualization.plot_param_importances(
             study.study, params=params, evaluator=PedAnovaImportanceEvaluator())
-    return Plot(title, _styled(figure))
+    return Plot(title, styled(figure))
 
 
 def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
@@ -111,7 +111,7 @@ def faq_plot(study: StudyData, plot_function, title: str) -> Plot:
     figure = plot_function(study.study, params=faq or params, target_name="validation accuracy")
     if plot_function is optuna.visualization.plot_slice:
         figure.update_yaxes(tickformat=".2%")
-    return Plot(title, _styled(figure))
+    return Plot(title, styled(figure))
 
 
 DECISION_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "equivalent": "#1f77b4",
@@ -148,7 +148,7 @@ def faq_forest(pairs: pd.DataFrame) -> Plot:
     figure.update_layout(
         xaxis_title=f"difference in validation accuracy (pp); band: {within(margin)}",
         yaxis={"categoryorder": "array", "categoryarray": labels[::-1]})
-    return Plot(title, _styled(figure, height=max(300, 28 * len(labels) + 120)))
+    return Plot(title, styled(figure, height=max(300, 28 * len(labels) + 120)))
 
 
 def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -> Plot:
@@ -189,7 +189,7 @@ def accuracy_against(ranked: pd.DataFrame, column: str, label: str, log: bool) -
                                     hoverinfo="skip"))
     figure.update_layout(xaxis_title=label, yaxis_title="validation accuracy (mean over seeds)",
                          yaxis=ACCURACY_AXIS, xaxis_type="log" if log else "linear")
-    return Plot(title, _styled(figure))
+    return Plot(title, styled(figure))
 
 
 def confusion_matrices(study: StudyData) -> list[Plot]:
@@ -204,7 +204,7 @@ def confusion_matrices(study: StudyData) -> list[Plot]:
                            x=[str(d) for d in range(len(matrix))],
                            y=[str(d) for d in range(len(matrix))])
         plots.append(Plot(f"Confusion matrix on the test set: finetune run {run['run']} "
-                          f"(trial {run['trial_number']})", _styled(figure, height=520)))
+                          f"(trial {run['trial_number']})", styled(figure, height=520)))
     return plots
 
 
@@ -220,11 +220,11 @@ def comparison_plots(studies: list[StudyData]) -> list[Plot]:
                          line_shape="hv", markers=True,
                          labels={x: label, "best_validation_accuracy": "best validation accuracy"})
         figure.update_layout(yaxis=ACCURACY_AXIS)
-        plots.append(Plot(f"Studies compared: best so far vs {label}", _styled(figure)))
+        plots.append(Plot(f"Studies compared: best so far vs {label}", styled(figure)))
     return plots
 
 
-def _styled(figure: go.Figure, height: int = 420) -> go.Figure:
+def styled(figure: go.Figure, height: int = 420) -> go.Figure:
     """Our look; the width follows the page (Optuna's slice plot sets one of 300 px per
     parameter) and the axes make room for long tick labels."""
     figure.update_layout(height=height, width=None, template="plotly_white", title=None,

@@ -14,7 +14,7 @@ from bench.evidence import whole_space_sentences as sentences
 from bench.evidence import working_effects as we
 from bench.evidence.answers import capitalized
 from bench.report import reference_answers as answers
-from bench.report.page import Folded, Section
+from bench.report.page_parts import Folded, Section
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store import layout
 from bench.store.reference import read_reference

@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from bench.evidence.answers import KNOB_NAMES, capitalized, describe
 from bench.evidence.whole_space import WholeSpace
 from bench.evidence.working_effects import CONFIDENCE, working
-from bench.report.plots import Plot, _styled
+from bench.report.page_parts import Plot
+from bench.report.plots import styled
 from bench.store.identity import KNOBS
 
 JITTER = 0.12  # half the width of a step's cloud of points, in steps
@@ -87,7 +88,7 @@ def knob_plot(space: WholeSpace, knob: str) -> Plot:
                "title": f"{KNOB_NAMES[knob]}, neighbouring values"},
         yaxis={"range": [bottom, top], "title": "larger minus smaller, pp"},
         legend=LEGEND_BELOW)
-    return Plot(title, _styled(figure, height=460))
+    return Plot(title, styled(figure, height=460))
 
 
 def _pair_text(knob: str, row: pd.Series) -> str:

@@ -39,6 +39,12 @@ ATTR_INFERENCE_IMAGES_PER_SECOND = "inference_images_per_second"  # completed tr
 # trials selected configs; a confirm study's (STUDY_ATTR_CONFIRM) are held out
 # (bench.evidence.measurements.is_search).
 
+# One state per trial, as a frame of trials holds it (bench.report.load reads them, the benchmark
+# scores them): Optuna's state, with invalid configs split out. Read, never written to a study.
+STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
+    "complete", "pruned", "invalid", "failed", "running",
+)
+
 # The curve table (bench.store.curves): one row per (config, fidelity, seed).
 CURVES_SQL = """
 CREATE TABLE IF NOT EXISTS curves (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["counted", "epochs_label", "mflop", "mflop_cell", "pct", "points", "pp", "ratio", "within"]
+__all__ = ["counted", "epochs_label", "mflop", "mflop_cell", "pct", "points", "pp", "ratio",
+           "seconds", "within"]
 
 
 def counted(count: float, singular: str, plural: str | None = None, spec: str = "") -> str:
@@ -43,6 +44,12 @@ def points(fraction: float) -> str:
 def within(margin_pp: float) -> str:
     """A margin of practical equivalence given in percentage points: 0.1 -> '+-0.10 pp'."""
     return f"+-{margin_pp:.2f} pp"
+
+
+def seconds(value: float) -> str:
+    """A duration with its unit, whole seconds with thousands commas from 100 on: '1,234 s',
+    '56.7 s', '0.5 s'."""
+    return f"{value:,.0f} s" if value >= 100 else f"{value:.3g} s"
 
 
 def mflop(flops: float) -> str:
