@@ -342,8 +342,8 @@ def test_a_study_that_saw_every_seed_of_its_pick_has_no_regret_and_says_why(tmp_
     assert (row["seeds"], row["heldout_studies"]) == (2, 1)
     assert row["regret_pp_mean"] == pytest.approx(99.14 - (98.90 + 98.80) / 2)
     assert ("group compare-faq: 1 of 2 studies saw every recorded seed of the config they "
-            "picked, so they have no regret (no held-out seed: the table needs more seeds per "
-            "config (`mnist-bench grid --seeds 3`))") in bench.notes
+            "picked, so they have no regret (no held-out seed: the table has 3 seeds of those "
+            "configs; `mnist-bench grid --seeds 5` adds two more)") in bench.notes
     assert bench.verdicts[0].endswith("regret 0.29 pp (one seed: no interval); it is the "
                                       "baseline itself, over 2 sampler seeds (1 with a held-out "
                                       "regret).")

@@ -38,9 +38,9 @@ from bench.evidence.measurements import DEFAULT_VALIDATION_SIZE
 from bench.evidence.statistics import CONFIDENCE, mean_interval
 from bench.search.settings import PRUNERS, SAMPLERS
 from bench.store.schema import STATE_PRUNED
-from bench.store.wording import pct
+from bench.store.wording import counted, pct
 
-__all__ = ["BASELINE", "COMBINATION", "EPSILON", "NO_HELDOUT_SEED", "PRUNER_NAMES",
+__all__ = ["BASELINE", "COMBINATION", "EPSILON", "PRUNER_NAMES",
            "REGRET_METHOD", "SAMPLER_NAMES", "TOLERANCE_PP", "WITHIN", "CompareScores",
            "ComparedStudy", "combination_name", "rank_over_trials", "regret_interval",
            "regret_table", "score", "trial_costs"]
@@ -56,8 +56,12 @@ EPSILON = 1e-9  # regrets are differences of floats: 0.1 pp must count as within
 REGRET_METHOD = (f"held-out regret: mean over sampler seeds with a {CONFIDENCE:.0%} Student's t "
                  "interval (scipy.stats; none under two seeds); a comparison is decided only "
                  "where two intervals do not overlap")
-NO_HELDOUT_SEED = ("no held-out seed: the table needs more seeds per config "
-                   "(`mnist-bench grid --seeds 3`)")
+
+
+def no_heldout_seed(seeds: int) -> str:
+    """What a study whose pick has no unseen seed needs: more seeds than the table's `seeds`."""
+    return (f"no held-out seed: the table has {counted(seeds, 'seed')} of those configs; "
+            f"`mnist-bench grid --seeds {seeds + 2}` adds two more")
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,11 @@ def _unscored_notes(group: str, rows: pd.DataFrame) -> list[str]:
                      "held-out scoring, so they have no regret; rerunning the same `mnist-bench "
                      "compare` command adds it")
     if all_seen:
+        seeds = int(pd.to_numeric(rows["picked_config_seeds"], errors="coerce")[
+            picked & in_table & ~scored].max())
         notes.append(f"group {group}: {all_seen} of {len(rows)} studies saw every recorded seed "
-                     f"of the config they picked, so they have no regret ({NO_HELDOUT_SEED})")
+                     f"of the config they picked, so they have no regret "
+                     f"({no_heldout_seed(seeds)})")
     return notes
 
 
