@@ -1,7 +1,8 @@
 """Over-fitting where it can exist (two or more epochs, a training subset scored like validation):
 per run, the generalization gap at each epoch, the epoch of lowest validation loss, the gap at the
-last epoch and the late-epoch loss of validation accuracy; then the FAQ's claim "a too-large FC
-layer over-fits", judged on runs paired along the FC axis (same base config, same seed).
+last epoch and the late-epoch loss of validation accuracy; then the FAQ's claim that a large FC
+layer overfits (answers.OVERFIT_CLAIM), judged on runs paired along the FC axis (same base config,
+same seed).
 
 A base is a config without its FC width; its FC-width runs share the whole feature extractor, so
 a base is one cluster. Per neighbouring FC step: the Hodges-Lehmann estimate of the paired
@@ -20,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.evidence import decisions
+from bench.evidence.answers import NO_EFFECT, OVERFIT_CLAIM, SUPPORTED, UNDECIDED
 from bench.evidence.whole_space import one_fidelity
 from bench.evidence.working_effects import POOLING, cluster_interval, hodges_lehmann, pooling_kind
 from bench.store.identity import KNOBS, config_id, normalized_config
@@ -29,7 +31,6 @@ FC = "fc_width"
 PERMUTATIONS = 9999
 RESAMPLES = 1999
 RANDOM_SEED = 0
-SUPPORTED, NOT_SUPPORTED, UNDECIDED = "supported", "not supported", "undecided"
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,10 @@ def width_trend(runs: pd.DataFrame, outcome: str, rng: np.random.Generator,
 
 @dataclass(frozen=True)
 class FcOverfitting:
-    """The claim "a too-large FC layer over-fits" judged by one outcome."""
+    """The over-fitting claim (answers.OVERFIT_CLAIM) judged by one outcome."""
 
     outcome: str
-    verdict: str  # SUPPORTED, NOT_SUPPORTED or UNDECIDED
+    verdict: str  # answers.SUPPORTED, NO_EFFECT (shown not to grow past a margin) or UNDECIDED
     correlation: float  # mean within-(base, seed) Spearman of outcome with width
     p: float  # one-sided permutation p, unadjusted
     p_holm: float  # Holm-adjusted over the outcomes
@@ -203,22 +204,22 @@ class FcOverfitting:
             f"Spearman {self.correlation:+.2f}, p = {self.p:.3g}, Holm {self.p_holm:.3g}", steps]))
         if self.verdict == SUPPORTED:
             found = "it grows with FC width"
-        elif self.verdict == NOT_SUPPORTED:
+        elif self.verdict == NO_EFFECT:
             found = f"it grows by less than {points(outcome.margin)} at every FC step"
         else:
             found = "no evidence that it grows with FC width" + (
                 "" if outcome.margin is None
                 else f", nor shown to grow by less than {points(outcome.margin)}")
-        return (f"The claim \"a too-large FC layer over-fits\", judged by {outcome.words}: "
+        return (f"The claim \"{OVERFIT_CLAIM}\", judged by {outcome.words}: "
                 f"{self.verdict} "
                 f"({self.counts()}): {found} ({numbers}).")
 
 
 def fc_overfitting(runs: pd.DataFrame, permutations: int = PERMUTATIONS,
                    resamples: int = RESAMPLES) -> list[FcOverfitting]:
-    """The claim judged by each outcome: supported when growth's Holm-adjusted p < alpha; not
-    supported when every step's interval lies below the outcome's margin (an outcome with one);
-    else undecided."""
+    """The claim judged by each outcome: supported when growth's Holm-adjusted p < alpha;
+    contradicted by no practical difference when every step's interval lies below the outcome's
+    margin (an outcome with one); else undecided."""
     rng = np.random.default_rng(RANDOM_SEED)
     fc_runs = runs[runs.groupby("base")[FC].transform("nunique") > 1]
     trends = {outcome: width_trend(fc_runs, outcome, rng, permutations) for outcome in OUTCOMES}
@@ -231,7 +232,7 @@ def fc_overfitting(runs: pd.DataFrame, permutations: int = PERMUTATIONS,
             verdict = SUPPORTED
         elif (measure.margin is not None and len(steps)
               and (steps["ci_high"] < measure.margin).all()):
-            verdict = NOT_SUPPORTED
+            verdict = NO_EFFECT
         else:
             verdict = UNDECIDED
         answers.append(FcOverfitting(
