@@ -81,7 +81,8 @@ MARGIN_OPTION = click.option(
     "--margin", type=click.FloatRange(min=0, max=10, min_open=True), default=MARGIN * 100,
     show_default=True,
     help="Margin of practical equivalence in percentage points: two configs within it are "
-    "'equivalent' once shown so; about one seed's sd at the default fidelity.")
+    "'equivalent' once shown so; by default what two retrainings differ by 95% of the time "
+    "(1.96 x sqrt 2 x the seed sd the report prints).")
 
 
 class BadInput(click.ClickException):

@@ -287,4 +287,6 @@ def test_confirm_at_another_budget_is_a_study_and_a_budget_of_its_own(results):
     budgets = pd.read_csv(results / "report" / "budgets.csv")
     assert list(budgets["budget"]) == ["1 epoch", "2 epochs"]
     summary = (results / "report" / "summary.md").read_text()
-    assert "Rank agreement between 1 epoch and 2 epochs over 3 configs: Kendall's tau" in summary
+    # three configs are too few for a rank correlation (bench.evidence.budgets.MIN_CONFIGS)
+    assert ("Rank agreement between 1 epoch and 2 epochs: not measured (3 configs have 2+ "
+            "held-out seeds at both; it needs 5)") in summary

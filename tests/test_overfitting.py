@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from bench.evidence import overfitting as of
+from bench.evidence.decisions import MARGIN
 from bench.store.reference import read_reference
+from bench.store.wording import points
 
 WIDTHS = [32, 64, 128, 256, 512]
 BASES = [{"kernel_size": k, "stride": s, "pool_size": 2, "pool_stride": 2}
@@ -99,7 +101,8 @@ def test_a_late_accuracy_loss_that_never_appears_is_shown_not_to_grow_past_the_m
     runs["late_accuracy_loss"] = 0.0
     late = {answer.outcome: answer for answer in of.fc_overfitting(runs, 199, 199)}
     assert late["late_accuracy_loss"].verdict == of.NO_EFFECT
-    assert "grows by less than 0.10 pp at every FC step" in late["late_accuracy_loss"].sentence()
+    margin = points(MARGIN)  # the suite's one margin
+    assert f"grows by less than {margin} at every FC step" in late["late_accuracy_loss"].sentence()
     assert late["last_gap"].verdict == of.UNDECIDED  # no margin for a loss: never equivalent
 
 

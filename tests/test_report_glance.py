@@ -12,6 +12,7 @@ from test_evidence import synthetic_study
 from bench.evidence.answers import (
     CONTRADICTED, MIXED, NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdict, knob_answer, measured,
 )
+from bench.evidence.decisions import MARGIN
 from bench.evidence.summary import gather
 from bench.report import glance
 from bench.report.page import Folded
@@ -72,7 +73,8 @@ def test_summary_is_three_short_lines_from_the_ranked_configs(evidence):
     assert "n=6 held-out seeds" in lines[0]
     decided = {"better", "worse", "equivalent"}
     others = ranked.loc[~ranked["is_best"], "decision"]
-    assert lines[2] == (f"Decided within ±0.10 pp: {others.isin(decided).sum()} of {len(others)} "
+    assert lines[2] == (f"Decided within ±{MARGIN * 100:.2f} pp: {others.isin(decided).sum()} of "
+                        f"{len(others)} "
                         f"configs against the best, {pairs['decision'].isin(decided).sum()} of "
                         f"{len(pairs)} FAQ pairs; the rest undecided.")
 

@@ -20,6 +20,7 @@ from report_studies import ALPHA_TRIALS, write_finetune, write_study
 from test_evidence import synthetic_study
 
 from bench.evidence.answers import KNOB_NAMES, capitalized
+from bench.evidence.decisions import MARGIN
 from bench.report import ReportSettings, build_report
 from bench.report.load import load_studies
 from bench.report.plots import param_importances, study_plots
@@ -216,7 +217,8 @@ def test_page_fits_a_laptop_and_leads_with_the_decisions(decided_page, tmp_path)
     assert re.sub(r"<details>.*?</details>", "", summary).count("<p>") == 3
     shown = [line for line, folded in parser.found if not folded]
     assert shown[0].startswith("Best: kernel 7, stride 1, pool 2/2, FC 256: 99.")
-    assert shown[1].startswith("The one to use: ") and shown[2].startswith("Decided within ±0.10")
+    assert shown[1].startswith("The one to use: ") and shown[2].startswith(
+        f"Decided within ±{MARGIN * 100:.2f}")
     for name in KNOB_NAMES.values():  # a verdict line per knob, outside the block folded under it
         line = next(line for line in shown if line.startswith(f"{capitalized(name)}: "))
         paragraph = f"<p>{html.escape(line)}</p>"

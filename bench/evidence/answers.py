@@ -77,7 +77,7 @@ def versus_best(row: pd.Series) -> str:
     if pd.isna(row.get("difference")):
         return "undecided: needs 2+ held-out seeds"
     interval = (f"{pp(row['difference'])} (95% CI {pp(row['diff_ci_low'])} to "
-                f"{pp(row['diff_ci_high'])}, before Holm)")
+                f"{pp(row['diff_ci_high'])}, repeated over the race's looks, before Holm)")
     if row["decision"] == decisions.EQUIVALENT:
         return f"equivalent within {margin}: {interval}"
     if row["decision"] == decisions.UNDECIDED:
@@ -107,6 +107,10 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
         lines.append(f"The one to use: {describe(best)}, the search's pick, until confirm "
                      "decides (no config is shown equivalent to it yet).")
         return lines
+    if best.get("overtaken"):
+        lines.append(f"The search's pick was decided worse than this config on held-out seeds, "
+                     f"so this config is the best and every decision below is against it "
+                     f"({best['best_by']}).")
     counts = ranked[~ranked["is_best"]]["decision"].value_counts()
     summary = ", ".join(f"{counts[name]} {name}" for name in
                         (decisions.BETTER, decisions.EQUIVALENT, decisions.WORSE,
@@ -116,6 +120,7 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
                      f"{summary}.")
     for _, row in ranked[~ranked["is_best"]].iterrows():
         lines.append(f"{describe(row)}: {measured(row)}; {versus_best(row)}.")
+    lines += noise_lines(ranked)
     use = ranked[ranked["recommended"]].iloc[0]
     if use["config_id"] == best["config_id"]:
         lines.append(f"The one to use: {describe(best)}, the best (no cheaper config is shown "
@@ -126,6 +131,24 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
                      f"per image against {mflop(best['flops_per_image'])} "
                      f"({ratio(use['flops_per_image'], best['flops_per_image'], 'FLOPs')} for "
                      "the best).")
+    return lines
+
+
+def noise_lines(ranked: pd.DataFrame) -> list[str]:
+    """The pooled seed sd, its check and the margin rule's value; and, where the race's budget
+    cannot show an equal config equivalent, the seeds it would take."""
+    if "seed_sd" not in ranked or pd.isna(ranked["seed_df"].iloc[0]):
+        return []
+    first = ranked.iloc[0]
+    noise = decisions.Noise(float(first["seed_sd"]), int(first["seed_df"]),
+                            int(first["seed_groups"]), float(first["homogeneity_p"]))
+    margin = first["margin_pp"] / 100
+    lines = [noise.sentence(margin)]
+    needed, budget = int(first["equivalence_seeds"]), int(first["max_seeds"])
+    if noise.pooled and needed > budget:
+        lines.append(f"At +-{first['margin_pp']:.2f} pp no config can be shown equivalent within "
+                     f"the race's {budget} seeds a config: a config equal to the best would take "
+                     f"about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
     return lines
 
 

@@ -1,6 +1,7 @@
 """How far two budgets agree: configs ranked at the search's one epoch may rank otherwise at the
 twelve epochs users train at, so a decision carries the budget it was made at and the report
-measures the agreement (Kendall's tau of the held-out means, with an interval)."""
+measures the agreement (Kendall's tau of the held-out means, with an interval and a permutation
+p-value, and only over 5+ configs: under that, unrelated rankings read as agreement too often)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bench.evidence.answers import describe
 from bench.evidence.decisions import MIN_SEEDS
 
 RESAMPLES = 2000
+PERMUTATIONS = 9999  # every pairing (an exact p-value) up to 7 configs, a random 9,999 above
+MIN_CONFIGS = 5  # under five, unrelated rankings "agree" or "reverse" in 15% or more of draws
 AGREEMENT_METHOD = ("Kendall's tau-b between the budgets' held-out means, over the configs with "
-                    f"{MIN_SEEDS}+ held-out seeds at both; 95% percentile bootstrap over those "
-                    f"configs and their seeds ({RESAMPLES:,} resamples)")
-MIN_CONFIGS = 3  # under three configs a rank correlation says nothing
+                    f"{MIN_SEEDS}+ held-out seeds at both ({MIN_CONFIGS}+ configs, else not "
+                    f"measured); two-sided permutation p-value (exact up to 7 configs); 95% "
+                    f"percentile bootstrap interval over those configs and their seeds "
+                    f"({RESAMPLES:,} resamples)")
 
 
 @dataclass
@@ -35,16 +40,24 @@ def kendall_agreement(first: dict[str, np.ndarray], second: dict[str, np.ndarray
                       resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """Kendall's tau-b between the mean of each config's seeds at two budgets, and a bootstrap
     interval that resamples configs and, within each, its seeds at each budget (so seed noise in
-    the means widens it); NaN with fewer than MIN_CONFIGS configs in common."""
+    the means widens it), and a permutation p-value of the means' tau against no association;
+    NaN with fewer than MIN_CONFIGS configs in common."""
     common = sorted(c for c in set(first) & set(second)
                     if len(first[c]) >= MIN_SEEDS and len(second[c]) >= MIN_SEEDS)
-    result = {"configs": len(common), "tau": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    result = {"configs": len(common), "tau": np.nan, "p": np.nan, "ci_low": np.nan,
+              "ci_high": np.nan}
     if len(common) < MIN_CONFIGS:
         return result
     a = [np.asarray(first[c], float) for c in common]
     b = [np.asarray(second[c], float) for c in common]
-    result["tau"] = float(_tau_b(np.array([[x.mean() for x in a]]),
-                                 np.array([[y.mean() for y in b]]))[0])
+    mean_a, mean_b = np.array([x.mean() for x in a]), np.array([y.mean() for y in b])
+    result["tau"] = float(_tau_b(mean_a[None, :], mean_b[None, :])[0])
+    if not np.isnan(result["tau"]):
+        # one sample permuted against the other fixed: n! pairings, all of them up to 7 configs
+        result["p"] = float(stats.permutation_test(
+            (mean_a,), lambda x, axis: _tau_b(np.atleast_2d(x), mean_b[None, :]),
+            permutation_type="pairings", vectorized=True, n_resamples=PERMUTATIONS,
+            random_state=seed).pvalue)
     rng = np.random.default_rng(seed)
     # each config's mean over its seeds resampled, then configs resampled: both noises count
     means_a = np.array([rng.choice(x, (resamples, len(x))).mean(1) for x in a])

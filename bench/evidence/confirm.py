@@ -226,6 +226,8 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                                   storage=storage,
                                   direction="maximize", load_if_exists=True)
     confirm.set_user_attr(schema.STUDY_ATTR_CONFIRM, name)
+    confirm.set_user_attr(schema.STUDY_ATTR_RACE, {"seeds": settings.seeds,
+                                                   "max_seeds": settings.max_seeds})
     confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, {**stored, "epochs": search.epochs})
     by_identity = {target.identity: target for target in chosen}
     searched = _measured(study)  # selection values: these seeds can never be held out

@@ -5,7 +5,10 @@ A seed the reference also measured is compared curve for curve (identical, or by
 differs); other seeds are compared with a 95% prediction interval for their mean: the reference
 mean of this config, with the seed-to-seed sd pooled over the 20 configs of the table nearest in
 accuracy at the same fidelity (40 degrees of freedom, where one config's 3 seeds would give 2;
-near in accuracy, because noise need not be the same at 98.8% and at 17%). A run at
+near in accuracy, because noise need not be the same at 98.8% and at 17%). A study's configs
+are judged as one family: each config's p-value (the smallest of its tests, Bonferroni over
+them) is Holm-adjusted over the configs checked, so a machine that does reproduce the table is
+told otherwise in at most 5% of confirms, however many configs it checks. A run at
 another fidelity (another device kind, epochs, split...) is told which fields differ, so a GPU
 user learns that the reference is a CPU table rather than reading a CPU number as a target.
 """
@@ -15,14 +18,14 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 from scipy import stats
 
-from bench.evidence.decisions import floored_sd
+from bench.evidence.decisions import floored_sd, holm
 from bench.store import layout, schema
 from bench.store.curves import curve_value
 from bench.store.identity import KNOBS, canonical, config_id, normalized_config, trial_seed
@@ -58,6 +61,9 @@ class ReproductionCheck:
     pooled_sd: float | None = None
     pooled_configs: int = 0
     other_fidelity: str | None = None  # "device_kind cuda (reference cpu)", when nothing matched
+    pooled_df: int = 0  # the pooled sd's degrees of freedom
+    adjusted_p: float | None = None  # `p_value` Holm-adjusted over a study's configs
+    family: int = 1  # the configs it was adjusted over
 
     @property
     def new_seeds(self) -> list[int]:
@@ -82,16 +88,33 @@ class ReproductionCheck:
                      if abs(self.measured[s] - self.reference[s]) > allowed)
 
     @property
+    def p_value(self) -> float | None:
+        """Two-sided p that this run's seeds come from the reference's distribution: the
+        smallest over its tests (each differing seed against its reference seed, the new seeds'
+        mean against the reference mean), Bonferroni over them; None when none was tested."""
+        if self.pooled_sd is None:
+            return None
+        tests = [float(2 * stats.norm.sf(abs(self.measured[s] - self.reference[s])
+                                         / (math.sqrt(2) * self.pooled_sd)))
+                 for s in self.differing]
+        if self.interval is not None and self.new_seeds:
+            mean = float(np.mean([self.measured[s] for s in self.new_seeds]))
+            se = self.pooled_sd * math.sqrt(1 / len(self.new_seeds) + 1 / len(self.reference))
+            reference = float(np.mean(list(self.reference.values())))
+            tests.append(float(2 * stats.t.sf(abs(mean - reference) / se, self.pooled_df)))
+        return min(1.0, len(tests) * min(tests)) if tests else None
+
+    @property
     def reproduced(self) -> bool | None:
-        """False when a seed or the new seeds' mean is outside what noise allows; True when
-        something was checked and nothing is; None when nothing could be checked."""
+        """False when what this run measured is further from the reference than seed noise
+        allows (p under 5%, Holm-adjusted over a study's configs where `adjusted_p` is set);
+        True when something was checked and it is not; None when nothing could be checked."""
         if self.other_fidelity is not None:
             return None
-        if self.differing_beyond_noise or self.inside is False:
+        p = self.adjusted_p if self.adjusted_p is not None else self.p_value
+        if p is not None and p < 1 - CONFIDENCE:
             return False
-        judged = self.identical or self.inside is not None or (
-            self.differing and self.pooled_sd is not None)
-        return True if judged else None
+        return True if self.identical or p is not None else None
 
     def verdict(self) -> str:
         return {True: ("this machine reproduces the reference bitwise"
@@ -134,6 +157,9 @@ class ReproductionCheck:
                              f"the {CONFIDENCE:.0%} prediction interval {low:.2%} to {high:.2%} "
                              f"(seed sd {self.pooled_sd * 100:.2f} pp, pooled over the "
                              f"{self.pooled_configs} configs nearest in accuracy)")
+        if self.adjusted_p is not None and self.family > 1:
+            parts.append(f"p {self.adjusted_p:.3f} Holm-adjusted over the {self.family} configs "
+                         "checked")
         return "; ".join(parts) + f": {self.verdict()}"
 
 
@@ -193,7 +219,7 @@ class Reference:
                     * math.sqrt(1 / len(new) + 1 / len(reference)))
             interval = (float(mean - half), float(mean + half))
         return ReproductionCheck(self.source, reference, values, tuple(identical), tuple(differing),
-                                 interval, sd if configs else None, configs)
+                                 interval, sd if configs else None, configs, pooled_df=degrees)
 
     def noise(self, fidelity: dict[str, Any], around: float) -> tuple[float, int, int]:
         """The seed sd pooled over the `NEIGHBOURS` configs with 2+ seeds at `fidelity` whose
@@ -256,7 +282,7 @@ def study_checks(trials: Iterable[Any], reference: Reference) -> list[str]:
         config, fidelity, measured = runs.setdefault(
             key, (attrs[schema.ATTR_CONFIG], attrs[schema.ATTR_FIDELITY], []))
         measured.append(Measured(trial_seed(trial), tuple(attrs[schema.ATTR_LEARNING_CURVE])))
-    lines, elsewhere = [], []
+    checks, elsewhere = [], []
     for config, fidelity, measured in runs.values():
         check = reference.check(config, fidelity, measured)
         if check is None:
@@ -264,6 +290,13 @@ def study_checks(trials: Iterable[Any], reference: Reference) -> list[str]:
         if check.other_fidelity is not None:
             elsewhere.append(check)
             continue
+        checks.append((config, check))
+    adjusted = holm([np.nan if c.p_value is None else c.p_value for _, c in checks])
+    tested = sum(not np.isnan(p) for p in adjusted)
+    lines = []
+    for (config, check), p in zip(checks, adjusted):
+        if not np.isnan(p):
+            check = replace(check, adjusted_p=p, family=tested)
         network = normalized_config(config)
         knobs = ", ".join(f"{knob} {network[knob]}" for knob in KNOBS)
         lines.append(f"{knobs}: {check.sentence()}")

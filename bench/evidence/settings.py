@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.evidence.decisions import MARGIN, MIN_SEEDS
+from bench.evidence.decisions import FIRST_SEEDS, MARGIN, MAX_SEEDS, MIN_SEEDS
 
 
 @dataclass(frozen=True)
@@ -15,10 +15,10 @@ class ConfirmSettings:
 
     study: str | None = None  # default: the only study in the results folder
     top: int = 3  # distinct configs, best search value first
-    seeds: int = 2  # held-out seeds every config gets in the race's first round
-    max_seeds: int = 6  # held-out seeds a config may get while its comparisons stay undecided
+    seeds: int = FIRST_SEEDS  # held-out seeds every config gets in the race's first round
+    max_seeds: int = MAX_SEEDS  # held-out seeds a config may get while its comparisons stay undecided
     minutes: float | None = None  # stop starting new runs after this long (a rerun continues)
-    margin: float = MARGIN  # of practical equivalence, a fraction (0.001 = 0.1 pp)
+    margin: float = MARGIN  # of practical equivalence, a fraction (0.003 = 0.3 pp)
     sweep: bool = True  # also the configs one step from the best in each network knob
     # Train for this many epochs instead of the study's own: the same race at another budget (a
     # fidelity, and a study <study>-epochsE-confirm, of its own). None: the study's budget.

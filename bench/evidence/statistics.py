@@ -7,7 +7,8 @@ Methods (named in the report next to the numbers they produce):
   validation image;
 - against the best, and a knob's effect (configs that differ only in that knob, paired by
   held-out seed): bench.evidence.decisions (better / equivalent within +-margin / worse /
-  undecided, Holm over the family).
+  undecided; seed sd pooled over the fidelity, sequential over the race's looks, Holm over the
+  family).
 """
 
 from __future__ import annotations
@@ -101,17 +102,19 @@ def mean_interval(values: np.ndarray, resolution: float,
     return float(values.mean() - half), float(values.mean() + half)
 
 
-def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray],
-                      margin: float) -> pd.DataFrame:
+def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], margin: float,
+                      looks: decisions.Looks = decisions.Looks()) -> pd.DataFrame:
     """The summary of one fidelity with the best, every other config's decision against it, and
     the one to use.
 
     The best is the search's pick among the configs with held-out seeds (the highest
     `selection_value`), so its held-out mean is not inflated by having been picked; where no
     search value is known, the highest held-out mean (`best_by` says which). Each other config
-    is compared with it on held-out seeds (difference, interval, decision; Holm over the
-    configs). The one to use is the cheapest in FLOPs of the best and the configs decided
-    equivalent to it or better.
+    is compared with it on held-out seeds (difference, repeated interval, decision; seed sd
+    pooled over the fidelity's configs; sequential p over the race's `looks`, Holm over the
+    configs). A config decided better than the best becomes the best (the one decided better
+    with the highest held-out mean), and every config is decided again against it. The one to
+    use is the cheapest in FLOPs of the best and the configs decided equivalent to it or better.
     """
     frame = summary.copy()
     tested = frame[frame["heldout_seeds"] >= MIN_SEEDS]
@@ -123,14 +126,47 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray],
     else:
         pool, key, by = frame, "mean", "the search's value; nothing held out yet"
     best = pool.sort_values([key, "flops_per_image"], ascending=[False, True],
-                            kind="stable").iloc[0]
-    frame["is_best"] = frame["config_id"] == best["config_id"]
-    frame["best_by"] = by
+                            kind="stable").iloc[0]["config_id"]
+    resolution = float(frame["resolution"].iloc[0])
+    noise = decisions.seed_noise([heldout.get(c, []) for c in frame["config_id"]], resolution)
+    overtaken: list[str] = []
+    while True:
+        decided = _against(frame, best, heldout, margin, noise, looks)
+        better = decided[decided["decision"] == decisions.BETTER]
+        if better.empty or len(overtaken) >= len(frame):
+            break
+        overtaken.append(best)
+        best = better.sort_values("mean", ascending=False, kind="stable").iloc[0]["config_id"]
+    frame = decided
+    frame["best_by"] = by if not overtaken else (
+        f"decided better on held-out seeds than {len(overtaken)} earlier best "
+        f"config{'s' if len(overtaken) > 1 else ''}, the first of them {by}'s pick")
+    frame["overtaken"] = ", ".join(overtaken)
+    frame["margin_pp"] = margin * 100
+    frame["seed_sd"], frame["seed_df"] = noise.sd, noise.df
+    frame["seed_groups"], frame["homogeneity_p"] = noise.groups, noise.homogeneity_p
+    frame["seed_pooled"] = noise.pooled
+    frame["equivalence_seeds"] = decisions.equivalence_seeds(noise, margin, len(frame) - 1, looks)
+    frame["max_seeds"] = looks.last
+    candidates = frame[frame["decision"].isin([decisions.BEST, decisions.EQUIVALENT,
+                                               decisions.BETTER])]
+    recommended = candidates.sort_values(["flops_per_image", "mean"], ascending=[True, False],
+                                         kind="stable").iloc[0]
+    frame["recommended"] = frame["config_id"] == recommended["config_id"]
+    return frame
+
+
+def _against(summary: pd.DataFrame, best: str, heldout: dict[str, np.ndarray], margin: float,
+             noise: decisions.Noise, looks: decisions.Looks) -> pd.DataFrame:
+    """Every config of `summary` decided against `best`, as one Holm family."""
+    frame = summary.copy()
+    frame["is_best"] = frame["config_id"] == best
     others = frame.index[~frame["is_best"]]
+    resolution = float(frame["resolution"].iloc[0])
     comparisons = [decisions.unpaired(heldout.get(frame.loc[i, "config_id"], []),
-                                      heldout.get(best["config_id"], []), margin,
-                                      float(best["resolution"])) for i in others]
-    decided = decisions.decide_family(comparisons, margin)
+                                      heldout.get(best, []), margin, resolution, noise, looks)
+                   for i in others]
+    decided = decisions.decide_family(comparisons, margin, looks)
     values: dict[str, dict] = {name: {} for name in ("difference", "diff_ci_low", "diff_ci_high",
                                                      "p_different", "p_equivalent", "more_seeds")}
     decision = {i: decisions.BEST for i in frame.index[frame["is_best"]]}
@@ -145,12 +181,6 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray],
     frame["decision"] = pd.Series(decision)
     for name, column in values.items():
         frame[name] = pd.Series(column, index=frame.index, dtype=float)
-    frame["margin_pp"] = margin * 100
-    candidates = frame[frame["decision"].isin([decisions.BEST, decisions.EQUIVALENT,
-                                               decisions.BETTER])]
-    recommended = candidates.sort_values(["flops_per_image", "mean"], ascending=[True, False],
-                                         kind="stable").iloc[0]
-    frame["recommended"] = frame["config_id"] == recommended["config_id"]
     return frame
 
 
@@ -173,8 +203,7 @@ def paired_difference(high: np.ndarray, low: np.ndarray) -> tuple[float, float, 
     return mean, float(interval.low), float(interval.high)
 
 
-def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
-               margin: float) -> pd.DataFrame:
+def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str) -> pd.DataFrame:
     """Every pair of configs (one fidelity) that differ only in `knob`, at neighbouring values
     of it, with 2+ held-out seeds in common: the paired difference (larger value - smaller) in
     validation accuracy and in the loss gap. `decide_pairs` decides them as one family."""
@@ -195,9 +224,8 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
     rows = []
     by_config = summary.set_index(["fidelity_id", "config_id"])
     for fidelity, low_id, high_id, low, high in found:
-        comparison = decisions.paired(high["validation_accuracy"].to_numpy(float)
-                                      - low["validation_accuracy"].to_numpy(float), margin,
-                                      float(low["resolution"].iloc[0]))
+        differences = (high["validation_accuracy"].to_numpy(float)
+                       - low["validation_accuracy"].to_numpy(float))
         gap, gap_low, gap_high = paired_difference(high["loss_gap"], low["loss_gap"])
         low_row, high_row = by_config.loc[(fidelity, low_id)], by_config.loc[(fidelity, high_id)]
         rows.append({
@@ -209,8 +237,7 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
             "budget_epochs": low.iloc[0]["epochs"],
             "low_mean": float(low["validation_accuracy"].mean()),
             "high_mean": float(high["validation_accuracy"].mean()),
-            "difference": comparison.difference, "ci_low": comparison.ci_low,
-            "ci_high": comparison.ci_high, "comparison": comparison,
+            "differences": differences, "resolution": float(low["resolution"].iloc[0]),
             "gap_difference": gap, "gap_ci_low": gap_low, "gap_ci_high": gap_high,
             "gap_images": low["gap_images"].max(),  # NaN where no curve scored a training subset
             "gap_effect": _sign(gap_low, gap_high),
@@ -220,14 +247,25 @@ def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str,
     return pd.DataFrame(rows)
 
 
-def decide_pairs(pairs: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """Every FAQ pair decided as one family (Holm over all knobs): `decision` better (the larger
-    value more accurate), worse, equivalent or undecided, and `effect` +1, -1 or 0."""
+def decide_pairs(pairs: pd.DataFrame, margin: float,
+                 looks: decisions.Looks = decisions.Looks()) -> pd.DataFrame:
+    """Every FAQ pair decided as one family (Holm over all knobs, sequential p over the race's
+    `looks`, the paired differences' sd pooled over the pairs of each fidelity): `decision`
+    better (the larger value more accurate), worse, equivalent or undecided, `effect` +1, -1
+    or 0, and the difference with its repeated interval."""
     if pairs.empty:
         return pairs
-    decided = pd.DataFrame(decisions.decide_family(list(pairs["comparison"]), margin),
-                           index=pairs.index)
-    frame = pairs.drop(columns=["comparison"]).join(decided)
+    noise = {fidelity: decisions.seed_noise(list(group["differences"]),
+                                            float(group["resolution"].iloc[0]))
+             for fidelity, group in pairs.groupby("fidelity_id", sort=False)}
+    comparisons = [decisions.paired(row["differences"], margin, row["resolution"],
+                                    noise[row["fidelity_id"]], looks)
+                   for _, row in pairs.iterrows()]
+    decided = pd.DataFrame(decisions.decide_family(comparisons, margin, looks), index=pairs.index)
+    frame = pairs.drop(columns=["differences"]).join(decided)
+    frame["difference"] = [c.difference for c in comparisons]
+    frame["ci_low"] = [c.ci_low for c in comparisons]
+    frame["ci_high"] = [c.ci_high for c in comparisons]
     frame["effect"] = frame["decision"].map({decisions.BETTER: 1, decisions.WORSE: -1})
     frame["effect"] = frame["effect"].fillna(0).astype(int)
     frame["margin_pp"] = margin * 100

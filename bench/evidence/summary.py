@@ -11,9 +11,10 @@ import pandas as pd
 
 from bench.evidence.answers import headline, knob_answer, overfitting_answer
 from bench.evidence.budgets import Budget, agreement_table
-from bench.evidence.decisions import MARGIN, MIN_SEEDS
+from bench.evidence.decisions import MARGIN, MIN_SEEDS, Looks
 from bench.evidence.measurements import measurements
 from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs, rank_against_best
+from bench.store import schema
 from bench.store.identity import KNOBS
 from bench.store.wording import counted
 
@@ -36,22 +37,25 @@ class Evidence:
 
 def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence | None:
     """The evidence of the studies' completed trials, decided within +-`margin` (a fraction);
-    None when none is a whole measurement.
+    None when none is a whole measurement. Decisions keep their error rates over the looks of
+    the race the confirm studies planned (`race_looks`).
 
     The main budget is the fidelity with the most measurements (the search's); every other one
     with held-out seeds (`confirm --epochs E`) is ranked on its own, never across budgets, with
     its best picked by the search's value as at the main budget."""
+    studies = list(studies)
     measured = measurements(studies)
+    looks = race_looks(studies)
     if measured.empty:
         return None
     summary = config_summary(measured)
     main = measured["fidelity_id"].value_counts().index[0]
-    heldout = {fidelity: {config: rows["validation_accuracy"].to_numpy(float)
+    heldout = {fidelity: {config: rows.sort_values("seed")["validation_accuracy"].to_numpy(float)
                           for config, rows in group.groupby("config_id")}
                for fidelity, group in measured[~measured["selection"]].groupby("fidelity_id")}
-    found = [knob_pairs(measured, summary, knob, margin) for knob in KNOBS]
+    found = [knob_pairs(measured, summary, knob) for knob in KNOBS]
     pairs = decide_pairs(pd.concat([f for f in found if len(f)], ignore_index=True)
-                         if any(len(f) for f in found) else pd.DataFrame(), margin)
+                         if any(len(f) for f in found) else pd.DataFrame(), margin, looks)
     searched = measured[(measured["fidelity_id"] == main) & measured["selection"]]
     selected_from = searched["config_id"].nunique()
     selection = summary[summary["fidelity_id"] == main].set_index("config_id")["selection_value"]
@@ -60,7 +64,8 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
                      and any(len(values) >= MIN_SEEDS for values in configs.values())),
                     key=lambda fidelity: (epochs.get(fidelity) or 0, fidelity))
     budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), summary, heldout.get(fidelity, {}),
-                       pairs, margin, selected_from, None if fidelity == main else selection)
+                       pairs, margin, selected_from, None if fidelity == main else selection,
+                       looks)
                for fidelity in [main, *others]]
     notes = []
     unranked = measured["fidelity_id"].nunique() - len(budgets)
@@ -74,8 +79,19 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
                     budgets, agreement_table(budgets, heldout))
 
 
+def race_looks(studies: list[optuna.Study]) -> Looks:
+    """The looks the confirm races among `studies` planned (their first and most seeds a
+    config); the default race's where none recorded it, as for held-out seeds from elsewhere."""
+    planned = [s.user_attrs[schema.STUDY_ATTR_RACE] for s in studies
+               if isinstance(s.user_attrs.get(schema.STUDY_ATTR_RACE), dict)]
+    if not planned:
+        return Looks()
+    return Looks(min(p["seeds"] for p in planned), max(p["max_seeds"] for p in planned))
+
+
 def _budget(fidelity: str, epochs: float, summary: pd.DataFrame, heldout: dict, pairs: pd.DataFrame,
-            margin: float, selected_from: int, selection: pd.Series | None) -> Budget:
+            margin: float, selected_from: int, selection: pd.Series | None,
+            looks: Looks) -> Budget:
     """One budget's configs against its best, and its FAQ answers. `selection`: the search's
     values at the main budget, for a budget the search did not measure (confirm --epochs)."""
     frame = summary[summary["fidelity_id"] == fidelity].reset_index(drop=True)
@@ -83,7 +99,7 @@ def _budget(fidelity: str, epochs: float, summary: pd.DataFrame, heldout: dict, 
         frame["selection_value"] = frame["config_id"].map(selection)
     # Configs with held-out seeds first (the ones with an interval), each group by mean: a lucky
     # single seed, or a search's own value, is never listed above a held-out mean.
-    ranked = rank_against_best(frame, heldout, margin).assign(
+    ranked = rank_against_best(frame, heldout, margin, looks).assign(
         repeated=lambda f: f["heldout_seeds"] >= MIN_SEEDS).sort_values(
         ["repeated", "mean", "seeds"], ascending=[False, False, False], kind="stable",
         ignore_index=True).drop(columns="repeated")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured
-from bench.evidence.budgets import AGREEMENT_METHOD
-from bench.evidence.decisions import UNDECIDED
+from bench.evidence.budgets import AGREEMENT_METHOD, MIN_CONFIGS
+from bench.evidence.decisions import ALPHA, UNDECIDED
 from bench.evidence.summary import Evidence
 from bench.report.page_parts import Folded, Section
 from bench.store.identity import KNOBS
@@ -59,9 +59,10 @@ def agreement_columns(evidence: Evidence) -> pd.DataFrame:
     return pd.DataFrame([{
         "budgets": f"{epochs_label(row['from_epochs'])} -> {epochs_label(row['to_epochs'])}",
         "configs": row["configs"],
-        "Kendall's tau (95% CI)": ("- (needs 3+ configs at both)" if pd.isna(row["tau"]) else
+        "Kendall's tau (95% CI)": (f"- (needs {MIN_CONFIGS}+ configs at both)"
+                                   if pd.isna(row["tau"]) else
                                    f"{row['tau']:+.2f} ({row['ci_low']:+.2f} to "
-                                   f"{row['ci_high']:+.2f})"),
+                                   f"{row['ci_high']:+.2f}), p {row['p']:.3f}"),
         "decisions changed": row["decisions_changed"],
     } for _, row in frame.iterrows()])
 
@@ -75,17 +76,16 @@ def agreement_sentences(evidence: Evidence) -> list[str]:
             count = int(row["configs"])
             lines.append(f"Rank agreement between {budgets}: not measured "
                          f"({counted(count, 'config has', 'configs have')} 2+ held-out seeds at "
-                         "both; it needs 3).")
+                         f"both; it needs {MIN_CONFIGS}).")
             continue
-        if row["ci_low"] > 0:
-            reading = "the rankings agree more than chance"
-        elif row["ci_high"] < 0:
-            reading = "the rankings are reversed more than chance"
+        if row["p"] < ALPHA:
+            reading = ("the rankings agree more than chance" if row["tau"] > 0
+                       else "the rankings are reversed more than chance")
         else:
-            reading = "the interval holds zero: the agreement is not shown"
+            reading = f"p {row['p']:.3f}: the agreement is not shown"
         lines.append(f"Rank agreement between {budgets} over {row['configs']} configs: Kendall's "
                      f"tau {row['tau']:+.2f} (95% CI {row['ci_low']:+.2f} to "
-                     f"{row['ci_high']:+.2f}): {reading}; "
+                     f"{row['ci_high']:+.2f}, p {row['p']:.3f}): {reading}; "
                      f"{counted(row['decisions_changed'], 'decision')} against the best changed "
                      f"({AGREEMENT_METHOD}).")
     return lines

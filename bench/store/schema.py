@@ -10,6 +10,7 @@ from __future__ import annotations
 STUDY_ATTR_SETTINGS = "search_settings"  # bench.search.settings.SearchSettings.record()
 STUDY_ATTR_SPACE = "search_space"  # bench.search.spaces.SearchSpace.describe()
 STUDY_ATTR_CONFIRM = "confirm_of"  # on a <study>-confirm study: the study it confirms
+STUDY_ATTR_RACE = "race"  # on a confirm study: {"seeds", "max_seeds"}, the looks its race plans
 STUDY_ATTR_COMPARE = "compare"  # on a compare study: its group, sampler, pruner, seed, table cover
 
 # Trial user attributes written by the search (bench.search.objective) and confirm.
