@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -61,6 +61,8 @@ class SearchOutcome:
     seconds: float
     signal: int | None = None
     recovered: int = 0  # trials of dead workers failed and retried or replaced by this command
+    finished_before: int = 0  # trials the study had finished before this command
+    total: int = 0  # the study's total asked for (--trials)
 
     @property
     def exit_code(self) -> int:
@@ -73,9 +75,19 @@ class SearchOutcome:
         replayed = f", {self.replayed} replayed from the curve table" if self.replayed else ""
         recovered = (f", {self.recovered} trial{'s' if self.recovered != 1 else ''} of a dead "
                      f"worker recovered" if self.recovered else "")
-        return (f"study {self.study_name}: {self.finished} trials finished ({self.pruned} pruned, "
-                f"{self.invalid} of them invalid configs{replayed}), {best}, "
+        return (f"{self._before()}study {self.study_name}: {self.finished} trials finished "
+                f"({self.pruned} pruned, {self.invalid} of them invalid configs{replayed}), {best}, "
                 f"{self.seconds:.0f} s{recovered}{stopped}")
+
+    def _before(self) -> str:
+        """What the study had already: --trials is its total, not a number to add."""
+        if not self.finished_before:
+            return ""
+        if self.finished_before >= self.total:
+            return (f"note: --trials {self.total} on a study with {self.finished_before} finished "
+                    "trials ran none: --trials is the study's total, raise it to add trials\n")
+        return (f"note: the study had {self.finished_before} finished trials; this run added "
+                f"{self.finished - self.finished_before} towards its total of {self.total}\n")
 
 
 def run_search(settings: SearchSettings) -> SearchOutcome:
@@ -83,11 +95,13 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     quiet_optuna()
     space = load_space(settings.space)
     # Bad input fails here, before the study is made or any worker or training starts.
+    pick_device(settings.device)
     split = load_search_split(settings)
     storage = search_storage(settings, space)
     artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
     study = open_study(settings, space, storage=storage)  # once here, before any worker starts
+    finished_before = len(counted_trials(study))
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with
     if settings.workers == 1:
@@ -97,7 +111,8 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
         del split  # each worker process loads its own
         signal_received = _run_worker_processes(settings, study)
     write_study_files(study, settings, artifacts)
-    return _outcome(study, settings, time.perf_counter() - started, signal_received, started_at)
+    return replace(_outcome(study, settings, time.perf_counter() - started, signal_received,
+                            started_at), finished_before=finished_before, total=settings.trials)
 
 
 def quiet_optuna() -> None:
