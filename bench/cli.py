@@ -12,6 +12,7 @@ import click
 from bench.evidence.decisions import MARGIN
 from bench.evidence.settings import ConfirmSettings
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.search.spaces import shipped_space_names
 from bench.store import layout
 from mnist_cnn.train import PRECISIONS
 
@@ -312,6 +313,8 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed; repeats add 1.")
 @click.option("--validation-size", type=click.IntRange(min=1), default=None,
               help="Images held out for early stopping. Default: the search's.")
+@click.option("--train-size", type=click.IntRange(min=1), default=None,
+              help="Train on a seeded subset of this many images (a short try). Default: all.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
 @precision_options
 @DATA_DIR_OPTION
@@ -319,8 +322,8 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @DEVICE_OPTION
 @bad_input_errors
 def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, learning_rate,
-             schedule, augment, patience, final_pass, repeats, seed, validation_size, resume,
-             precision, data_dir, results_dir, device) -> None:
+             schedule, augment, patience, final_pass, repeats, seed, validation_size, train_size,
+             resume, precision, data_dir, results_dir, device) -> None:
     """Train a study's recommended config (or --trial N) further, then measure it once on the
     test set."""
     from bench.final.finetune import FinetuneSettings, render, run_finetune
@@ -332,6 +335,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
         artifacts=artifacts, run=run_name, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, augment=augment, patience=patience,
         final_pass=final_pass, repeats=repeats, seed=seed, validation_size=validation_size,
+        train_size=train_size,
         data_dir=data_dir, device=device, resume=resume, precision=precision,
     )
     metrics, run_dir = run_finetune(settings)
@@ -357,7 +361,8 @@ def _fidelity_options(command):
     defaults = SearchSettings()
     options = [
         click.option("--space", default=defaults.space, show_default=True,
-                     help="Search space: faq, training, full, or the path of a .toml space file."),
+                     help=f"Search space: {', '.join(shipped_space_names())} (search_spaces/), "
+                     "or the path of a .toml space file."),
         click.option("--epochs", type=click.IntRange(min=1), default=defaults.epochs,
                      show_default=True, help="Epochs per trial."),
         click.option("--train-size", type=click.IntRange(min=1), default=defaults.train_size,
@@ -388,9 +393,11 @@ def _fidelity_options(command):
                      help="Train every trial, even configs the curve table already has."),
         click.option("--storage", default=None,
                      help="Optuna storage URL, e.g. postgresql://user:pass@host/db to share "
-                     "studies between machines. Default: sqlite:///<results-dir>/<study>/study.db."),
-        click.option("--workers", type=click.IntRange(min=1), default=defaults.workers,
-                     show_default=True, help="Worker processes on this machine, all on one study."),
+                     "studies between machines. Default: sqlite:///<results-dir>/<study>/study.db; "
+                     "for compare, <results-dir>/<group>/journal.log (an Optuna journal file)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help=f"Worker processes on this machine. Default: {defaults.workers} "
+                     "(search, grid: all on one study); compare: one per available core."),
         DATA_DIR_OPTION,
         RESULTS_DIR_OPTION,
         DEVICE_OPTION,
@@ -401,9 +408,10 @@ def _fidelity_options(command):
     return command
 
 
-def _search_settings(results_dir: Path, no_replay: bool, **values) -> SearchSettings:
+def _search_settings(results_dir: Path, no_replay: bool, workers: int | None,
+                     **values) -> SearchSettings:
     return SearchSettings(results_dir=check_results_dir(results_dir), replay=not no_replay,
-                          **values)
+                          workers=workers or SearchSettings.workers, **values)
 
 
 def _run(settings: SearchSettings, run):
@@ -427,7 +435,9 @@ def _exit_if_interrupted(exit_code: int) -> None:
               help="Total trials of the study: a rerun adds trials until this many have finished "
               "(completed or pruned; failed and interrupted ones do not count).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), default=SearchSettings.sampler,
-              show_default=True)
+              show_default=True,
+              help="Proposes each trial's config: tpe, random, grid (each parameter's choices or "
+              "grid list), cmaes, gp (Gaussian process) or qmc (quasi-random).")
 @click.option("--pruner", type=click.Choice(PRUNERS), default=SearchSettings.pruner,
               show_default=True,
               help="Stops poor trials early, judged at each validation evaluation.")
@@ -511,16 +521,11 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     replayed from the curve table, into which the reference tables under
     <results-dir>/reference (a clone ships the faq space's) are merged first; for other spaces
     or fidelities fill it with `grid` (missing configs are trained). Each pick is scored on the
-    recorded seeds its study did not see. Resumable; --workers defaults to one process per core
-    here."""
-    from click.core import ParameterSource
-
+    recorded seeds its study did not see. Resumable."""
     from bench.benchmark.compare import CompareSettings, run_compare
 
     given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
-             "group": group}
-    if click.get_current_context().get_parameter_source("workers") != ParameterSource.DEFAULT:
-        given["workers"] = options["workers"]
+             "group": group, "workers": options["workers"]}
     settings = CompareSettings(base=_search_settings(**options),
                                **{key: value for key, value in given.items() if value is not None})
     outcome = _run(settings, run_compare)

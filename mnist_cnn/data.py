@@ -259,6 +259,17 @@ def take_subset(images: ImageSet, size: int | None, seed: int) -> ImageSet:
     return images.subset(torch.randperm(len(images), generator=generator)[:size])
 
 
+def with_train_size(split: TrainValidationSplit, size: int | None) -> TrainValidationSplit:
+    """`split` training on a seeded subset (`split.seed`) of `size` images; all when None. The
+    validation split is the same, so evaluations cost what they did."""
+    if size is not None and size > len(split.train):
+        # a larger size would train on all of them while the record said the size asked
+        raise DataError(f"--train-size {size} is more than the {len(split.train):,} training "
+                        "images left after the validation split")
+    return TrainValidationSplit(take_subset(split.train, size, split.seed), split.validation,
+                                split.seed)
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 28, 28] -> float [N, 1, 28, 28], normalized on the tensor's device."""
     return images.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)

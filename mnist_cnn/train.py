@@ -261,12 +261,14 @@ def train(
     on_evaluation: EvaluationCallback | None = None,
     initial_weights: dict[str, torch.Tensor] | None = None,
     checkpoint_path: Path | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train with Adam and cross-entropy; evaluate on validation `evaluations_per_epoch` times.
 
     `on_evaluation(record, model)` runs after each evaluation: it may raise to prune, or
     `StopTraining` to end early. With `checkpoint_path`, state is saved after every epoch and
-    a run that finds a checkpoint there continues from it.
+    a run that finds a checkpoint there continues from it. `on_step()` runs after each batch's
+    step (progress within an epoch).
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -327,6 +329,8 @@ def train(
                         scheduler.step()
                     loss_sum += loss.detach() * len(index)
                     seen += len(index)
+                    if on_step is not None:
+                        on_step()
                 step = bound
                 train_loss = loss_sum.item() / max(1, seen)  # syncs the device before timing
                 seconds = time.perf_counter() - started

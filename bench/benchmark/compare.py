@@ -47,6 +47,7 @@ from bench.store.storage import hidden_url, open_journal, open_storage
 from bench.search.spaces import SearchSpace, SpaceError, load_space
 from bench.search.study import COUNTED_STATES, check_resumable, make_pruner, make_sampler
 from mnist_cnn.data import TrainValidationSplit
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device
 
 DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
@@ -389,8 +390,8 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
     started = context.SimpleQueue()  # each worker's pid, so that a stop can end it
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                initargs=(settings, split, threads, started))
-    bar = tqdm(total=total, initial=total - len(pending), desc=writer.group, unit="study",
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=total - len(pending), desc=writer.group,
+                       unit="study")
     with SignalGuard() as stop:
         futures = {pool.submit(_run_study, job): job for job in pending}
         try:

@@ -197,10 +197,11 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
         if final["repeats"] > 1:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
                          f"{final['repeats']} seeds): {final['test_accuracy_mean'] * 100:.2f}% ± "
-                         f"{final['test_accuracy_std'] * 100:.2f} pp (standard deviation).")
+                         f"{final['test_accuracy_std'] * 100:.2f} pp (standard deviation)"
+                         f"{tables.on_test_images(final)}.")
         else:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, one "
-                         f"seed): {final['test_accuracy_mean'] * 100:.2f}%.")
+                         f"seed): {final['test_accuracy_mean'] * 100:.2f}%{tables.on_test_images(final)}.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
     lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "

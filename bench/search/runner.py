@@ -38,7 +38,8 @@ from bench.store.storage import hidden_url
 from bench.search.spaces import SearchSpace, load_space
 from bench.search.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
                          fail_dead_trials, open_study, recovered_trials, search_storage)
-from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.data import TrainValidationSplit, load_train_validation, with_train_size
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
 POLL_SECONDS = 1.0
@@ -123,12 +124,7 @@ def quiet_optuna() -> None:
 
 def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
     split = load_train_validation(settings.data_dir, settings.validation_size, settings.data_seed)
-    if settings.train_size is not None and settings.train_size > len(split.train):
-        # a larger size would train on all of them while the fidelity recorded the size asked
-        raise ValueError(f"--train-size {settings.train_size} is more than the "
-                         f"{len(split.train):,} training images left after the validation split")
-    return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.data_seed),
-                                split.validation, split.seed)
+    return with_train_size(split, settings.train_size)
 
 
 def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
@@ -304,8 +300,8 @@ def _report_killed(workers: list[multiprocessing.Process],
 
 def _progress_bar(study: optuna.Study, settings: SearchSettings) -> tqdm:
     # initial: a resumed study's earlier trials are shown as done, not counted in the rate
-    bar = tqdm(total=settings.trials, initial=len(counted_trials(study)), desc=study.study_name,
-               unit="trial", dynamic_ncols=True)
+    bar = progress_bar(total=settings.trials, initial=len(counted_trials(study)),
+                       desc=study.study_name, unit="trial")
     _show(bar, study)
     return bar
 
