@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 from bench.evidence.decisions import MARGIN
 from bench.evidence.settings import ConfirmSettings
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
+from bench.search.spaces import shipped_space_names
 from bench.store import layout
 from mnist_cnn.train import PRECISIONS
 
@@ -34,9 +36,24 @@ ARTIFACTS_OPTION = click.option(
     "machine of a study), s3://bucket or gs://bucket. Default: <results-dir>/artifacts. "
     "Env: MNIST_BENCH_ARTIFACTS.",
 )
+
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A device this machine has, checked before a command makes anything."""
+    if value is None:
+        return None
+    from mnist_cnn.train import DeviceError, pick_device
+
+    try:
+        pick_device(value)
+    except DeviceError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
 DEVICE_OPTION = click.option(
-    "--device", default=None, help="torch device, e.g. cpu or cuda:0. Default: CUDA when there is one."
-)
+    "--device", default=None, callback=check_device,
+    help="torch device, e.g. cpu or cuda:0. Default: CUDA when there is one.")
 PRECISION_OPTION = click.option(
     "--precision", type=click.Choice(PRECISIONS), default=None,
     help="bf16: convolutions and matrix products under bf16 autocast (weights and optimizer stay "
@@ -107,16 +124,40 @@ def bad_input_errors(command):
     return wrapper
 
 
-def ensure_results_dir(results_dir: Path) -> Path:
-    """Create the results folder, or stop with a one-line usage error if it cannot be one."""
+def check_results_dir(results_dir: Path) -> Path:
+    """The results folder, or a one-line usage error if it cannot be one. It is not made here:
+    the first file written makes it, so a command refused later leaves no folder behind."""
     path = Path(results_dir)
     if path.exists() and not path.is_dir():
         raise click.BadParameter(f"{path} exists and is not a folder", param_hint="--results-dir")
+    existing = next(folder for folder in (path, *path.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise click.BadParameter(f"cannot create {path}: {existing} is not a folder",
+                                 param_hint="--results-dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot write in {existing}: permission denied",
+                                 param_hint="--results-dir")
+    return path
+
+
+def ensure_results_dir(results_dir: Path) -> Path:
+    """The results folder, checked and made (for a command that writes into it at once)."""
+    path = check_results_dir(results_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise click.BadParameter(f"cannot create {path}: {error.strerror}", param_hint="--results-dir")
     return path
+
+
+def check_plain_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A study, group or run name: one plain folder name (bench.store.layout.check_name)."""
+    if value is None:
+        return None
+    try:
+        return layout.check_name(value, "the name")
+    except layout.InvalidName as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def parse_positive_ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -212,7 +253,7 @@ def train(preset, repeats, test, validation_size, train_size, data_dir, results_
     validate(config)
     settings = TrainSettings(**{k: v for k, v in values.items()
                                 if k in TrainSettings.__dataclass_fields__})
-    results_dir = ensure_results_dir(results_dir)
+    results_dir = check_results_dir(results_dir)
     run = TrainRun(config=config, settings=settings, validation_size=validation_size,
                    train_size=train_size, data_dir=data_dir, device=device, repeats=repeats,
                    test=test, preset=preset)
@@ -228,7 +269,8 @@ def train(preset, repeats, test, validation_size, train_size, data_dir, results_
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Alternating rounds of both loops; the median is reported.")
 @DATA_DIR_OPTION
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda:0.")
+@click.option("--device", default="cpu", show_default=True, callback=check_device,
+              help="torch device, e.g. cuda:0.")
 @PRECISION_OPTION
 @bad_input_errors
 def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
@@ -246,13 +288,13 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
               "best itself; before confirm, the best trial.")
 @click.option("--trial", "trial_number", type=click.IntRange(min=0), default=None,
               help="Finetune this trial instead of the best.")
-@click.option("--study", default=None,
+@click.option("--study", default=None, callback=check_plain_name,
               help="Study name. Default: the only study in the results folder (or --storage).")
 @click.option("--storage", default=None,
               help="Optuna storage URL of the study, e.g. the PostgreSQL a team searched on. "
               "Default: sqlite:///<results-dir>/<study>/study.db.")
 @ARTIFACTS_OPTION
-@click.option("--run", "run_name", default=None,
+@click.option("--run", "run_name", default=None, callback=check_plain_name,
               help="Run folder under <study>/finetune/. Default: trial_<N>.")
 @click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
               help="Most epochs; early stopping may end sooner.")
@@ -272,6 +314,8 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed; repeats add 1.")
 @click.option("--validation-size", type=click.IntRange(min=1), default=None,
               help="Images held out for early stopping. Default: the search's.")
+@click.option("--train-size", type=click.IntRange(min=1), default=None,
+              help="Train on a seeded subset of this many images (a short try). Default: all.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
 @precision_options
 @DATA_DIR_OPTION
@@ -279,8 +323,8 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @DEVICE_OPTION
 @bad_input_errors
 def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, learning_rate,
-             schedule, augment, patience, final_pass, repeats, seed, validation_size, resume,
-             precision, data_dir, results_dir, device) -> None:
+             schedule, augment, patience, final_pass, repeats, seed, validation_size, train_size,
+             resume, precision, data_dir, results_dir, device) -> None:
     """Train a study's recommended config (or --trial N) further, then measure it once on the
     test set."""
     from bench.final.finetune import FinetuneSettings, render, run_finetune
@@ -292,6 +336,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
         artifacts=artifacts, run=run_name, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, augment=augment, patience=patience,
         final_pass=final_pass, repeats=repeats, seed=seed, validation_size=validation_size,
+        train_size=train_size,
         data_dir=data_dir, device=device, resume=resume, precision=precision,
     )
     metrics, run_dir = run_finetune(settings)
@@ -308,7 +353,7 @@ def evaluate(model, data_dir, device) -> None:
     it, or a finetune run folder."""
     from bench.final.evaluate import evaluate_saved_model, render
 
-    click.echo(render(evaluate_saved_model(model, data_dir, device)))
+    click.echo(render(evaluate_saved_model(model, data_dir, device), data_dir))
 
 
 def _fidelity_options(command):
@@ -317,7 +362,8 @@ def _fidelity_options(command):
     defaults = SearchSettings()
     options = [
         click.option("--space", default=defaults.space, show_default=True,
-                     help="Search space: faq, training, full, or the path of a .toml space file."),
+                     help=f"Search space: {', '.join(shipped_space_names())} (search_spaces/), "
+                     "or the path of a .toml space file."),
         click.option("--epochs", type=click.IntRange(min=1), default=defaults.epochs,
                      show_default=True, help="Epochs per trial."),
         click.option("--train-size", type=click.IntRange(min=1), default=defaults.train_size,
@@ -348,9 +394,11 @@ def _fidelity_options(command):
                      help="Train every trial, even configs the curve table already has."),
         click.option("--storage", default=None,
                      help="Optuna storage URL, e.g. postgresql://user:pass@host/db to share "
-                     "studies between machines. Default: sqlite:///<results-dir>/<study>/study.db."),
-        click.option("--workers", type=click.IntRange(min=1), default=defaults.workers,
-                     show_default=True, help="Worker processes on this machine, all on one study."),
+                     "studies between machines. Default: sqlite:///<results-dir>/<study>/study.db; "
+                     "for compare, <results-dir>/<group>/journal.log (an Optuna journal file)."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help=f"Worker processes on this machine. Default: {defaults.workers} "
+                     "(search, grid: all on one study); compare: one per available core."),
         DATA_DIR_OPTION,
         RESULTS_DIR_OPTION,
         DEVICE_OPTION,
@@ -361,9 +409,10 @@ def _fidelity_options(command):
     return command
 
 
-def _search_settings(results_dir: Path, no_replay: bool, **values) -> SearchSettings:
-    return SearchSettings(results_dir=ensure_results_dir(results_dir), replay=not no_replay,
-                          **values)
+def _search_settings(results_dir: Path, no_replay: bool, workers: int | None,
+                     **values) -> SearchSettings:
+    return SearchSettings(results_dir=check_results_dir(results_dir), replay=not no_replay,
+                          workers=workers or SearchSettings.workers, **values)
 
 
 def _run(settings: SearchSettings, run):
@@ -387,13 +436,15 @@ def _exit_if_interrupted(exit_code: int) -> None:
               help="Total trials of the study: a rerun adds trials until this many have finished "
               "(completed or pruned; failed and interrupted ones do not count).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), default=SearchSettings.sampler,
-              show_default=True)
+              show_default=True,
+              help="Proposes each trial's config: tpe, random, grid (each parameter's choices or "
+              "grid list), cmaes, gp (Gaussian process) or qmc (quasi-random).")
 @click.option("--pruner", type=click.Choice(PRUNERS), default=SearchSettings.pruner,
               show_default=True,
               help="Stops poor trials early, judged at each validation evaluation.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Start no trial after this many seconds.")
-@click.option("--study-name", default=None,
+@click.option("--study-name", default=None, callback=check_plain_name,
               help="Study name. Default: <space>-<sampler>-<pruner>, so rerunning a command resumes it.")
 @click.option("--heartbeat-interval", type=click.IntRange(min=1),
               default=SearchSettings.heartbeat_interval, show_default=True,
@@ -418,7 +469,8 @@ def search(**options) -> None:
 
 
 @cli.command()
-@click.option("--study-name", default=None, help="Study name. Default: <space>-grid.")
+@click.option("--study-name", default=None, callback=check_plain_name,
+              help="Study name. Default: <space>-grid.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training seeds per config: --seed, --seed+1, ... All train on the validation "
               "split of --seed, so a config's seeds are repeated measurements of it; seeds after "
@@ -459,7 +511,7 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
               "training is the same for all. Default: 10.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Trials per study (completed or pruned). Default: 30.")
-@click.option("--group", default=None,
+@click.option("--group", default=None, callback=check_plain_name,
               help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "
               "<results-dir>/<group>/journal.log, an Optuna journal file (or --storage). "
               "Default: compare-<space>.")
@@ -470,16 +522,11 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     replayed from the curve table, into which the reference tables under
     <results-dir>/reference (a clone ships the faq space's) are merged first; for other spaces
     or fidelities fill it with `grid` (missing configs are trained). Each pick is scored on the
-    recorded seeds its study did not see. Resumable; --workers defaults to one process per core
-    here."""
-    from click.core import ParameterSource
-
+    recorded seeds its study did not see. Resumable."""
     from bench.benchmark.compare import CompareSettings, run_compare
 
     given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
-             "group": group}
-    if click.get_current_context().get_parameter_source("workers") != ParameterSource.DEFAULT:
-        given["workers"] = options["workers"]
+             "group": group, "workers": options["workers"]}
     settings = CompareSettings(base=_search_settings(**options),
                                **{key: value for key, value in given.items() if value is not None})
     outcome = _run(settings, run_compare)
@@ -488,7 +535,7 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
 
 
 @cli.command()
-@click.option("--study", default=None,
+@click.option("--study", default=None, callback=check_plain_name,
               help="The study to confirm (a folder under --results-dir). Default: the only one.")
 @click.option("--top", type=click.IntRange(min=1), default=ConfirmSettings.top, show_default=True,
               help="Distinct configs of the study to race, best search value first.")
@@ -600,18 +647,21 @@ def merge_curves(tables, into, results_dir) -> None:
     from bench.store.curves import CurveTable
     from bench.store.reference import SUFFIX, read_reference
 
-    target = CurveTable(into or layout.curve_table(ensure_results_dir(results_dir)))
-    for path in tables:
-        if Path(path).suffix == SUFFIX:  # a reference table shipped as text (results/reference/)
-            added, known = target.add_rows(read_reference(path))
-        else:
-            added, known = target.merge(CurveTable(path))
+    into = Path(into or layout.curve_table(check_results_dir(results_dir)))
+    if any(Path(path).resolve() == into.resolve() for path in tables):
+        raise BadInput(f"cannot merge {into} into itself")
+    # Every table is read before the target is opened: a table that is not one makes nothing.
+    rows = {path: read_reference(path) if Path(path).suffix == SUFFIX  # shipped as text
+            else CurveTable(path).rows() for path in tables}
+    target = CurveTable(into)
+    for path, table_rows in rows.items():
+        added, known = target.add_rows(table_rows)
         click.echo(f"{path}: {added} curves added, {known} already in {target.path}")
 
 
 @cli.command()
 @click.argument("results_dir", type=click.Path(path_type=Path), default=Path("results"))
-@click.option("--study", default=None,
+@click.option("--study", default=None, callback=check_plain_name,
               help="Report only this study (a folder under RESULTS_DIR; with --storage, the "
               "study and those named after it, such as its confirm study or a compare group).")
 @click.option("--storage", default=None,
@@ -632,6 +682,8 @@ def report(results_dir, study, storage, out_dir, top, margin) -> None:
     """
     from bench.report import NothingToReport, ReportSettings, build_report
 
+    if results_dir.exists() and not results_dir.is_dir():
+        raise BadInput(f"results folder {results_dir} is a file, not a folder")
     settings = ReportSettings(results_dir=results_dir, study=study, storage=storage,
                               out_dir=out_dir, top=top, margin=margin / 100)
     try:
@@ -649,6 +701,9 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    except click.exceptions.NoArgsIsHelpError as no_command:  # the help, not an error
+        no_command.show()
+        sys.exit(no_command.exit_code)
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

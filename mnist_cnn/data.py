@@ -180,8 +180,26 @@ def _name_corrupt_file(root: Path, names: tuple[str, ...], error: Exception) -> 
         try:
             reader(str(path))
         except Exception as file_error:
-            return f"{path.name} is not a valid MNIST IDX file: {file_error or type(file_error).__name__}"
+            return f"{path.name} is not a valid MNIST IDX file: {_idx_problem(path, file_error)}"
     return f"cannot read MNIST from {root}: {error}"
+
+
+def _idx_problem(path: Path, error: Exception) -> str:
+    """The reader's reason, or (torchvision often gives none) what its header holds instead."""
+    reason = str(error).strip()
+    if reason:
+        return reason
+    header = path.read_bytes()[:4]
+    return (f"its header is {header.hex(' ') or 'empty'}, where an IDX file of MNIST images or "
+            "labels starts with 00 00 08 03 or 00 00 08 01")
+
+
+def describe_data(data_dir: str | Path | None) -> str:
+    """Which MNIST files `data_dir` means, for a sentence: the shipped copy, or the folder."""
+    source = resolve_data_dir(data_dir)
+    if source.resolve() == shipped_data_dir().resolve():
+        return "the shipped MNIST"
+    return str(source)
 
 
 def data_fingerprint(data_dir: str | Path | None) -> str:
@@ -239,6 +257,17 @@ def take_subset(images: ImageSet, size: int | None, seed: int) -> ImageSet:
         return images
     generator = torch.Generator().manual_seed(seed)
     return images.subset(torch.randperm(len(images), generator=generator)[:size])
+
+
+def with_train_size(split: TrainValidationSplit, size: int | None) -> TrainValidationSplit:
+    """`split` training on a seeded subset (`split.seed`) of `size` images; all when None. The
+    validation split is the same, so evaluations cost what they did."""
+    if size is not None and size > len(split.train):
+        # a larger size would train on all of them while the record said the size asked
+        raise DataError(f"--train-size {size} is more than the {len(split.train):,} training "
+                        "images left after the validation split")
+    return TrainValidationSplit(take_subset(split.train, size, split.seed), split.validation,
+                                split.seed)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,22 @@ from mnist_cnn.train import autocast, to_input
 class ModelMetrics:
     parameters: int
     flops_per_image: int
-    latency_ms_batch1: float
+    latency_ms_batch1: float  # the median of `latency_calls` timed calls
     inference_images_per_second: float
+    # The spread of those calls: their first and third quartiles (one timing is no measurement;
+    # a busy machine shows here as a wide spread, not as a different median alone).
+    latency_ms_batch1_q1: float = 0.0
+    latency_ms_batch1_q3: float = 0.0
+    latency_calls: int = 0
+
+    def latency_text(self) -> str:
+        return describe_latency(self.latency_ms_batch1, self.latency_ms_batch1_q1,
+                                self.latency_ms_batch1_q3, self.latency_calls)
+
+
+def describe_latency(median: float, q1: float, q3: float, calls: int) -> str:
+    """A batch-1 latency as a sentence part: median, quartiles and how many calls."""
+    return f"latency {median:.2f} ms (median of {calls} calls, quartiles {q1:.2f}-{q3:.2f} ms)"
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -71,9 +85,14 @@ def _timed_runs(model: nn.Module, batch: int, repeats: int, warmup: int,
 
 
 def inference_latency_ms(model: nn.Module, repeats: int = 50, warmup: int = 5,
-                         precision: str | None = None) -> float:
-    """Median milliseconds for one image."""
-    return statistics.median(_timed_runs(model, 1, repeats, warmup, precision)) * 1000
+                         precision: str | None = None) -> tuple[float, float, float]:
+    """Milliseconds for one image: the first quartile, median and third quartile of `repeats`
+    calls."""
+    times = [seconds * 1000 for seconds in _timed_runs(model, 1, repeats, warmup, precision)]
+    if len(times) < 2:
+        return times[0], times[0], times[0]
+    q1, median, q3 = statistics.quantiles(times, n=4)
+    return q1, median, q3
 
 
 def inference_throughput(model: nn.Module, batch: int = 256, repeats: int = 10, warmup: int = 2,
@@ -85,12 +104,16 @@ def inference_throughput(model: nn.Module, batch: int = 256, repeats: int = 10, 
 def measure_model(model: nn.Module, repeats: int = 50, precision: str | None = None) -> ModelMetrics:
     """Parameters, FLOPs per image, latency at batch 1 and throughput at batch 256, timed at the
     `precision` the model was trained at (see mnist_cnn.train.autocast)."""
+    q1, median, q3 = inference_latency_ms(model, repeats=repeats, precision=precision)
     return ModelMetrics(
         parameters=count_parameters(model),
         flops_per_image=flops_per_image(model),
-        latency_ms_batch1=inference_latency_ms(model, repeats=repeats, precision=precision),
+        latency_ms_batch1=median,
         inference_images_per_second=inference_throughput(model, repeats=max(3, repeats // 5),
                                                          precision=precision),
+        latency_ms_batch1_q1=q1,
+        latency_ms_batch1_q3=q3,
+        latency_calls=repeats,
     )
 
 

@@ -115,11 +115,31 @@ class StopTraining(Exception):
 EvaluationCallback = Callable[[EpochRecord, nn.Module], None]
 
 
+class DeviceError(ValueError):
+    """A device this machine does not have: bad input, found before any work starts."""
+
+
 def pick_device(name: str | None = None) -> torch.device:
-    """CUDA when there is one, else the CPU; `name` overrides."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when there is one, else the CPU; `name` overrides, checked to exist here."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(f"device {name!r}: torch finds no CUDA GPU on this machine; "
+                              "use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device {name!r}: this machine has {count} CUDA GPU"
+                              f"{'s' if count != 1 else ''} (cuda:0..cuda:{count - 1})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {name!r}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {name!r}: mnist-bench runs on cpu, cuda or mps only")
+    return device
 
 
 def available_cores() -> int:
@@ -241,12 +261,14 @@ def train(
     on_evaluation: EvaluationCallback | None = None,
     initial_weights: dict[str, torch.Tensor] | None = None,
     checkpoint_path: Path | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train with Adam and cross-entropy; evaluate on validation `evaluations_per_epoch` times.
 
     `on_evaluation(record, model)` runs after each evaluation: it may raise to prune, or
     `StopTraining` to end early. With `checkpoint_path`, state is saved after every epoch and
-    a run that finds a checkpoint there continues from it.
+    a run that finds a checkpoint there continues from it. `on_step()` runs after each batch's
+    step (progress within an epoch).
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -307,6 +329,8 @@ def train(
                         scheduler.step()
                     loss_sum += loss.detach() * len(index)
                     seen += len(index)
+                    if on_step is not None:
+                        on_step()
                 step = bound
                 train_loss = loss_sum.item() / max(1, seen)  # syncs the device before timing
                 seconds = time.perf_counter() - started

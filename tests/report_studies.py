@@ -90,6 +90,7 @@ def write_finetune(results_dir: Path, study: str, run: str, trial_number: int,
                "test_accuracy_std": std,
                "repeats": [{"seed": s, "test_accuracy": mean, "test_loss": 0.03} for s in range(3)],
                "per_class_accuracy": [0.98] * 10, "confusion_matrix": matrix,
+               "test_images": 10_000, "test_data": "the shipped MNIST",
                "parameters": 400_000, "flops_per_image": 3_800_000, "latency_ms_batch1": 1.0,
                "inference_images_per_second": 10_000.0}
     path = layout.finetune_dir(results_dir, study, run) / "metrics.json"

@@ -58,7 +58,8 @@ def test_corrupt_file_is_named(tmp_path):
     folder = write_tiny_mnist(tmp_path / "mnist", train=300, test=50, gz=False)
     with open(folder / "train-images-idx3-ubyte", "r+b") as f:
         f.write(b"\x00\x00\x09\x09")  # wrong magic number
-    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte is not a valid MNIST IDX file: "
+                                        r"\S"):  # with its reason
         load_train_validation(folder, validation_size=100)
 
 

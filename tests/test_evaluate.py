@@ -78,7 +78,8 @@ def test_evaluate_command_prints_accuracy_and_loss_on_data_dir(tmp_path, monkeyp
         monkeypatch, capsys,
     )
     assert code == 0
-    assert f"test accuracy {expected.accuracy:.2%} (loss {expected.loss:.4f}) on 50 images" in out
+    assert (f"test accuracy {expected.accuracy:.2%} (loss {expected.loss:.4f}) on 50 test images "
+            f"of {data}") in out
 
 
 @pytest.mark.parametrize("setup, message", [

@@ -18,7 +18,7 @@ import torch
 
 from bench.store import layout, schema
 from bench.store.artifacts import open_artifact_store, upload_weights
-from bench.final.finetune import FinetuneSettings, load_starting_point, run_finetune
+from bench.final.finetune import FinetuneSettings, load_starting_point, render, run_finetune
 from mnist_cnn.model import CNNConfig, build_model
 from mnist_cnn.train import TrainSettings, checkpoint_history
 
@@ -27,7 +27,7 @@ CLI = [sys.executable, "-c", "from bench.cli import main; main()"]
 
 
 def make_study(results: Path, name: str = "faq", finished: bool = True, weights: bool = True,
-               config: CNNConfig = SMALL) -> Path:
+               config: CNNConfig = SMALL, data: str | None = None) -> Path:
     """A study as the search writes it: one trial with config, settings and kept weights."""
     layout.study_dir(results, name).mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(study_name=name, storage=layout.sqlite_url(results, name),
@@ -36,6 +36,7 @@ def make_study(results: Path, name: str = "faq", finished: bool = True, weights:
     attrs = {
         schema.ATTR_CONFIG: {**asdict(config), "channels": list(config.channels)},
         schema.ATTR_TRAIN_SETTINGS: asdict(TrainSettings(epochs=1, learning_rate=3e-3)),
+        **({schema.ATTR_FIDELITY: {"data": data}} if data else {}),
     }
     state = optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED
     trial = study.ask()
@@ -90,6 +91,16 @@ def test_repeats_report_mean_and_spread(tmp_path, tiny_mnist):
                 "inference_images_per_second", "seconds", "trial_number", "config"):
         assert metrics[key] is not None
     assert metrics["parameters"] == sum(p.numel() for p in build_model(SMALL).parameters())
+    assert metrics["test_images"] == 200 and metrics["test_data"] == str(tiny_mnist)
+    assert metrics["notes"] == []  # the trial recorded no data: nothing to compare
+
+
+def test_other_data_than_the_trials_is_said_with_the_test_images(tmp_path, tiny_mnist):
+    results = make_study(tmp_path / "results", data="shipped")
+    metrics, run_dir = run_finetune(settings(results, tiny_mnist, epochs=1))
+    assert any("on the shipped MNIST; this finetune trains and tests on " + str(tiny_mnist) in note
+               for note in metrics["notes"])
+    assert f"on 200 test images of {tiny_mnist}" in render(metrics, run_dir)
 
 
 def test_default_lr_is_a_third_of_the_trials_when_starting_from_its_weights(tmp_path, tiny_mnist):

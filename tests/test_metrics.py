@@ -22,3 +22,8 @@ def test_measure_model_reports_positive_speeds():
     assert metrics.parameters == count_parameters(build_model(CNNConfig(channels=(8, 16), fc_width=32)))
     assert metrics.latency_ms_batch1 > 0
     assert metrics.inference_images_per_second > 0
+    # a median over the calls, with their quartiles: a spread, and how many calls it is of
+    assert metrics.latency_calls == 5
+    assert 0 < metrics.latency_ms_batch1_q1 <= metrics.latency_ms_batch1 <= metrics.latency_ms_batch1_q3
+    assert metrics.latency_text().startswith(f"latency {metrics.latency_ms_batch1:.2f} ms (median "
+                                             "of 5 calls, quartiles ")

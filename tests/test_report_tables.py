@@ -80,6 +80,7 @@ def test_summary_names_best_config_with_its_numbers(studies):
                                "99.10% (the search's own value, not held out, no interval)")
     assert lines[1].startswith("The one to use: kernel 7, stride 1, pool 2/2, FC 256")
     assert lines[2] == ("Test accuracy of the one to use (finetune run best, 3 seeds): "
-                        "99.21% ± 0.04 pp (standard deviation).")
+                        "99.21% ± 0.04 pp (standard deviation) on 10,000 test images of the "
+                        "shipped MNIST.")
     assert lines[3].endswith("3 distinct configs, 3 measurements (config x fidelity x seed; "
                              "replays and repeats of one measurement count once).")

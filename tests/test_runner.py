@@ -100,6 +100,9 @@ def test_rerun_adds_exactly_the_missing_trials_and_plain_optuna_reads_it(tiny_mn
     again = run(command(tiny_mnist, space_file, results, "--trials", "4"))
     assert again.returncode == 0 and len(load(results).trials) == 4
     assert "4 trials finished" in again.stdout
+    assert "--trials 4 on a study with 4 finished trials ran none" in again.stdout
+    fewer = run(command(tiny_mnist, space_file, results, "--trials", "2"))
+    assert "--trials 2 on a study with 4 finished trials ran none" in fewer.stdout
     refused = run(command(tiny_mnist, space_file, results, "--trials", "5", "--epochs", "2"))
     assert refused.returncode == 2 and "epochs=1" in refused.stderr
     assert len(load(results).trials) == 4
@@ -311,6 +314,8 @@ def test_cli_defaults_are_the_settings_defaults():
     defaults = {p.name: p.default for p in search.params}
     settings = SearchSettings()
     for name in ("trials", "space", "sampler", "pruner", "epochs", "train_size", "validation_size",
-                 "evaluations_per_epoch", "seed", "timeout", "study_name", "storage", "workers"):
+                 "evaluations_per_epoch", "seed", "timeout", "study_name", "storage"):
         assert defaults[name] == getattr(settings, name), name
-    assert "--workers" in CliRunner().invoke(search, ["--help"]).output
+    # --workers has none: compare's default differs (a process per core); its help says both
+    assert f"Default: {settings.workers} (search, grid" in " ".join(
+        CliRunner().invoke(search, ["--help"], terminal_width=200).output.split())

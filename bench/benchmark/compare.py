@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -49,11 +48,11 @@ from bench.store.storage import hidden_url, open_journal, open_storage
 from bench.search.spaces import SearchSpace, SpaceError, load_space
 from bench.search.study import COUNTED_STATES, check_resumable, make_pruner, make_sampler
 from mnist_cnn.data import TrainValidationSplit
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device
 
 DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
 DEFAULT_PRUNERS = ("median", "hyperband", "none")
-GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 POLL_SECONDS = 0.5
 # The "compare" attr's table fields, refreshed in every study after a run.
 COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
@@ -92,8 +91,8 @@ class CompareSettings:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.group is not None and not GROUP_NAME.fullmatch(self.group):
-            raise ValueError(f"group {self.group!r}: use letters, digits, '.', '_' and '-'")
+        if self.group is not None:
+            layout.check_name(self.group, "group")
         if not self.base.replay:
             raise ValueError("compare answers trials from the curve table: drop --no-replay "
                              "(`search --no-replay` trains every trial)")
@@ -183,10 +182,10 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     if "grid" in settings.samplers:
         space.grid()  # a space with no finite grid fails now, in one line
     group = settings.group_for(space)
+    split = load_search_split(base)  # bad data fails before anything is written
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)
-    split = load_search_split(base)
     coverage = table_coverage(space, base, split, table)
     note = coverage.note(space, table.path)
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
@@ -392,8 +391,8 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
     started = context.SimpleQueue()  # each worker's pid, so that a stop can end it
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                initargs=(settings, split, threads, started))
-    bar = tqdm(total=total, initial=total - len(pending), desc=writer.group, unit="study",
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=total - len(pending), desc=writer.group,
+                       unit="study")
     with SignalGuard() as stop:
         futures = {pool.submit(_run_study, job): job for job in pending}
         try:

@@ -24,7 +24,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from tqdm import tqdm
 
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
@@ -44,6 +43,7 @@ from bench.search.spaces import SearchSpace, load_space
 from bench.store.studies import StudySource
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
 
 CONFIRM_SUFFIX = "-confirm"
@@ -307,7 +307,7 @@ class _Measurer:
         self.split = load_search_split(search)
         self.table = CurveTable(search.curve_table_path)
         self.guard = SignalGuard()
-        self.bar = tqdm(total=0, desc=confirm.study_name, unit="run", dynamic_ncols=True)
+        self.bar = progress_bar(total=0, desc=confirm.study_name, unit="run")
 
     def __enter__(self) -> "_Measurer":
         self.guard.__enter__()

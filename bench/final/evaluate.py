@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,9 +17,11 @@ import torch
 from torch import nn
 
 from bench.store.layout import FINETUNE_CONFIG, FINETUNE_EXPORT, FINETUNE_WEIGHTS
-from mnist_cnn.data import MEAN, STD, DataError, ImageSet, load_test_set
+from mnist_cnn.data import MEAN, STD, DataError, ImageSet, describe_data, load_test_set
 from mnist_cnn.model import NUM_CLASSES, CNNConfig, build_model
 from mnist_cnn.train import evaluate, pick_device, prepare_model
+
+WEIGHT_SUFFIXES = (".pt", ".pth")  # a state_dict saved by torch.save
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ def load_saved_model(path: Path, device: torch.device) -> nn.Module:
         finally:
             quiet.setLevel(level)
         return NormalizedInput(exported.to(device))
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise DataError(f"{path} is not a saved model: give a {FINETUNE_EXPORT} export, a "
+                        f"{FINETUNE_WEIGHTS} with {FINETUNE_CONFIG} beside it, or a finetune run "
+                        "folder")
     config_path = path.with_name(FINETUNE_CONFIG)
     if not config_path.is_file():
         raise DataError(f"weights {path} need {config_path.name} beside them")
@@ -123,8 +130,9 @@ def load_saved_model(path: Path, device: torch.device) -> nn.Module:
         config_dict = json.loads(config_path.read_text())
         model = build_model(CNNConfig(**config_dict))
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (OSError, RuntimeError, TypeError, json.JSONDecodeError) as error:
-        raise DataError(f"cannot load {path} with {config_path.name}: {error}") from None
+    except (OSError, RuntimeError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"cannot load {path} with {config_path.name}: {reason}") from None
     return prepare_model(model, device)
 
 
@@ -137,9 +145,11 @@ def evaluate_saved_model(
     return score(model, load_test_set(data_dir), chosen)
 
 
-def render(evaluation: TestEvaluation) -> str:
+def render(evaluation: TestEvaluation, data_dir: Path | None = None) -> str:
+    """The score, saying on how many test images of which data it was measured."""
     per_class = " ".join(f"{d}:{a:.2%}" for d, a in enumerate(evaluation.per_class_accuracy))
     return (
         f"test accuracy {evaluation.accuracy:.2%} (loss {evaluation.loss:.4f}) "
-        f"on {evaluation.images:,} images\nper class {per_class}"
+        f"on {evaluation.images:,} test images of {describe_data(data_dir)}\n"
+        f"per class {per_class}"
     )

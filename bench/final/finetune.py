@@ -7,6 +7,7 @@ is exported. The test files are read once, after every repeat has finished train
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.trial import TrialState
-from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.artifacts import download_weights, open_artifact_store
@@ -26,9 +26,11 @@ from bench.store.identity import fidelity_id, trial_config_id, trial_fidelity
 from bench.evidence.summary import gather
 from bench.store.storage import settings_record
 from bench.store.studies import StudySource
-from mnist_cnn.data import ImageSet, TrainValidationSplit, load_test_set, load_train_validation
-from mnist_cnn.metrics import measure_model
+from mnist_cnn.data import (ImageSet, TrainValidationSplit, data_fingerprint, describe_data,
+                            load_test_set, load_train_validation, with_train_size)
+from mnist_cnn.metrics import describe_latency, measure_model
 from mnist_cnn.model import CNNConfig, build_model, validate
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import (
     LR_SCHEDULES,
     EpochRecord,
@@ -68,6 +70,7 @@ class FinetuneSettings:
     repeats: int = 1
     seed: int = 0
     validation_size: int | None = None  # None: the search's
+    train_size: int | None = None  # a seeded subset of the training images; None: all
     data_dir: Path | None = None
     device: str | None = None
     resume: bool = False
@@ -108,6 +111,7 @@ class StartingPoint:
     validation_size: int
     split_seed: int
     notes: tuple[str, ...] = ()  # why this trial, why not its kept weights
+    data: str | None = None  # the data the trial was measured on (Fidelity.data), when recorded
 
 
 @dataclass
@@ -239,7 +243,18 @@ def load_starting_point(settings: FinetuneSettings, study_name: str) -> Starting
         validation_size=int(search.get("validation_size", 5000)),
         split_seed=int(search.get("seed", train_settings.get("seed", 0))),
         notes=tuple(notes),
+        data=(trial.user_attrs.get(schema.ATTR_FIDELITY) or {}).get("data"),
     )
+
+
+def other_data_note(start: StartingPoint, data_dir: Path | None) -> str | None:
+    """A note when this finetune's data are not those the study measured the trial on."""
+    if start.data is None or start.data == data_fingerprint(data_dir):
+        return None
+    searched = "the shipped MNIST" if start.data == "shipped" else f"other files ({start.data})"
+    return (f"the study measured trial {start.trial_number} on {searched}; this finetune trains "
+            f"and tests on {describe_data(data_dir)}, so its test accuracy is not of the data "
+            "the trial was chosen on")
 
 
 def finetune_train_settings(start: StartingPoint, settings: FinetuneSettings, seed: int) -> TrainSettings:
@@ -331,16 +346,18 @@ def _train_with_early_stopping(start: StartingPoint, settings: FinetuneSettings,
     last_path = layout.finetune_checkpoint(run_dir, seed, "last")
     done = checkpoint_history(last_path)
     stopper = EarlyStopping(settings.patience, layout.finetune_checkpoint(run_dir, seed, "best"), done)
-    with tqdm(total=train_settings.epochs, initial=len(done), desc=f"finetune seed {seed}",
-              unit="epoch") as bar:
+    steps = math.ceil(len(split.train) / train_settings.batch_size)  # batches an epoch
+    with progress_bar(total=train_settings.epochs * steps, initial=len(done) * steps,
+                      desc=f"finetune seed {seed}", unit="batch") as bar:
 
         def on_evaluation(record: EpochRecord, model: torch.nn.Module) -> None:
-            bar.update(1)
-            bar.set_postfix(val_acc=f"{record.validation_accuracy:.4f}", loss=f"{record.train_loss:.4f}")
+            bar.set_postfix(epoch=f"{record.epoch:g}", val_acc=f"{record.validation_accuracy:.4f}",
+                            loss=f"{record.train_loss:.4f}")
             stopper(record, model)
 
         result = train(start.config, train_settings, split, device, on_evaluation=on_evaluation,
-                       initial_weights=start.weights, checkpoint_path=last_path)
+                       initial_weights=start.weights, checkpoint_path=last_path,
+                       on_step=lambda: bar.update(1))
     return RepeatResult(
         seed=seed,
         weights=stopper.best_weights or _cpu_state(result.model),
@@ -358,11 +375,13 @@ def _final_pass(start: StartingPoint, split: TrainValidationSplit, repeat: Repea
     trained = TrainSettings(**repeat.train_settings)
     settings = replace(trained, epochs=FINAL_PASS_EPOCHS,
                        learning_rate=trained.learning_rate * FINAL_PASS_LR_FACTOR)
-    with tqdm(total=FINAL_PASS_EPOCHS, desc=f"final pass seed {repeat.seed}", unit="epoch") as bar:
-        final = train(start.config, settings, _train_plus_validation(split), device,
-                      on_evaluation=lambda record, model: bar.update(1),
-                      initial_weights=repeat.weights,
-                      checkpoint_path=layout.finetune_checkpoint(run_dir, repeat.seed, "final"))
+    both = _train_plus_validation(split)
+    steps = math.ceil(len(both.train) / settings.batch_size)
+    with progress_bar(total=FINAL_PASS_EPOCHS * steps, desc=f"final pass seed {repeat.seed}",
+                      unit="batch") as bar:
+        final = train(start.config, settings, both, device, initial_weights=repeat.weights,
+                      checkpoint_path=layout.finetune_checkpoint(run_dir, repeat.seed, "final"),
+                      on_step=lambda: bar.update(1))
     return replace(repeat, weights=_cpu_state(final.model), final_pass_history=final.history_dicts())
 
 
@@ -388,13 +407,17 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     started = time.perf_counter()
     study_name = settings.source.choose(settings.study)
     start = load_starting_point(settings, study_name)
+    note = other_data_note(start, settings.data_dir)
+    if note:
+        start = replace(start, notes=(*start.notes, note))
+    device = pick_device(settings.device)
+    split = with_train_size(load_train_validation(  # bad sizes fail before the run folder is made
+        settings.data_dir, settings.validation_size or start.validation_size, start.split_seed),
+        settings.train_size)
     run_dir = layout.finetune_dir(settings.results_dir, study_name,
                                   settings.run or start.run)
     _prepare_run_dir(run_dir, settings)
     use_available_cores()
-    device = pick_device(settings.device)
-    split = load_train_validation(settings.data_dir, settings.validation_size or start.validation_size,
-                                  start.split_seed)
     repeats = [train_repeat(start, settings, split, settings.seed + i, run_dir, device)
                for i in range(settings.repeats)]
 
@@ -434,6 +457,7 @@ def _metrics(start: StartingPoint, settings: FinetuneSettings, repeats: list[Rep
         "notes": list(start.notes),
         "device": str(device),
         "test_images": evaluations[chosen].images,
+        "test_data": describe_data(settings.data_dir),
         "test_accuracy_mean": statistics.fmean(accuracies),
         "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
         "test_accuracy_min": min(accuracies),
@@ -468,9 +492,12 @@ def render(metrics: dict, run_dir: Path) -> str:
     repeats = metrics["repeats"]
     spread = f" ± {metrics['test_accuracy_std']:.2%} over {len(repeats)} seeds" if len(repeats) > 1 else ""
     notes = "".join(f"note: {note}\n" for note in metrics.get("notes", []))
+    latency = describe_latency(*(metrics[key] for key in ("latency_ms_batch1", "latency_ms_batch1_q1",
+                                                         "latency_ms_batch1_q3", "latency_calls")))
     return notes + (
         f"trial {metrics['trial_number']} of {metrics['study']} (from {metrics['started_from']}): "
-        f"test accuracy {metrics['test_accuracy_mean']:.2%}{spread}, "
-        f"{metrics['parameters']:,} params, latency {metrics['latency_ms_batch1']:.2f} ms, "
+        f"test accuracy {metrics['test_accuracy_mean']:.2%}{spread} on "
+        f"{metrics['test_images']:,} test images of {metrics['test_data']}, "
+        f"{metrics['parameters']:,} params, {latency}, "
         f"{metrics['seconds']:.0f} s\nwrote {run_dir}"
     )

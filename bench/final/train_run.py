@@ -9,13 +9,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bench.evidence.reproduction import Measured, Reference
 from bench.store.identity import Fidelity
 from mnist_cnn.data import TrainValidationSplit, load_test_set, load_train_validation, take_subset
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import TrainSettings, evaluate, pick_device, train, use_available_cores
 
 
@@ -50,7 +49,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)
         label = f"training seed {settings.seed}" if run.repeats > 1 else "training"
-        with tqdm(total=settings.epochs, desc=label, unit="epoch") as bar:
+        with progress_bar(total=settings.epochs, desc=label, unit="epoch") as bar:
             def show(record, model):
                 bar.update(1)
                 bar.set_postfix(val_acc=f"{record.validation_accuracy:.4f}",
@@ -109,7 +108,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
         f"validation accuracy {summary['validation_accuracy']:.2%}{over} | "
         f"{metrics.parameters:,} params | {metrics.flops_per_image / 1e6:.2f} MFLOPs/image | "
         f"train {summary['train_images_per_second']:,.0f} img/s, {seconds_text} | "
-        f"latency {metrics.latency_ms_batch1:.2f} ms | "
+        f"{metrics.latency_text()} | "
         f"inference {metrics.inference_images_per_second:,.0f} img/s @256"
     ]
     if tests:

@@ -12,7 +12,7 @@ from bench.evidence.confirm import CONFIRM_SUFFIX, confirmed_name
 from bench.store.identity import KNOBS
 from bench.evidence.decisions import MARGIN
 from bench.evidence.summary import Evidence, gather
-from bench.report import benchmark, budgets, glance, tables
+from bench.report import benchmark, budgets, glance, tables, write
 from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
 from bench.report.formatting import markdown
@@ -51,6 +51,14 @@ class ReportOutput:
 
 
 def build_report(settings: ReportSettings) -> ReportOutput:
+    """The report written in a new folder that then replaces the old one whole (write.py)."""
+    out_dir = Path(settings.out_dir or layout.report_dir(settings.results_dir, settings.study))
+    with write.replacing(out_dir) as staging:
+        built = _build_report(settings, staging)
+    return ReportOutput(out_dir, [out_dir / path.name for path in built.files], built.notes)
+
+
+def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
     """Read the studies, write every table as CSV and Markdown, summary.md and index.html.
 
     Compare studies (bench.benchmark.compare) are reported together in one Benchmark part, never one by
@@ -61,16 +69,14 @@ def build_report(settings: ReportSettings) -> ReportOutput:
         ordinary, compared = split_compare(load_studies(
             StudySource(settings.results_dir, settings.storage), settings.study))
     except StudyNotFound as error:
-        if not reference.sections:  # nothing local and nothing shipped
+        if not reference.sections or settings.storage or settings.study:  # none where asked
             raise
         ordinary, compared = [], []  # a fresh clone: the shipped reference answers only
         reference.notes.append(f"No local studies ({error}): the answers below come from the "
                                "shipped reference tables alone.")
     studies, notes = _reportable(ordinary, compared, bool(reference.sections))
     notes += reference.notes
-    out = ReportOutput(Path(settings.out_dir or layout.report_dir(settings.results_dir,
-                                                                     settings.study)), notes=notes)
-    out.out_dir.mkdir(parents=True, exist_ok=True)
+    out = ReportOutput(out_dir, notes=notes)
     evidence = gather((s.study for s in studies), settings.margin) if studies else None
     if evidence is not None:
         notes += evidence.notes
@@ -205,10 +211,11 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
         if final["repeats"] > 1:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
                          f"{final['repeats']} seeds): {pct(final['test_accuracy_mean'])} ± "
-                         f"{points(final['test_accuracy_std'])} (standard deviation).")
+                         f"{points(final['test_accuracy_std'])} (standard deviation)"
+                         f"{tables.on_test_images(final)}.")
         else:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, one "
-                         f"seed): {pct(final['test_accuracy_mean'])}.")
+                         f"seed): {pct(final['test_accuracy_mean'])}{tables.on_test_images(final)}.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
     lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "

@@ -29,7 +29,7 @@ def latest_final_models(studies: list[StudyData]) -> pd.DataFrame:
     """Every finetune run (metrics.json), newest first: the models that saw the test set."""
     rows = [{"study": s.name, **run} for s in studies for run in s.finetune]
     columns = ["study", "run", "trial_number", "test_accuracy_mean", "test_accuracy_std",
-               "repeats", "parameters", "flops_per_image", "latency_ms_batch1",
+               "repeats", "test_images", "test_data", "parameters", "flops_per_image", "latency_ms_batch1",
                "inference_images_per_second", "written"]
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -52,7 +52,18 @@ def final_models_by_config(studies: list[StudyData]) -> pd.DataFrame:
     finals = finals.merge(ids, how="inner", left_on=["study", "trial_number"],
                           right_on=["study", "trial"])
     return finals.drop_duplicates("config_id")[["config_id", "run", "test_accuracy_mean",
-                                                "test_accuracy_std", "repeats"]]
+                                                "test_accuracy_std", "repeats", "test_images",
+                                                "test_data"]]
+
+
+def on_test_images(final: pd.Series) -> str:
+    """' on N test images of DATA' for a finetune run's test accuracy ("" in a run recorded
+    before it said so)."""
+    if pd.isna(final.get("test_images")):
+        return ""
+    data = final.get("test_data")
+    return (f" on {int(final['test_images']):,} test images"
+            + (f" of {data}" if isinstance(data, str) else ""))
 
 
 def accuracy_table(ranked: pd.DataFrame, finals: pd.DataFrame, limit: int = 10) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -38,7 +38,8 @@ from bench.store.storage import hidden_url
 from bench.search.spaces import SearchSpace, load_space
 from bench.search.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
                          fail_dead_trials, open_study, recovered_trials, search_storage)
-from mnist_cnn.data import TrainValidationSplit, load_train_validation, take_subset
+from mnist_cnn.data import TrainValidationSplit, load_train_validation, with_train_size
+from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
 POLL_SECONDS = 1.0
@@ -61,6 +62,8 @@ class SearchOutcome:
     seconds: float
     signal: int | None = None
     recovered: int = 0  # trials of dead workers failed and retried or replaced by this command
+    finished_before: int = 0  # trials the study had finished before this command
+    total: int = 0  # the study's total asked for (--trials)
 
     @property
     def exit_code(self) -> int:
@@ -73,9 +76,19 @@ class SearchOutcome:
         replayed = f", {self.replayed} replayed from the curve table" if self.replayed else ""
         recovered = (f", {self.recovered} trial{'s' if self.recovered != 1 else ''} of a dead "
                      f"worker recovered" if self.recovered else "")
-        return (f"study {self.study_name}: {self.finished} trials finished ({self.pruned} pruned, "
-                f"{self.invalid} of them invalid configs{replayed}), {best}, "
+        return (f"{self._before()}study {self.study_name}: {self.finished} trials finished "
+                f"({self.pruned} pruned, {self.invalid} of them invalid configs{replayed}), {best}, "
                 f"{self.seconds:.0f} s{recovered}{stopped}")
+
+    def _before(self) -> str:
+        """What the study had already: --trials is its total, not a number to add."""
+        if not self.finished_before:
+            return ""
+        if self.finished_before >= self.total:
+            return (f"note: --trials {self.total} on a study with {self.finished_before} finished "
+                    "trials ran none: --trials is the study's total, raise it to add trials\n")
+        return (f"note: the study had {self.finished_before} finished trials; this run added "
+                f"{self.finished - self.finished_before} towards its total of {self.total}\n")
 
 
 def run_search(settings: SearchSettings) -> SearchOutcome:
@@ -83,11 +96,13 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     quiet_optuna()
     space = load_space(settings.space)
     # Bad input fails here, before the study is made or any worker or training starts.
+    pick_device(settings.device)
     split = load_search_split(settings)
     storage = search_storage(settings, space)
     artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
     study = open_study(settings, space, storage=storage)  # once here, before any worker starts
+    finished_before = len(counted_trials(study))
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with
     if settings.workers == 1:
@@ -97,7 +112,8 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
         del split  # each worker process loads its own
         signal_received = _run_worker_processes(settings, study)
     write_study_files(study, settings, artifacts)
-    return _outcome(study, settings, time.perf_counter() - started, signal_received, started_at)
+    return replace(_outcome(study, settings, time.perf_counter() - started, signal_received,
+                            started_at), finished_before=finished_before, total=settings.trials)
 
 
 def quiet_optuna() -> None:
@@ -108,12 +124,7 @@ def quiet_optuna() -> None:
 
 def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
     split = load_train_validation(settings.data_dir, settings.validation_size, settings.data_seed)
-    if settings.train_size is not None and settings.train_size > len(split.train):
-        # a larger size would train on all of them while the fidelity recorded the size asked
-        raise ValueError(f"--train-size {settings.train_size} is more than the "
-                         f"{len(split.train):,} training images left after the validation split")
-    return TrainValidationSplit(take_subset(split.train, settings.train_size, settings.data_seed),
-                                split.validation, split.seed)
+    return with_train_size(split, settings.train_size)
 
 
 def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
@@ -289,8 +300,8 @@ def _report_killed(workers: list[multiprocessing.Process],
 
 def _progress_bar(study: optuna.Study, settings: SearchSettings) -> tqdm:
     # initial: a resumed study's earlier trials are shown as done, not counted in the rate
-    bar = tqdm(total=settings.trials, initial=len(counted_trials(study)), desc=study.study_name,
-               unit="trial", dynamic_ncols=True)
+    bar = progress_bar(total=settings.trials, initial=len(counted_trials(study)),
+                       desc=study.study_name, unit="trial")
     _show(bar, study)
     return bar
 

@@ -86,6 +86,8 @@ class SearchSettings:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.grace_period <= self.heartbeat_interval:
             raise ValueError("grace_period must be longer than heartbeat_interval")
+        if self.study_name is not None:
+            layout.check_name(self.study_name)  # "" too: an empty name is not the default
 
     def plan(self, seed: int | None = None) -> TrialPlan:
         """How every trial of this search trains (`seed` overrides the search's, for repeats)."""

@@ -11,7 +11,29 @@ results/<study>/report/             the report's tables, plots and index.html
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# A study, group or run name is one plain folder name: it can never point outside its parent.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class InvalidName(ValueError):
+    """A study, group or run name that is not a plain folder name: bad input."""
+
+
+def is_plain_name(name: str) -> bool:
+    return bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
+def check_name(name: str, what: str = "study name") -> str:
+    """`name` when it is a plain name (letters, digits, '.', '_', '-'; no path separators, no
+    '..', not empty), else InvalidName saying so."""
+    if not is_plain_name(name):
+        raise InvalidName(f"{what} {name!r} is not a plain name: use letters, digits, '.', '_' "
+                          "and '-', starting with a letter or digit (no '/', no '..')")
+    return name
+
 
 def curve_table(results_dir: Path) -> Path:
     """The default curve table: searches record into it and replay from it."""
@@ -19,7 +41,7 @@ def curve_table(results_dir: Path) -> Path:
 
 
 def study_dir(results_dir: Path, study_name: str) -> Path:
-    return Path(results_dir) / study_name
+    return Path(results_dir) / check_name(study_name)
 
 
 def study_db(results_dir: Path, study_name: str) -> Path:
@@ -45,7 +67,8 @@ def study_names(results_dir: Path) -> list[str]:
     root = Path(results_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if study_file(root, p.name).is_file())
+    return sorted(p.name for p in root.iterdir()
+                  if is_plain_name(p.name) and study_file(root, p.name).is_file())
 
 
 def sqlite_url(results_dir: Path, study_name: str) -> str:
@@ -68,7 +91,7 @@ def artifacts_dir(results_dir: Path) -> Path:
 
 
 def finetune_dir(results_dir: Path, study_name: str, run_name: str) -> Path:
-    return study_dir(results_dir, study_name) / "finetune" / run_name
+    return study_dir(results_dir, study_name) / "finetune" / check_name(run_name, "run name")
 
 
 # Files inside a finetune run folder (finetune_dir); the report reads FINETUNE_METRICS.

@@ -14,12 +14,42 @@ from pathlib import Path
 import optuna
 from sqlalchemy.engine import make_url
 
-from bench.store import layout
+from bench.store import layout, schema
 from bench.store.storage import hidden_url, open_journal, open_storage, storage_url
+
+LISTED = 6  # names a message lists before "and N more"
 
 
 class StudyNotFound(ValueError):
     """The storage or the name points at no study: bad input."""
+
+
+class StudyUnreadable(ValueError):
+    """A study file that is there but cannot be read (damaged, or not Optuna's): bad input."""
+
+
+def short_list(names: list[str]) -> str:
+    """Names for a one-line message: the first few, then how many more."""
+    if not names:
+        return "none"
+    more = len(names) - LISTED
+    return ", ".join(names[:LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def root_cause(error: BaseException) -> str:
+    """The first line of the error at the bottom of `error`'s chain: Optuna wraps a damaged
+    database's "database disk image is malformed" in a guess about too long values."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _searched(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The studies of `storage` that are neither a compare group's nor a confirm study."""
+    return sorted(study.study_name for study in storage.get_all_studies()
+                  if schema.STUDY_ATTR_COMPARE not in study.user_attrs
+                  and schema.STUDY_ATTR_CONFIRM not in study.user_attrs)
 
 
 @dataclass(frozen=True)
@@ -35,6 +65,12 @@ class StudySource:
 
     def url(self, study_name: str) -> str:
         return storage_url(self.storage, self.results_dir, study_name)
+
+    def location(self, study_name: str) -> str:
+        """Where `study_name` is read from, for messages: its file, or the storage URL."""
+        if self.storage is None:
+            return str(layout.study_file(self.results_dir, study_name))
+        return hidden_url(self.url(study_name))
 
     def open(self, study_name: str) -> optuna.storages.BaseStorage:
         """The storage holding `study_name` (for SQLite: that file, which must exist; a folder
@@ -57,19 +93,34 @@ class StudySource:
         storage = self.open("")
         return sorted(optuna.get_all_study_names(storage))
 
+    def searches(self) -> list[str]:
+        """The studies a search made: what `confirm` and `finetune` may take by default. A
+        compare group (a journal.log folder, or studies with the "compare" attr) and a confirm
+        study are not."""
+        if self.storage is None:  # a folder named after the study it holds
+            return [name for name in self.names()
+                    if layout.study_file(self.results_dir, name).name == "study.db"
+                    and name in _searched(self.open(name))]
+        return _searched(self.open(""))
+
     def choose(self, study_name: str | None) -> str:
-        """`study_name`, checked; or the only study there is."""
-        names = self.names()
-        listed = ", ".join(names) or "none"
+        """`study_name`, checked; or the only study a search made."""
         if study_name is None:
-            if len(names) == 1:
-                return names[0]
-            if not names:
-                raise StudyNotFound(f"no study in {self.where}; run `mnist-bench search` first")
-            raise StudyNotFound(f"{self.where} holds {len(names)} studies, pick one with "
-                                f"--study: {listed}")
+            searches = self.searches()
+            if len(searches) == 1:
+                return searches[0]
+            if not searches:
+                others = self.names()
+                besides = (f" (it holds {short_list(others)}: compare groups, not searches)"
+                           if others else "")
+                raise StudyNotFound(f"no study of `mnist-bench search` in {self.where}{besides}; "
+                                    "run `mnist-bench search` first")
+            raise StudyNotFound(f"{self.where} holds {len(searches)} searched studies, pick one "
+                                f"with --study: {short_list(searches)}")
+        names = self.names()
         if study_name not in names:
-            raise StudyNotFound(f"no study {study_name!r} in {self.where} (studies: {listed})")
+            raise StudyNotFound(f"no study {study_name!r} in {self.where} (studies: "
+                                f"{short_list(names)})")
         return study_name
 
     def load(self, study_name: str) -> optuna.Study:
@@ -81,8 +132,12 @@ class StudySource:
         storage = self.open(study_name)
         names = optuna.get_all_study_names(storage)
         if study_name not in names:
-            raise StudyNotFound(f"no study {study_name!r} in {hidden_url(self.url(study_name))} "
-                                f"(studies: {', '.join(sorted(names)) or 'none'})")
+            group = (" is a compare group, not a study a search made" if names and all(
+                name.startswith(study_name + "-") for name in names) else "")
+            raise StudyNotFound(f"{study_name!r}{group or ' is not a study'}: "
+                                f"{self.location(study_name)} holds {len(names)} "
+                                f"stud{'y' if len(names) == 1 else 'ies'} "
+                                f"({short_list(sorted(names))})")
         return optuna.load_study(study_name=study_name, storage=storage), storage
 
     def load_related(self, study_name: str | None) -> list[tuple[Path, optuna.Study]]:
@@ -94,7 +149,9 @@ class StudySource:
         """
         if self.storage is None:
             if not Path(self.results_dir).is_dir():
-                raise StudyNotFound(f"results folder {self.results_dir} does not exist")
+                raise StudyNotFound(f"results folder {self.results_dir} "
+                                    + ("is a file, not a folder" if Path(self.results_dir).exists()
+                                       else "does not exist"))
             folders = [self.choose(study_name)] if study_name else self.names()
             if not folders:
                 raise StudyNotFound(f"no studies under {self.results_dir} (looked for "
@@ -104,13 +161,15 @@ class StudySource:
             for folder in folders:
                 try:
                     storage = self.open(folder)
-                    names = optuna.get_all_study_names(storage)
+                    loaded = [optuna.load_study(study_name=name, storage=storage)
+                              for name in sorted(optuna.get_all_study_names(storage))]
+                    for study in loaded:  # read it all now: damage anywhere shows here
+                        study.user_attrs, study.get_trials(deepcopy=False)
                 except Exception as error:  # a damaged or foreign file: say which, in one line
-                    raise StudyNotFound(f"cannot read {layout.study_file(self.results_dir, folder)}: "
-                                        f"{str(error).splitlines()[0]}") from None
-                studies += [(layout.study_dir(self.results_dir, folder),
-                             optuna.load_study(study_name=name, storage=storage))
-                            for name in sorted(names)]
+                    raise StudyUnreadable(f"cannot read {layout.study_file(self.results_dir, folder)}: "
+                                        f"{root_cause(error)} (move it aside to report the "
+                                        "others)") from None
+                studies += [(layout.study_dir(self.results_dir, folder), study) for study in loaded]
             if not studies:
                 raise StudyNotFound(f"the study files under {self.results_dir} hold no studies")
             return studies
