@@ -205,7 +205,7 @@ def test_help_says_what_the_readme_says():
 
     search = CliRunner().invoke(cli, ["search", "--help"], terminal_width=200).output
     compare = CliRunner().invoke(cli, ["compare", "--help"], terminal_width=200).output
-    readme = README.read_text()
+    readme = README.read_text() + (README.parent / "docs" / "usage.md").read_text()  # the options
     assert all(name in search for name in shipped_space_names()) and "speedrun" in search
     assert "Proposes each trial's config" in search  # --sampler has help
     assert "compare: one per available core" in compare and "[default: 1]" not in compare
