@@ -26,6 +26,11 @@ function recordLayout(body, suffix) {
       if (outside(text.getBoundingClientRect(), box)) cut.add(plot.id);
     });
   });
+  var placeholder = new Set();  // Plotly's "new text": an annotation made with no text
+  document.querySelectorAll(".plotly-graph-div text").forEach(function (text) {
+    if (text.textContent.trim() === "new text") placeholder.add(text.closest("[id]").id);
+  });
+  body.dataset["placeholder" + suffix] = Array.from(placeholder).join(" ");
   body.dataset["scrollWidth" + suffix] = String(root.scrollWidth);
   body.dataset["wide" + suffix] = Array.from(wide).join(" ");
   body.dataset["cut" + suffix] = Array.from(cut).join(" ");

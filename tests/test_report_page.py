@@ -156,6 +156,8 @@ def assert_drawn_without_errors(page: Path, dom: str) -> None:
     assert len(parser.marked) == page.read_text().count("Plotly.newPlot")
     assert not parser.undrawn(), f"plots not drawn: {parser.undrawn()}"
     assert f'data-drawn-plots="{len(parser.marked)}"' in dom
+    placeholder = re.search(r'data-placeholder="([^"]*)"', dom)
+    assert placeholder and placeholder.group(1) == "", f"placeholder text in {placeholder}"
 
 
 def test_page_draws_every_plot_without_errors_in_headless_chromium(page, tmp_path):
@@ -210,6 +212,7 @@ def test_page_fits_a_laptop_and_leads_with_the_decisions(decided_page, tmp_path)
         assert int(seen[f"data-scroll-width{state}"]) <= int(seen["data-client-width"])
         assert seen[f"data-wide{state}"] == "", "tables or plots past the right edge"
         assert seen[f"data-cut{state}"] == "", "plots with text cut off at their edges"
+        assert seen[f"data-placeholder{state}"] == "", "plots with placeholder text"
 
     text = decided_page.read_text()
     start = text.index('<div class="summary">')
