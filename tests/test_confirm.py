@@ -92,6 +92,11 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
     assert not is_search(confirm)  # so its seeds are held out
     assert "a race of" in done.stdout and "1 round:" in done.stdout
+    # its closing line counts what is decided as the report will: one function says both
+    from bench.evidence.summary import decided_line, gather
+
+    line = decided_line(gather([load(results, STUDY), confirm]))
+    assert f"(the report: {line[0].lower()}{line[1:-1]})" in done.stdout
     # at the search's fidelity: bf16; its first evaluation scores the interim subset, its last all 200
     assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["precision"] == "bf16" for t in trials)
     assert all(t.user_attrs[schema.ATTR_TRAIN_SETTINGS]["interim_validation_size"] == 100

@@ -37,10 +37,11 @@ from bench.evidence import decisions
 from bench.evidence.decisions import race_rounds
 from bench.evidence.reproduction import Reference, study_checks
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import Evidence, gather
+from bench.evidence.summary import Evidence, decided_line, gather
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
 from bench.store.studies import StudySource
+from bench.store.wording import counted
 from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.progress import progress_bar
@@ -73,6 +74,7 @@ class ConfirmOutcome:
     signal: int | None = None
     rounds: int = 0
     open: set[tuple[str, str]] = field(default_factory=set)  # undecided comparisons at the end
+    decided: str = ""  # what the report will say is decided (summary.decided_line)
     out_of_time: bool = False
     reproduction: list[str] = field(default_factory=list)  # against the shipped reference table
 
@@ -84,8 +86,10 @@ class ConfirmOutcome:
         stopped = f"; stopped by {signal.Signals(self.signal).name}" if self.signal else ""
         if self.out_of_time:
             stopped += "; out of time (rerun to continue the race)"
-        state = (f"{len(self.open)} comparison{'s' if len(self.open) != 1 else ''} still "
-                 f"undecided" if self.open else "every comparison decided")
+        state = (f"{counted(len(self.open), 'comparison')} of the race still undecided"
+                 if self.open else "every comparison of the race decided")
+        if self.decided:  # the report's count, over every config and pair of the studies
+            state += f" (the report: {self.decided[0].lower()}{self.decided[1:-1]})"
         return (f"confirm {self.study_name}: a race of {self.configs} configs on held-out seeds "
                 f"(at most {self.max_seeds} each), {self.rounds} round"
                 f"{'s' if self.rounds != 1 else ''}: {self.trained} trained, {self.from_table} "
@@ -247,8 +251,9 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
         fidelity = measurer.budget_id(chosen[0])
 
         def open_configs() -> set[str]:
-            outcome.open = open_comparisons(gather([study, confirm], settings.margin),
-                                            by_identity, fidelity)
+            evidence = gather([study, confirm], settings.margin)
+            outcome.open = open_comparisons(evidence, by_identity, fidelity)
+            outcome.decided = decided_line(evidence) if evidence is not None else ""
             return {config for pair in outcome.open for config in pair}
 
         open_configs()  # what a rerun finds open, for the bar's first round

@@ -11,12 +11,12 @@ import pandas as pd
 
 from bench.evidence.answers import headline, knob_answer, overfitting_answer
 from bench.evidence.budgets import Budget, agreement_table
-from bench.evidence.decisions import MARGIN, MIN_SEEDS, Looks
+from bench.evidence.decisions import BETTER, EQUIVALENT, MARGIN, MIN_SEEDS, WORSE, Looks
 from bench.evidence.measurements import measurements
 from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs, rank_against_best
 from bench.store import schema
 from bench.store.identity import KNOBS
-from bench.store.wording import counted
+from bench.store.wording import counted, points
 
 
 @dataclass
@@ -108,3 +108,22 @@ def _budget(fidelity: str, epochs: float, summary: pd.DataFrame, heldout: dict, 
                for line in knob_answer(knob, own[own["knob"] == knob] if len(own) else own)]
     answers += overfitting_answer(own[own["knob"] == "fc_width"] if len(own) else own)
     return Budget(fidelity, epochs, ranked, headline(ranked, selected_from), answers)
+
+
+DECIDED = (BETTER, EQUIVALENT, WORSE)
+
+
+def decided_line(evidence: Evidence) -> str:
+    """How much is decided, as the report's summary and confirm's closing line both say it:
+    the configs against the best and the FAQ pairs."""
+    others = evidence.ranked.loc[~evidence.ranked["is_best"], "decision"]
+    pairs = evidence.pairs["decision"] if len(evidence.pairs) else pd.Series(dtype=str)
+    return (f"Decided within ±{points(evidence.margin)}: "
+            f"{_decided(others, 'configs against the best')}, {_decided(pairs, 'FAQ pairs')}; "
+            "the rest undecided.")
+
+
+def _decided(decisions: pd.Series, what: str) -> str:
+    if decisions.empty:
+        return f"no {what} yet"
+    return f"{int(decisions.isin(DECIDED).sum())} of {len(decisions)} {what}"

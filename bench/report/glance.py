@@ -11,14 +11,11 @@ from bench.evidence.answers import (
     CLAIMS, KNOB_NAMES, capitalized, claim_verdict, decision_counts, describe, knob_answer,
     measured, overfitting_answer,
 )
-from bench.evidence.decisions import BETTER, EQUIVALENT, MIN_SEEDS, WORSE
-from bench.evidence.summary import Evidence
+from bench.evidence.decisions import MIN_SEEDS
+from bench.evidence.summary import Evidence, decided_line
 from bench.report.page_parts import Folded
 from bench.store.identity import KNOBS
 from bench.store.wording import epochs_label, mflop, mflop_cell, pct, points, pp
-
-DECIDED = (BETTER, EQUIVALENT, WORSE)
-
 
 def summary_lines(evidence: Evidence) -> list[str]:
     """The best with its held-out mean and interval, the one to use, and how much is decided."""
@@ -36,18 +33,9 @@ def summary_lines(evidence: Evidence) -> list[str]:
         to_use = (f"{describe(use)}, {use['decision']} to the best within {margin}, at "
                   f"{mflop(use['flops_per_image'])} against {mflop(best['flops_per_image'])} "
                   "per image")
-    others = ranked.loc[~ranked["is_best"], "decision"]
-    pairs = evidence.pairs["decision"] if len(evidence.pairs) else pd.Series(dtype=str)
     return [f"Best: {describe(best)}: {measured(best)}.",
             f"The one to use: {to_use}.",
-            f"Decided within {margin}: {_decided(others, 'configs against the best')}, "
-            f"{_decided(pairs, 'FAQ pairs')}; the rest undecided."]
-
-
-def _decided(decisions: pd.Series, what: str) -> str:
-    if decisions.empty:
-        return f"no {what} yet"
-    return f"{int(decisions.isin(DECIDED).sum())} of {len(decisions)} {what}"
+            decided_line(evidence)]
 
 
 def knob_line(knob: str, pairs: pd.DataFrame, epochs: float | None = None) -> str:
