@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from bench.evidence.decisions import MARGIN
+from bench.benchmark.compare import CompareSettings
 from bench.evidence.settings import ConfirmSettings
+from bench.final.finetune import FinetuneSettings
+from bench.final.train_run import TrainRun
+from bench.machine.figures import FiguresSettings
+from bench.report import ReportSettings
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
 from bench.search.spaces import shipped_space_names
 from bench.store import layout
-from mnist_cnn.train import PRECISIONS
+from mnist_cnn.model import PADDING_MODES, POOL_TYPES, CNNConfig
+from mnist_cnn.train import LR_SCHEDULES, PRECISIONS, TrainSettings
+
+
+def default_of(settings: type, name: str) -> Any:
+    """The default of a settings dataclass's field: each option's default lives in the
+    dataclass the command fills, so the library and the command cannot disagree."""
+    (field,) = (field for field in dataclasses.fields(settings) if field.name == name)
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    if field.default is dataclasses.MISSING:
+        raise TypeError(f"{settings.__name__}.{name} has no default")
+    return field.default
+
+
+def comma_separated(values: tuple) -> str:
+    """A tuple default as the comma-separated text its option parses: (32, 64) -> '32,64'."""
+    return ",".join(str(value) for value in values)
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -94,12 +117,19 @@ def refuse_emulated_bf16(device_name: str | None) -> None:
                    "now. Use fp32 (the CPU's default), or --allow-emulated-bf16 to run anyway.")
 
 
-MARGIN_OPTION = click.option(
-    "--margin", type=click.FloatRange(min=0, max=10, min_open=True), default=MARGIN * 100,
-    show_default=True,
-    help="Margin of practical equivalence in percentage points: two configs within it are "
-    "'equivalent' once shown so; by default what two retrainings differ by 95% of the time "
-    "(1.96 x sqrt 2 x the seed sd the report prints).")
+def margin_option(settings: type):
+    """--margin, given in percentage points and handed to the command as the fraction every
+    library function takes: the one conversion, here at the edge. Its default is `settings`'s."""
+
+    def to_fraction(ctx: click.Context, param: click.Parameter, percentage_points: float) -> float:
+        return percentage_points / 100
+
+    return click.option(
+        "--margin", type=click.FloatRange(min=0, max=10, min_open=True),
+        default=default_of(settings, "margin") * 100, show_default=True, callback=to_fraction,
+        help="Margin of practical equivalence in percentage points: two configs within it are "
+        "'equivalent' once shown so; by default what two retrainings differ by 95% of the time "
+        "(1.96 x sqrt 2 x the seed sd the report prints).")
 
 
 class BadInput(click.ClickException):
@@ -184,38 +214,56 @@ def cli() -> None:
 @click.option("--preset", default=None,
               help="Start from a named network and training: tutorial, or speedrun (99% test "
               "accuracy in seconds on a CPU). Options given as well override its values.")
-@click.option("--channels", default="32,64", show_default=True, callback=parse_positive_ints,
+@click.option("--channels", default=comma_separated(default_of(CNNConfig, "channels")),
+              show_default=True, callback=parse_positive_ints,
               help="Output channels per conv block, comma-separated; one entry per block.")
-@click.option("--kernel-size", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--padding", type=click.Choice(["same", "valid"]), default="same", show_default=True)
-@click.option("--pool-size", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--kernel-size", type=click.IntRange(min=1),
+              default=default_of(CNNConfig, "kernel_size"), show_default=True)
+@click.option("--stride", type=click.IntRange(min=1),
+              default=default_of(CNNConfig, "stride"), show_default=True)
+@click.option("--padding", type=click.Choice(PADDING_MODES),
+              default=default_of(CNNConfig, "padding"), show_default=True)
+@click.option("--pool-size", type=click.IntRange(min=1),
+              default=default_of(CNNConfig, "pool_size"), show_default=True,
               help="Pooling window; 1 is no pooling at pool stride 1, subsampling at a larger one.")
-@click.option("--pool-stride", type=click.IntRange(min=1), default=None,
+@click.option("--pool-stride", type=click.IntRange(min=1),
+              default=default_of(CNNConfig, "pool_stride"),
               help="Pooling stride. Default: the pool size.")
-@click.option("--pool-type", type=click.Choice(["max", "avg"]), default="max", show_default=True)
-@click.option("--fc-width", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+@click.option("--pool-type", type=click.Choice(POOL_TYPES),
+              default=default_of(CNNConfig, "pool_type"), show_default=True)
+@click.option("--fc-width", type=click.IntRange(min=1),
+              default=default_of(CNNConfig, "fc_width"), show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True),
+              default=default_of(CNNConfig, "dropout"), show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1),
+              default=default_of(TrainSettings, "epochs"), show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1),
+              default=default_of(TrainSettings, "batch_size"), show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
+              default=default_of(TrainSettings, "learning_rate"),
               show_default=True, help="Adam learning rate (the peak, with a schedule).")
-@click.option("--schedule", "lr_schedule", type=click.Choice(["constant", "cosine", "onecycle"]),
-              default="constant", show_default=True, help="Learning-rate schedule over the steps.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--evaluations-per-epoch", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--schedule", "lr_schedule", type=click.Choice(LR_SCHEDULES),
+              default=default_of(TrainSettings, "lr_schedule"), show_default=True,
+              help="Learning-rate schedule over the steps.")
+@click.option("--weight-decay", type=click.FloatRange(min=0),
+              default=default_of(TrainSettings, "weight_decay"), show_default=True)
+@click.option("--evaluations-per-epoch", type=click.IntRange(min=1),
+              default=default_of(TrainSettings, "evaluations_per_epoch"), show_default=True,
               help="Validation evaluations per epoch (the learning curve's points; training is "
               "the same).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=default_of(TrainSettings, "seed"), show_default=True,
               help="Seeds weights, batch order and the validation split.")
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=default_of(TrainRun, "repeats"),
+              show_default=True,
               help="Train seeds --seed .. --seed+R-1 (one validation split) and report their mean.")
 @click.option("--test", is_flag=True,
               help="After all training, score each final model once on the test set: mean, "
               "spread and n. For a network already chosen; never choose by it.")
-@click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True,
+@click.option("--validation-size", type=click.IntRange(min=1),
+              default=default_of(TrainRun, "validation_size"), show_default=True,
               help="Images carved from the training set for validation.")
-@click.option("--train-size", type=click.IntRange(min=1), default=None,
+@click.option("--train-size", type=click.IntRange(min=1),
+              default=default_of(TrainRun, "train_size"),
               help="Train on a seeded subset of this many images. Default: all.")
 @precision_options
 @DATA_DIR_OPTION
@@ -234,10 +282,9 @@ def train(preset, repeats, test, validation_size, train_size, data_dir, results_
 
     from click.core import ParameterSource
 
-    from bench.final.train_run import TrainRun, run_training
-    from mnist_cnn.model import CNNConfig, validate
+    from bench.final.train_run import run_training
+    from mnist_cnn.model import validate
     from mnist_cnn.presets import preset as named_preset
-    from mnist_cnn.train import TrainSettings
 
     values = {}
     if preset is not None:
@@ -296,22 +343,31 @@ def speed(images, batch_size, repeats, data_dir, device, precision) -> None:
 @ARTIFACTS_OPTION
 @click.option("--run", "run_name", default=None, callback=check_plain_name,
               help="Run folder under <study>/finetune/. Default: trial_<N>.")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True,
-              help="Most epochs; early stopping may end sooner.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              default=default_of(FinetuneSettings, "epochs"),
+              show_default=True, help="Most epochs; early stopping may end sooner.")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak Adam learning rate. Default: the trial's / 3 when starting from its kept "
               "weights, the trial's when it kept none.")
-@click.option("--schedule", type=click.Choice(["cosine", "onecycle", "constant"]), default="cosine",
-              show_default=True, help="Learning-rate schedule over the epochs.")
-@click.option("--augment/--no-augment", default=True, show_default=True,
+@click.option("--schedule", type=click.Choice(["cosine", "onecycle", "constant"]),
+              default=default_of(FinetuneSettings, "schedule"), show_default=True,
+              help="Learning-rate schedule over the epochs.")
+@click.option("--augment/--no-augment", default=default_of(FinetuneSettings, "augment"),
+              show_default=True,
               help="Random shifts (2 px) and rotations (10 degrees) of training images.")
-@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--patience", type=click.IntRange(min=1),
+              default=default_of(FinetuneSettings, "patience"),
+              show_default=True,
               help="Stop after this many epochs without a better validation accuracy.")
-@click.option("--final-pass/--no-final-pass", default=False, show_default=True,
+@click.option("--final-pass/--no-final-pass", default=default_of(FinetuneSettings, "final_pass"),
+              show_default=True,
               help="After early stopping, one epoch on train+validation at a tenth of the rate.")
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1),
+              default=default_of(FinetuneSettings, "repeats"),
+              show_default=True,
               help="Seeds to train; test accuracy is reported as mean and spread.")
-@click.option("--seed", type=int, default=0, show_default=True, help="First seed; repeats add 1.")
+@click.option("--seed", type=int, default=default_of(FinetuneSettings, "seed"), show_default=True,
+              help="First seed; repeats add 1.")
 @click.option("--validation-size", type=click.IntRange(min=1), default=None,
               help="Images held out for early stopping. Default: the search's.")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
@@ -327,7 +383,7 @@ def finetune(best, trial_number, study, storage, artifacts, run_name, epochs, le
              resume, precision, data_dir, results_dir, device) -> None:
     """Train a study's recommended config (or --trial N) further, then measure it once on the
     test set."""
-    from bench.final.finetune import FinetuneSettings, render, run_finetune
+    from bench.final.finetune import render, run_finetune
 
     if best == (trial_number is not None):
         raise BadInput("pass either --best or --trial N")
@@ -412,7 +468,7 @@ def _fidelity_options(command):
 def _search_settings(results_dir: Path, no_replay: bool, workers: int | None,
                      **values) -> SearchSettings:
     return SearchSettings(results_dir=check_results_dir(results_dir), replay=not no_replay,
-                          workers=workers or SearchSettings.workers, **values)
+                          workers=workers or default_of(SearchSettings, "workers"), **values)
 
 
 def _run(settings: SearchSettings, run):
@@ -431,15 +487,16 @@ def _exit_if_interrupted(exit_code: int) -> None:
 
 
 @cli.command()
-@click.option("--trials", type=click.IntRange(min=1), default=SearchSettings.trials,
+@click.option("--trials", type=click.IntRange(min=1), default=default_of(SearchSettings, "trials"),
               show_default=True,
               help="Total trials of the study: a rerun adds trials until this many have finished "
               "(completed or pruned; failed and interrupted ones do not count).")
-@click.option("--sampler", type=click.Choice(SAMPLERS), default=SearchSettings.sampler,
+@click.option("--sampler", type=click.Choice(SAMPLERS),
+              default=default_of(SearchSettings, "sampler"),
               show_default=True,
               help="Proposes each trial's config: tpe, random, grid (each parameter's choices or "
               "grid list), cmaes, gp (Gaussian process) or qmc (quasi-random).")
-@click.option("--pruner", type=click.Choice(PRUNERS), default=SearchSettings.pruner,
+@click.option("--pruner", type=click.Choice(PRUNERS), default=default_of(SearchSettings, "pruner"),
               show_default=True,
               help="Stops poor trials early, judged at each validation evaluation.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -447,9 +504,10 @@ def _exit_if_interrupted(exit_code: int) -> None:
 @click.option("--study-name", default=None, callback=check_plain_name,
               help="Study name. Default: <space>-<sampler>-<pruner>, so rerunning a command resumes it.")
 @click.option("--heartbeat-interval", type=click.IntRange(min=1),
-              default=SearchSettings.heartbeat_interval, show_default=True,
+              default=default_of(SearchSettings, "heartbeat_interval"), show_default=True,
               help="Seconds between a running trial's heartbeats in the storage.")
-@click.option("--grace-period", type=click.IntRange(min=1), default=SearchSettings.grace_period,
+@click.option("--grace-period", type=click.IntRange(min=1),
+              default=default_of(SearchSettings, "grace_period"),
               show_default=True,
               help="Seconds without a heartbeat after which another machine's trial counts as "
               "dead, is failed and retried (a dead worker on this machine is seen at once).")
@@ -502,15 +560,16 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
 @cli.command()
 @click.option("--samplers", callback=parse_names,
               help=f"Comma-separated samplers to compare, of {', '.join(SAMPLERS)}. "
-              "Default: tpe,random,cmaes,gp.")
+              f"Default: {comma_separated(default_of(CompareSettings, 'samplers'))}.")
 @click.option("--pruners", callback=parse_names,
               help=f"Comma-separated pruners to compare, of {', '.join(PRUNERS)}. "
-              "Default: median,hyperband,none.")
+              f"Default: {comma_separated(default_of(CompareSettings, 'pruners'))}.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="Studies per sampler and pruner; seed k (0..SEEDS-1) seeds the sampler only, "
-              "training is the same for all. Default: 10.")
+              f"training is the same for all. Default: {default_of(CompareSettings, 'seeds')}.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
-              help="Trials per study (completed or pruned). Default: 30.")
+              help="Trials per study (completed or pruned). "
+              f"Default: {default_of(CompareSettings, 'trials')}.")
 @click.option("--group", default=None, callback=check_plain_name,
               help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "
               "<results-dir>/<group>/journal.log, an Optuna journal file (or --storage). "
@@ -523,7 +582,7 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
     <results-dir>/reference (a clone ships the faq space's) are merged first; for other spaces
     or fidelities fill it with `grid` (missing configs are trained). Each pick is scored on the
     recorded seeds its study did not see. Resumable."""
-    from bench.benchmark.compare import CompareSettings, run_compare
+    from bench.benchmark.compare import run_compare
 
     given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
              "group": group, "workers": options["workers"]}
@@ -537,19 +596,21 @@ def compare(samplers, pruners, seeds, trials, group, **options) -> None:
 @cli.command()
 @click.option("--study", default=None, callback=check_plain_name,
               help="The study to confirm (a folder under --results-dir). Default: the only one.")
-@click.option("--top", type=click.IntRange(min=1), default=ConfirmSettings.top, show_default=True,
+@click.option("--top", type=click.IntRange(min=1),
+              default=default_of(ConfirmSettings, "top"), show_default=True,
               help="Distinct configs of the study to race, best search value first.")
-@click.option("--seeds", type=click.IntRange(min=2), default=ConfirmSettings.seeds,
+@click.option("--seeds", type=click.IntRange(min=2), default=default_of(ConfirmSettings, "seeds"),
               show_default=True,
               help="Held-out seeds (not the search's own) every config gets in the first round.")
-@click.option("--max-seeds", type=click.IntRange(min=2), default=ConfirmSettings.max_seeds,
+@click.option("--max-seeds", type=click.IntRange(min=2),
+              default=default_of(ConfirmSettings, "max_seeds"),
               show_default=True,
               help="Held-out seeds a config may get while a comparison it is in stays undecided; "
               "each later round adds one to those configs only.")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Start no new run after this many minutes; a rerun continues the race.")
-@MARGIN_OPTION
-@click.option("--sweep/--no-sweep", default=ConfirmSettings.sweep, show_default=True,
+@margin_option(ConfirmSettings)
+@click.option("--sweep/--no-sweep", default=default_of(ConfirmSettings, "sweep"), show_default=True,
               help="Also measure the configs one grid step from the best in each network knob "
               "(the paired comparisons that answer the FAQ).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
@@ -578,7 +639,7 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
     from bench.evidence.confirm import run_confirm
 
     outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, max_seeds=max_seeds,
-                                          minutes=minutes, margin=margin / 100, sweep=sweep,
+                                          minutes=minutes, margin=margin, sweep=sweep,
                                           epochs=epochs, results_dir=results_dir,
                                           storage=storage, device=device))
     for note in outcome.notes or []:
@@ -591,21 +652,28 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
 
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("figures.json"), show_default=True, help="The JSON file of figures.")
-@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              default=default_of(FiguresSettings, "out"), show_default=True,
+              help="The JSON file of figures.")
+@click.option("--trials", type=click.IntRange(min=1),
+              default=default_of(FiguresSettings, "trials"), show_default=True,
               help="Trials of the search step.")
-@click.option("--workers", callback=parse_positive_ints, default="1,2,4", show_default=True,
+@click.option("--workers", callback=parse_positive_ints,
+              default=comma_separated(default_of(FiguresSettings, "workers")), show_default=True,
               help="Worker counts to time on one device, each on its own study.")
-@click.option("--worker-trials", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--worker-trials", type=click.IntRange(min=1),
+              default=default_of(FiguresSettings, "worker_trials"), show_default=True,
               help="Trials per worker count (no pruning, no replay).")
 @click.option("--train-size", type=click.IntRange(min=1), default=None,
               help="Images per trial's epoch. Default: all 55,000.")
-@click.option("--validation-size", type=click.IntRange(min=1), default=5000, show_default=True)
-@click.option("--speed-images", type=click.IntRange(min=64), default=6400, show_default=True,
+@click.option("--validation-size", type=click.IntRange(min=1),
+              default=default_of(FiguresSettings, "validation_size"), show_default=True)
+@click.option("--speed-images", type=click.IntRange(min=64),
+              default=default_of(FiguresSettings, "speed_images"), show_default=True,
               help="Images per loop of the speed step.")
-@click.option("--finetune-epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--finetune-epochs", type=click.IntRange(min=1),
+              default=default_of(FiguresSettings, "finetune_epochs"), show_default=True)
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results-figures"), show_default=True,
+              default=default_of(FiguresSettings, "results_dir"), show_default=True,
               help="Folder for the steps' studies and report (kept apart from results/).")
 @DATA_DIR_OPTION
 @DEVICE_OPTION
@@ -615,7 +683,7 @@ def figures(out, trials, workers, worker_trials, train_size, validation_size, sp
     """Measure this machine end to end (speed, a search, K workers on one device, a finetune,
     the report) into one JSON file, rewritten after each step. Made for a GPU lent for minutes:
     `mnist-bench figures --device cuda`."""
-    from bench.machine.figures import FiguresSettings, run_figures
+    from bench.machine.figures import run_figures
 
     settings = FiguresSettings(out=out, device=device, results_dir=ensure_results_dir(results_dir),
                                data_dir=data_dir, trials=trials, workers=workers,
@@ -670,9 +738,9 @@ def merge_curves(tables, into, results_dir) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the tables and index.html. Default: RESULTS_DIR/report, or "
               "RESULTS_DIR/<study>/report with --study.")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Trials in the accuracy, size and speed tables.")
-@MARGIN_OPTION
+@click.option("--top", type=click.IntRange(min=1), default=default_of(ReportSettings, "top"),
+              show_default=True, help="Trials in the accuracy, size and speed tables.")
+@margin_option(ReportSettings)
 @bad_input_errors
 def report(results_dir, study, storage, out_dir, top, margin) -> None:
     """Tables (CSV, Markdown) and a self-contained index.html from the studies in RESULTS_DIR.
@@ -680,12 +748,12 @@ def report(results_dir, study, storage, out_dir, top, margin) -> None:
     Exit codes: 2 when RESULTS_DIR or --study points at no study; 1 when the studies have no
     completed trial yet.
     """
-    from bench.report import NothingToReport, ReportSettings, build_report
+    from bench.report import NothingToReport, build_report
 
     if results_dir.exists() and not results_dir.is_dir():
         raise BadInput(f"results folder {results_dir} is a file, not a folder")
     settings = ReportSettings(results_dir=results_dir, study=study, storage=storage,
-                              out_dir=out_dir, top=top, margin=margin / 100)
+                              out_dir=out_dir, top=top, margin=margin)
     try:
         output = build_report(settings)
     except NothingToReport as error:

@@ -135,3 +135,24 @@ def test_unknown_preset_is_bad_input(tmp_path, monkeypatch, capsys):
     code, stderr = run_in_process(["train", "--preset", "nope", "--results-dir", str(tmp_path)],
                                   monkeypatch, capsys)
     assert code == 2 and "unknown preset 'nope'" in stderr
+
+
+def test_train_without_options_is_the_tutorial_the_dataclasses_describe():
+    """Every default of `train` comes from CNNConfig, TrainSettings or TrainRun, parsed as the
+    command parses it, so a default changed in the library changes the command with it."""
+    from dataclasses import fields
+
+    from bench.cli import train
+    from bench.final.train_run import TrainRun
+    from mnist_cnn.model import CNNConfig
+    from mnist_cnn.train import TrainSettings
+
+    parsed = train.make_context("train", []).params
+    for settings, skipped in ((CNNConfig(), {"conv_blocks"}),
+                              (TrainSettings(), {"augment", "interim_validation_size", "precision"}),
+                              (TrainRun(CNNConfig(), TrainSettings()),
+                               {"config", "settings", "data_dir", "device", "test", "preset"})):
+        for field in fields(settings):
+            if field.name not in skipped:
+                assert parsed[field.name] == getattr(settings, field.name), field.name
+    assert parsed["channels"] == (32, 64)  # the text default parses to the tuple

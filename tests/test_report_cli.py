@@ -110,3 +110,16 @@ def test_a_fresh_clone_reports_the_shipped_reference_answers(tmp_path):
     assert both.exit_code == 0, both.output
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "## FAQ answers" in summary and "## The FAQ over the whole space" in summary
+
+
+def test_margin_is_given_in_points_and_reaches_the_settings_as_a_fraction():
+    """--margin is converted once, at the command line; its default is the settings' own."""
+    from bench.cli import confirm, report
+    from bench.evidence.settings import ConfirmSettings
+    from bench.report import ReportSettings
+
+    assert report.make_context("report", ["--margin", "0.5"]).params["margin"] == 0.005
+    assert report.make_context("report", []).params["margin"] == ReportSettings("r").margin
+    assert confirm.make_context("confirm", []).params["margin"] == ConfirmSettings().margin
+    assert "[default: 0.3; 0<x<=10]" in " ".join(
+        CliRunner().invoke(cli, ["report", "--help"], terminal_width=200).output.split())

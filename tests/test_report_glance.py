@@ -33,7 +33,7 @@ def evidence():
     ("pool_stride", ["undecided"], UNDECIDED),
 ])
 def test_knob_line_says_the_claims_verdict_and_counts_the_pairs(knob, decisions, verdict):
-    pairs = pd.DataFrame({"knob": knob, "decision": decisions, "margin_pp": 0.1})
+    pairs = pd.DataFrame({"knob": knob, "decision": decisions, "margin": 0.001})
     line = glance.knob_line(knob, pairs)
     assert claim_verdict(decisions, glance.CLAIMS[knob].direction) == verdict
     assert line.split(" (")[0].endswith(f": {verdict}")
@@ -45,9 +45,9 @@ def test_knob_line_says_the_claims_verdict_and_counts_the_pairs(knob, decisions,
 
 
 def test_a_knob_without_pairs_is_untested_and_a_budget_is_named():
-    empty = pd.DataFrame(columns=["knob", "decision", "margin_pp"])
+    empty = pd.DataFrame(columns=["knob", "decision", "margin"])
     assert glance.knob_line("fc_width", empty).startswith("FC width: untested (")
-    pairs = pd.DataFrame({"knob": "stride", "decision": ["worse"], "margin_pp": 0.1})
+    pairs = pd.DataFrame({"knob": "stride", "decision": ["worse"], "margin": 0.001})
     assert glance.knob_line("stride", pairs, epochs=12).startswith("Conv stride at 12 epochs: "
                                                                     "supported (")
 

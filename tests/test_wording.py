@@ -23,7 +23,7 @@ def test_fractions_read_in_percent_and_percentage_points():
     assert pct(0.98765) == "98.77%"
     assert pp(0.0012) == "+0.12 pp" and pp(-0.0012) == "-0.12 pp"
     assert points(0.0012) == "0.12 pp"
-    assert within(0.1) == "+-0.10 pp"  # a margin already in percentage points
+    assert within(0.001) == "+-0.10 pp"  # a margin, a fraction like every accuracy
 
 
 def test_seconds_read_whole_with_commas_from_100_and_to_three_digits_below():

@@ -73,7 +73,7 @@ def measured(row: pd.Series) -> str:
 
 def versus_best(row: pd.Series) -> str:
     """A config's decision against the best, with its interval, or what would decide it."""
-    margin = within(row["margin_pp"])
+    margin = within(row["margin"])
     if pd.isna(row.get("difference")):
         return "undecided: needs 2+ held-out seeds"
     interval = (f"{pp(row['difference'])} (95% CI {pp(row['diff_ci_low'])} to "
@@ -92,7 +92,7 @@ def more_seeds(count: float) -> str:
 def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
     """The best config, each other config's decision against it, and the one to use."""
     best = ranked[ranked["is_best"]].iloc[0]
-    margin = ranked["margin_pp"].iloc[0]
+    margin = ranked["margin"].iloc[0]
     lines = []
     if best["heldout_seeds"] >= MIN_SEEDS:
         lines.append(f"Best config (picked by {best['best_by']} from {selected_from} searched "
@@ -142,11 +142,11 @@ def noise_lines(ranked: pd.DataFrame) -> list[str]:
     first = ranked.iloc[0]
     noise = decisions.Noise(float(first["seed_sd"]), int(first["seed_df"]),
                             int(first["seed_groups"]), float(first["homogeneity_p"]))
-    margin = first["margin_pp"] / 100
+    margin = first["margin"]
     lines = [noise.sentence(margin)]
     needed, budget = int(first["equivalence_seeds"]), int(first["max_seeds"])
     if noise.pooled and needed > budget:
-        lines.append(f"At +-{first['margin_pp']:.2f} pp no config can be shown equivalent within "
+        lines.append(f"At {within(margin)} no config can be shown equivalent within "
                      f"the race's {budget} seeds a config: a config equal to the best would take "
                      f"about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
     return lines
@@ -223,7 +223,7 @@ def decision_counts(pairs: pd.DataFrame) -> str:
     counts = pairs["decision"].value_counts()
     named = {decisions.BETTER: "larger value more accurate",
              decisions.WORSE: "larger value less accurate",
-             decisions.EQUIVALENT: f"equivalent within {within(pairs['margin_pp'].iloc[0])}",
+             decisions.EQUIVALENT: f"equivalent within {within(pairs['margin'].iloc[0])}",
              decisions.UNDECIDED: "undecided"}
     return (f"{counted(total, 'paired comparison')}: "
             + ", ".join(f"{int(counts.get(name, 0))} {text}" for name, text in named.items()))
@@ -239,7 +239,7 @@ def pair_sentence(row: pd.Series) -> str:
     elif row["decision"] == decisions.WORSE:
         outcome = f"{knob_label(knob, row['high_value'])} is less accurate"
     elif row["decision"] == decisions.EQUIVALENT:
-        outcome = f"equivalent within {within(row['margin_pp'])}"
+        outcome = f"equivalent within {within(row['margin'])}"
     else:
         outcome = f"undecided ({more_seeds(row['more_seeds'])} would decide)"
     return (f"{knob_label(knob, row['low_value'])} -> {row['high_value']} ({fixed}): "

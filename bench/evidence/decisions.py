@@ -47,6 +47,8 @@ from typing import Callable, Iterator
 import numpy as np
 from scipy import stats
 
+from bench.store.wording import points
+
 ALPHA = 0.05
 RETRAINING_RANGE = float(stats.norm.ppf(0.975) * math.sqrt(2))  # margin / seed sd, by the rule
 MARGIN = 0.003  # 0.3 pp: RETRAINING_RANGE x the default fidelity's seed sd (~0.1 pp), rounded up
@@ -155,7 +157,7 @@ class Noise:
         return (f"Seed sd pooled over {self.groups} configs at this budget: "
                 f"{self.sd * 100:.3f} pp ({self.df} degrees of freedom; {check}). The margin rule "
                 f"(1.96 x sqrt 2 x seed sd, rounded up: what two retrainings differ by 95% of "
-                f"the time) gives {ruled:.1f} pp here; this report uses {margin * 100:.2f} pp.")
+                f"the time) gives {ruled:.1f} pp here; this report uses {points(margin)}.")
 
 
 def seed_noise(groups: list[np.ndarray], resolution: float) -> Noise:

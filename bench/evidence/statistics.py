@@ -142,7 +142,7 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], mar
         f"decided better on held-out seeds than {len(overtaken)} earlier best "
         f"config{'s' if len(overtaken) > 1 else ''}, the first of them {by}'s pick")
     frame["overtaken"] = ", ".join(overtaken)
-    frame["margin_pp"] = margin * 100
+    frame["margin"] = margin
     frame["seed_sd"], frame["seed_df"] = noise.sd, noise.df
     frame["seed_groups"], frame["homogeneity_p"] = noise.groups, noise.homogeneity_p
     frame["seed_pooled"] = noise.pooled
@@ -268,7 +268,7 @@ def decide_pairs(pairs: pd.DataFrame, margin: float,
     frame["ci_high"] = [c.ci_high for c in comparisons]
     frame["effect"] = frame["decision"].map({decisions.BETTER: 1, decisions.WORSE: -1})
     frame["effect"] = frame["effect"].fillna(0).astype(int)
-    frame["margin_pp"] = margin * 100
+    frame["margin"] = margin
     return frame
 
 

@@ -26,8 +26,8 @@ class Evidence:
     pairs: pd.DataFrame  # paired comparisons of every knob, every budget, decided as a family
     headline: list[str]  # the main budget's
     answers: list[str]  # the main budget's FAQ answers
+    margin: float  # of practical equivalence, a fraction: the one every decision here used
     notes: list[str] = field(default_factory=list)
-    margin: float = MARGIN
     budgets: list[Budget] = field(default_factory=list)  # the main budget first, then by epochs
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)  # main against each other budget
 
@@ -75,7 +75,7 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
                      "the configs of the fidelity with the most measurements and of the budgets "
                      "confirm measured")
     first = budgets[0]
-    return Evidence(measured, first.ranked, pairs, first.headline, first.answers, notes, margin,
+    return Evidence(measured, first.ranked, pairs, first.headline, first.answers, margin, notes,
                     budgets, agreement_table(budgets, heldout))
 
 

@@ -26,6 +26,7 @@ from bench.store.identity import fidelity_id, trial_config_id, trial_fidelity
 from bench.evidence.summary import gather
 from bench.store.storage import settings_record
 from bench.store.studies import StudySource
+from bench.store.wording import within
 from mnist_cnn.data import (ImageSet, TrainValidationSplit, data_fingerprint, describe_data,
                             load_test_set, load_train_validation, with_train_size)
 from mnist_cnn.metrics import describe_latency, measure_model
@@ -196,7 +197,7 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
         f"finetuning {source.study_name} trial {number}, the config to use (held-out mean "
         f"{use['mean']:.2%} over {int(use['heldout_seeds'])} seeds, {use['decision']}; the "
         f"cheapest in FLOPs of the best and the configs shown equivalent to it within "
-        f"+-{use['margin_pp']:.2f} pp; {measured_at}), not the single best trial {best.number} "
+        f"{within(use['margin'])}; {measured_at}), not the single best trial {best.number} "
         f"({best.value:.2%}, the search's own value); --trial N picks another")
 
 

@@ -129,9 +129,9 @@ def faq_forest(pairs: pd.DataFrame) -> Plot:
     epochs = rows["budget_epochs"].nunique() > 1
     labels = [f"{KNOB_LABELS[row['knob']]} {row['low_value']} -> {row['high_value']} "
               f"({held_fixed(row, epochs)})" for _, row in rows.iterrows()]
-    margin = float(rows["margin_pp"].iloc[0])
+    margin = float(rows["margin"].iloc[0])
     figure = go.Figure()
-    figure.add_vrect(x0=-margin, x1=margin, fillcolor="#1f77b4", opacity=0.12, line_width=0)
+    figure.add_vrect(x0=-margin * 100, x1=margin * 100, fillcolor="#1f77b4", opacity=0.12, line_width=0)
     figure.add_vline(x=0, line_color="#555555", line_width=1)
     for decision, colour in DECISION_COLOURS.items():
         part = [(label, row) for label, (_, row) in zip(labels, rows.iterrows())

@@ -72,7 +72,7 @@ def accuracy_table(ranked: pd.DataFrame, finals: pd.DataFrame, limit: int = 10) 
     its interval, the trials that asked for each (replays folded in), the one to use, and test
     accuracy where the config was finetuned (only final evaluation reads the test set)."""
     table = ranked.head(limit).merge(finals, how="left", on="config_id")
-    for column in ("difference", "diff_ci_low", "diff_ci_high"):  # accuracy differences in pp
+    for column in ("difference", "diff_ci_low", "diff_ci_high", "margin"):  # differences in pp
         table[f"{column}_pp"] = table[column] * 100
     columns = [*config_columns(ranked), "selection_value", "heldout_seeds", "mean", "ci_low",
                "ci_high", "sd", "decision", "difference_pp", "diff_ci_low_pp", "diff_ci_high_pp",
@@ -113,7 +113,8 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
                           for fixed, label in zip(table["fixed"], training)]
     for column in ("difference", "ci_low", "ci_high"):  # accuracy differences in pp
         table[f"{column}_pp"] = table.pop(column) * 100
-    return table.rename(columns={"low_mean": "low_validation_accuracy_mean",
+    table["margin"] = table["margin"] * 100  # in pp too, in its own place among the columns
+    return table.rename(columns={"margin": "margin_pp", "low_mean": "low_validation_accuracy_mean",
                                  "high_mean": "high_validation_accuracy_mean"})
 
 

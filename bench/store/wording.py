@@ -41,9 +41,9 @@ def points(fraction: float) -> str:
     return f"{fraction * 100:.2f} pp"
 
 
-def within(margin_pp: float) -> str:
-    """A margin of practical equivalence given in percentage points: 0.1 -> '+-0.10 pp'."""
-    return f"+-{margin_pp:.2f} pp"
+def within(margin: float) -> str:
+    """A margin of practical equivalence, a fraction, in percentage points: 0.001 -> '+-0.10 pp'."""
+    return f"+-{points(margin)}"
 
 
 def seconds(value: float) -> str:
