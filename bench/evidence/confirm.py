@@ -31,8 +31,6 @@ from bench.store.reference import merge_shipped
 from bench.store.identity import (Fidelity, config_id, fidelity_id, measured_config,
                                   trial_config_id, trial_seed)
 from bench.search.interrupt import SignalGuard, exit_code
-from bench.search.objective import MEASURE_REPEATS
-from bench.search.runner import load_search_split, quiet_optuna
 from bench.evidence import decisions
 from bench.evidence.decisions import race_rounds
 from bench.evidence.reproduction import Reference, study_checks
@@ -40,8 +38,10 @@ from bench.evidence.settings import ConfirmSettings
 from bench.evidence.summary import Evidence, gather
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace, load_space
+from bench.search.study import quiet_optuna
 from bench.store.studies import StudySource
-from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
+from mnist_cnn.data import load_split
+from mnist_cnn.metrics import TRIAL_MEASURE_REPEATS, measure_model
 from mnist_cnn.model import CNNConfig, InvalidConfig
 from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
@@ -304,7 +304,8 @@ class _Measurer:
         self.distributions, self.outcome = distributions, outcome
         use_available_cores()
         self.device = pick_device(settings.device)
-        self.split = load_search_split(search)
+        self.split = load_split(search.data_dir, search.validation_size, search.data_seed,
+                                search.train_size)
         self.table = CurveTable(search.curve_table_path)
         self.guard = SignalGuard()
         self.bar = progress_bar(total=0, desc=confirm.study_name, unit="run")
@@ -367,10 +368,8 @@ def _train(target: Target, train_settings: TrainSettings, split, device, table: 
            fidelity: Fidelity, source: str) -> StoredCurve:
     """Train at the study's fidelity, no pruning; the curve goes into the table."""
     result = train(target.config, train_settings, split, device)
-    measurements = {"parameters": count_parameters(result.model),
-                    "flops_per_image": flops_per_image(result.model),
-                    **asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
-                                           precision=train_settings.precision))}
+    measurements = asdict(measure_model(result.model, repeats=TRIAL_MEASURE_REPEATS,
+                                        precision=train_settings.precision))
     complete = len(result.history) == fidelity.planned_evaluations
     table.put(target.config, fidelity, train_settings.seed, result.history, complete=complete,
               measurements=measurements, source=source)
