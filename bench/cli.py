@@ -636,7 +636,7 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
     the same fidelity are not trained again; what confirm trains of a config they hold is
     checked against their seeds (does this machine reproduce them?).
     """
-    from bench.evidence.confirm import run_confirm
+    from bench.race.confirm import run_confirm
 
     outcome = run_confirm(ConfirmSettings(study=study, top=top, seeds=seeds, max_seeds=max_seeds,
                                           minutes=minutes, margin=margin, sweep=sweep,

@@ -270,6 +270,13 @@ def with_train_size(split: TrainValidationSplit, size: int | None) -> TrainValid
                                 split.seed)
 
 
+def load_split(data_dir: str | Path | None, validation_size: int, seed: int,
+               train_size: int | None = None) -> TrainValidationSplit:
+    """The split every trainer (search, race, train, finetune) loads: the seeded train/validation
+    split, training on a seeded subset of `train_size` images (all when None)."""
+    return with_train_size(load_train_validation(data_dir, validation_size, seed), train_size)
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 28, 28] -> float [N, 1, 28, 28], normalized on the tensor's device."""
     return images.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)

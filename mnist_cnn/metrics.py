@@ -14,6 +14,11 @@ from mnist_cnn.model import IMAGE_SIZE
 from mnist_cnn.train import autocast, to_input
 
 
+# Timed calls per trained trial (search and race): enough for a stable median, few enough to be
+# cheap; `train` and `finetune`, which measure one final model, take measure_model's default.
+TRIAL_MEASURE_REPEATS = 20
+
+
 @dataclass(frozen=True)
 class ModelMetrics:
     parameters: int
@@ -38,6 +43,11 @@ def describe_latency(median: float, q1: float, q3: float, calls: int) -> str:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def model_size(model: nn.Module) -> dict[str, int]:
+    """Parameters and FLOPs per image: what a model that is not timed (a pruned trial's) records."""
+    return {"parameters": count_parameters(model), "flops_per_image": flops_per_image(model)}
 
 
 def _example(batch: int, device: torch.device) -> torch.Tensor:
@@ -106,8 +116,7 @@ def measure_model(model: nn.Module, repeats: int = 50, precision: str | None = N
     `precision` the model was trained at (see mnist_cnn.train.autocast)."""
     q1, median, q3 = inference_latency_ms(model, repeats=repeats, precision=precision)
     return ModelMetrics(
-        parameters=count_parameters(model),
-        flops_per_image=flops_per_image(model),
+        **model_size(model),
         latency_ms_batch1=median,
         inference_images_per_second=inference_throughput(model, repeats=max(3, repeats // 5),
                                                          precision=precision),

@@ -9,7 +9,6 @@ command created, changed or removed anything, the old report included.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -137,6 +136,9 @@ ROWS = [
      ["search", "--data-dir", "data", "--validation-size", "200", "--train-size", "5000",
       "--results-dir", "new"], "--train-size 5000", None),
     ("search on a device torch does not know", ["search", "--device", "tpu"], "tpu", None),
+    ("train a train size larger than the data",
+     ["train", "--data-dir", "data", "--validation-size", "200", "--train-size", "5000",
+      "--results-dir", "new"], "--train-size 5000", None),
     ("train on garbage IDX files", ["train", "--data-dir", "garbage", "--results-dir", "new"],
      "is not a valid MNIST IDX file: its header is", None),
     ("merge a file that is not a curve table", ["merge-curves", str(README), "--into", "x.db"],

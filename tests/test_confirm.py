@@ -229,7 +229,7 @@ def test_a_knob_whose_best_neighbours_are_over_budget_gets_the_next_configs_pair
 
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
-    from bench.evidence.confirm import targets
+    from bench.evidence.targets import targets
     from bench.evidence.settings import ConfirmSettings
     from bench.search.settings import SearchSettings
     from bench.search.spaces import load_space

@@ -97,3 +97,15 @@ def test_shipped_real_mnist(monkeypatch):
     assert len(split.train) == 55000 and len(split.validation) == 5000
     assert set(split.validation.labels.tolist()) == set(range(10))
     assert os.path.isdir(data.shipped_data_dir())
+
+
+def test_load_split_is_the_seeded_split_with_a_seeded_train_subset(tiny_mnist):
+    """The one loader every trainer uses: the same validation images as the plain split, a train
+    subset drawn with the split's seed, and a size over what is left refused."""
+    plain = load_train_validation(tiny_mnist, validation_size=200, seed=3)
+    split = data.load_split(tiny_mnist, 200, 3, train_size=300)
+    assert torch.equal(split.validation.images, plain.validation.images) and split.seed == 3
+    assert torch.equal(split.train.images, data.take_subset(plain.train, 300, 3).images)
+    assert torch.equal(data.load_split(tiny_mnist, 200, 3).train.images, plain.train.images)
+    with pytest.raises(DataError, match="more than the 1,000 training images"):
+        data.load_split(tiny_mnist, 200, 3, train_size=1001)

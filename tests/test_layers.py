@@ -9,7 +9,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 # The pipeline's stages in order: a module may import its own stage and earlier ones.
-STAGES = ("store", "search", "evidence", "benchmark", "final", "report", "machine")
+STAGES = ("store", "search", "evidence", "race", "benchmark", "final", "report", "machine")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -74,6 +74,15 @@ def test_no_stage_imports_a_later_stage_or_the_cli():
                                      and STAGES.index(parts[1]) > STAGES.index(stage)):
                 later.append(f"{path.relative_to(BENCH)} imports {name}")
     assert later == []
+
+
+def test_no_module_of_evidence_imports_the_searchs_runner_or_objective():
+    """Evidence is pure functions of studies: training (the race's job) goes through mnist_cnn."""
+    training = {"bench.search.runner", "bench.search.objective"}
+    hits = [f"{path.relative_to(BENCH)} imports {name}"
+            for path in (BENCH / "evidence").glob("*.py") for name in imported_modules(path)
+            if name in training or name.rpartition(".")[0] in training]
+    assert hits == []
 
 
 def test_no_private_module_of_a_dependency_is_imported():

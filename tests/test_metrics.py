@@ -1,6 +1,6 @@
 """Size, FLOPs and speed of a model."""
 
-from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
+from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model, model_size
 from mnist_cnn.model import CNNConfig, build_model
 
 
@@ -27,3 +27,12 @@ def test_measure_model_reports_positive_speeds():
     assert 0 < metrics.latency_ms_batch1_q1 <= metrics.latency_ms_batch1 <= metrics.latency_ms_batch1_q3
     assert metrics.latency_text().startswith(f"latency {metrics.latency_ms_batch1:.2f} ms (median "
                                              "of 5 calls, quartiles ")
+
+
+def test_model_size_is_what_measure_model_reports_of_size():
+    """A pruned trial's size (model_size) and a timed one's (measure_model) are one count."""
+    model = build_model(CNNConfig(channels=(8, 16), fc_width=32))
+    metrics = measure_model(model, repeats=3)
+    assert model_size(model) == {"parameters": metrics.parameters,
+                                 "flops_per_image": metrics.flops_per_image}
+    assert model_size(model)["flops_per_image"] == flops_per_image(model) > 0

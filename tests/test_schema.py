@@ -12,7 +12,8 @@ def test_the_model_measurement_names_are_the_fields_modelmetrics_writes():
     """Trials store dataclasses.asdict(ModelMetrics): a renamed field would leave the report's
     size and speed columns empty without an error, so the schema's names must follow it."""
     names = {schema.ATTR_PARAMETERS, schema.ATTR_FLOPS_PER_IMAGE, schema.ATTR_LATENCY_MS_BATCH1,
-             schema.ATTR_INFERENCE_IMAGES_PER_SECOND}
+             schema.ATTR_LATENCY_MS_BATCH1_Q1, schema.ATTR_LATENCY_MS_BATCH1_Q3,
+             schema.ATTR_LATENCY_CALLS, schema.ATTR_INFERENCE_IMAGES_PER_SECOND}
     assert names == {field.name for field in fields(ModelMetrics)}
 
 

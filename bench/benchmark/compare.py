@@ -42,12 +42,12 @@ from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
 from bench.search.objective import Objective
 from bench.search.interrupt import SignalGuard, exit_code
-from bench.search.runner import load_search_split, quiet_optuna
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
 from bench.store.storage import hidden_url, open_journal, open_storage
 from bench.search.spaces import SearchSpace, SpaceError, load_space
-from bench.search.study import COUNTED_STATES, check_resumable, make_pruner, make_sampler
-from mnist_cnn.data import TrainValidationSplit
+from bench.search.study import (COUNTED_STATES, check_resumable, make_pruner, make_sampler,
+                                quiet_optuna)
+from mnist_cnn.data import TrainValidationSplit, load_split
 from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device
 
@@ -182,7 +182,8 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     if "grid" in settings.samplers:
         space.grid()  # a space with no finite grid fails now, in one line
     group = settings.group_for(space)
-    split = load_search_split(base)  # bad data fails before anything is written
+    # bad data fails before anything is written
+    split = load_split(base.data_dir, base.validation_size, base.data_seed, base.train_size)
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)

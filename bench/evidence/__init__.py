@@ -1,6 +1,7 @@
 """Seed-aware evidence: measurements per (config, fidelity, seed), their statistics, and the
-sentences that answer the FAQ, computed in one place so every table, plot and sentence agrees."""
+sentences that answer the FAQ, computed in one place so every table, plot and sentence agrees.
+Pure functions of studies: nothing here trains (bench.race does)."""
 
-__all__ = ["answers", "budgets", "confirm", "decisions", "measurements", "overfitting",
-           "reproduction", "settings", "statistics", "summary", "whole_space",
-           "whole_space_sentences", "working_effects"]
+__all__ = ["answers", "budgets", "decisions", "measurements", "overfitting", "reproduction",
+           "settings", "statistics", "summary", "targets", "whole_space", "whole_space_sentences",
+           "working_effects"]

@@ -28,7 +28,7 @@ from bench.store.storage import settings_record
 from bench.store.studies import StudySource
 from bench.store.wording import within
 from mnist_cnn.data import (ImageSet, TrainValidationSplit, data_fingerprint, describe_data,
-                            load_test_set, load_train_validation, with_train_size)
+                            load_split, load_test_set)
 from mnist_cnn.metrics import describe_latency, measure_model
 from mnist_cnn.model import CNNConfig, build_model, validate
 from mnist_cnn.progress import progress_bar
@@ -412,8 +412,8 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     if note:
         start = replace(start, notes=(*start.notes, note))
     device = pick_device(settings.device)
-    split = with_train_size(load_train_validation(  # bad sizes fail before the run folder is made
-        settings.data_dir, settings.validation_size or start.validation_size, start.split_seed),
+    split = load_split(  # bad sizes fail before the run folder is made
+        settings.data_dir, settings.validation_size or start.validation_size, start.split_seed,
         settings.train_size)
     run_dir = layout.finetune_dir(settings.results_dir, study_name,
                                   settings.run or start.run)

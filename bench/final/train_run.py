@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.evidence.reproduction import Measured, Reference
 from bench.store.identity import Fidelity
-from mnist_cnn.data import TrainValidationSplit, load_test_set, load_train_validation, take_subset
+from mnist_cnn.data import load_split, load_test_set
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.progress import progress_bar
@@ -42,9 +42,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     """Train `run`, measure the model, write a JSON summary; return its text and path."""
     use_available_cores()
     device = pick_device(run.device)
-    split = load_train_validation(run.data_dir, run.validation_size, run.settings.seed)
-    split = TrainValidationSplit(take_subset(split.train, run.train_size, run.settings.seed),
-                                 split.validation, split.seed)
+    split = load_split(run.data_dir, run.validation_size, run.settings.seed, run.train_size)
     results = []
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)

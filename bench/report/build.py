@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.store import layout
-from bench.evidence.confirm import CONFIRM_SUFFIX, confirmed_name
+from bench.evidence.targets import CONFIRM_SUFFIX, confirmed_name
 from bench.store.identity import KNOBS
 from bench.evidence.decisions import MARGIN
 from bench.evidence.summary import Evidence, gather

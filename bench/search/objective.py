@@ -29,12 +29,9 @@ from bench.store.curves import CurveTable, StoredCurve
 from bench.store.identity import Fidelity
 from bench.search.spaces import SearchSpace, TrialPlan
 from mnist_cnn.data import TrainValidationSplit
-from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
+from mnist_cnn.metrics import TRIAL_MEASURE_REPEATS, measure_model, model_size
 from mnist_cnn.model import CNNConfig, InvalidConfig
-from mnist_cnn.train import EpochRecord, TrainResult, train
-
-# Speed measurements per completed trial: enough repeats for a stable median, few enough to be cheap.
-MEASURE_REPEATS = 20
+from mnist_cnn.train import EpochRecord, train
 
 
 @dataclass
@@ -100,12 +97,14 @@ class Objective:
             raise
         finally:
             with self.storage_section():
-                size = _record_training(trial, watcher, started)
+                _record_training(trial, watcher, started)
+                # a trained model's size and speed; a pruned or interrupted one's size alone
+                measurements = self._record_model(trial, result.model if trained
+                                                  else watcher.model, timed=trained)
             if self.curves is not None and not trained:  # pruned or interrupted: its curve so far
                 self.curves.put(config, fidelity, settings.seed, watcher.curve, complete=False,
                                 source=source)
         with self.storage_section():
-            measurements = {**size, **self._record_measurements(trial, result)}
             if self.artifacts is not None and _beats_best(trial, result.best_validation_accuracy):
                 upload_weights(trial, watcher.best_state, self.artifacts)
             trial.set_user_attr(schema.ATTR_SECONDS, time.perf_counter() - started)
@@ -162,12 +161,17 @@ class Objective:
             if end_reason:
                 trial.set_user_attr(schema.ATTR_END_REASON, end_reason)
 
-    def _record_measurements(self, trial: optuna.Trial, result: TrainResult) -> dict:
-        metrics = asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
-                                       precision=self.plan.precision))
-        for key, value in metrics.items():
+    def _record_model(self, trial: optuna.Trial, model: nn.Module | None, timed: bool) -> dict:
+        """Record the model's measurements (mnist_cnn.metrics): size and speed when `timed`,
+        else its size alone; none when no model was trained."""
+        if model is None:
+            return {}
+        measurements = (asdict(measure_model(model, repeats=TRIAL_MEASURE_REPEATS,
+                                             precision=self.plan.precision))
+                        if timed else model_size(model))
+        for key, value in measurements.items():
             trial.set_user_attr(key, value)
-        return metrics
+        return measurements
 
 
 class _PruningWatcher:
@@ -205,9 +209,8 @@ class _PruningWatcher:
             )
 
 
-def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: float) -> dict:
-    """What every trained trial records, whether it completed, was pruned or was interrupted;
-    returns the network's size (parameters, FLOPs per image) when a model was trained."""
+def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: float) -> None:
+    """What every trained trial records, whether it completed, was pruned or was interrupted."""
     curve = watcher.curve
     trial.set_user_attr(schema.ATTR_LEARNING_CURVE, [asdict(r) for r in curve])
     trial.set_user_attr(schema.ATTR_EPOCHS_TRAINED, curve[-1].epoch if curve else 0.0)
@@ -216,13 +219,6 @@ def _record_training(trial: optuna.Trial, watcher: _PruningWatcher, started: flo
     images = sum(r.images_per_second * r.seconds for r in curve)
     if train_seconds > 0:
         trial.set_user_attr(schema.ATTR_TRAIN_IMAGES_PER_SECOND, images / train_seconds)
-    if watcher.model is None:
-        return {}
-    size = {"parameters": count_parameters(watcher.model),
-            "flops_per_image": flops_per_image(watcher.model)}
-    for key, value in size.items():
-        trial.set_user_attr(key, value)
-    return size
 
 
 def _beats_best(trial: optuna.Trial, value: float) -> bool:

@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,8 +36,9 @@ from bench.search.settings import SearchSettings
 from bench.store.storage import hidden_url
 from bench.search.spaces import SearchSpace, load_space
 from bench.search.study import (COUNTED_STATES, WorkerProcess, claimed_trials, counted_trials,
-                         fail_dead_trials, open_study, recovered_trials, search_storage)
-from mnist_cnn.data import TrainValidationSplit, load_train_validation, with_train_size
+                         fail_dead_trials, open_study, quiet_optuna, recovered_trials,
+                         search_storage)
+from mnist_cnn.data import TrainValidationSplit, load_split
 from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import available_cores, pick_device, use_available_cores
 
@@ -97,7 +97,8 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     space = load_space(settings.space)
     # Bad input fails here, before the study is made or any worker or training starts.
     pick_device(settings.device)
-    split = load_search_split(settings)
+    split = load_split(settings.data_dir, settings.validation_size, settings.data_seed,
+                       settings.train_size)
     storage = search_storage(settings, space)
     artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
@@ -114,17 +115,6 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     write_study_files(study, settings, artifacts)
     return replace(_outcome(study, settings, time.perf_counter() - started, signal_received,
                             started_at), finished_before=finished_before, total=settings.trials)
-
-
-def quiet_optuna() -> None:
-    """Optuna's per-trial log lines would break the progress bar; failures are reported by us."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-def load_search_split(settings: SearchSettings) -> TrainValidationSplit:
-    split = load_train_validation(settings.data_dir, settings.validation_size, settings.data_seed)
-    return with_train_size(split, settings.train_size)
 
 
 def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainValidationSplit,
@@ -238,8 +228,10 @@ def _worker_main(settings: SearchSettings, worker_index: int, threads: int) -> N
     """Entry point of a spawned worker process."""
     torch.set_num_threads(threads)
     quiet_optuna()
-    received = _run_worker_here(settings, load_space(settings.space), load_search_split(settings),
-                                worker_index, progress=False)
+    split = load_split(settings.data_dir, settings.validation_size, settings.data_seed,
+                       settings.train_size)
+    received = _run_worker_here(settings, load_space(settings.space), split, worker_index,
+                                progress=False)
     sys.exit(128 + received if received else 0)
 
 

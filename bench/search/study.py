@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import warnings
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,12 @@ DEAD_WORKER_REASON = "worker {} is gone"  # end_reason of a trial failed by `fai
 # Settings that must match to resume a study: they decide what a trial's value means.
 RESUME_MUST_MATCH = ("epochs", "train_size", "validation_size", "evaluations_per_epoch",
                      "interim_validation_size", "precision", "seed", "sampler", "pruner")
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial log lines would break a progress bar; failures are reported by us."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:

@@ -34,7 +34,10 @@ ATTR_CONFIRM_ROLE = "confirm_role"  # confirm: "top" (one of the top K) or "swee
 # Per trained trial, the network's size and speed: the fields of mnist_cnn.metrics.ModelMetrics.
 ATTR_PARAMETERS = "parameters"
 ATTR_FLOPS_PER_IMAGE = "flops_per_image"
-ATTR_LATENCY_MS_BATCH1 = "latency_ms_batch1"  # completed trials only
+ATTR_LATENCY_MS_BATCH1 = "latency_ms_batch1"  # completed trials only: the median of the calls
+ATTR_LATENCY_MS_BATCH1_Q1 = "latency_ms_batch1_q1"  # its quartiles, the spread of the calls
+ATTR_LATENCY_MS_BATCH1_Q3 = "latency_ms_batch1_q3"
+ATTR_LATENCY_CALLS = "latency_calls"  # how many timed calls the median is over
 ATTR_INFERENCE_IMAGES_PER_SECOND = "inference_images_per_second"  # completed trials only
 # Which seeds are held out is a study's fact, not a trial's: a search's (or compare's, grid's)
 # trials selected configs; a confirm study's (STUDY_ATTR_CONFIRM) are held out

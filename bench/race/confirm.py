@@ -10,17 +10,15 @@ irace do. Each measurement becomes one COMPLETE trial of
 an ordinary study `<study>-confirm` in the same storage (plain Optuna reads it) and one row of the
 curve table; a measurement the table already has is taken from it, not retrained. Trials are
 written only when finished, so a killed run loses only the run in progress and a rerun does the
-rest.
+rest. What to race is chosen in bench.evidence.targets, which trains nothing; this module trains,
+through mnist_cnn.
 """
 
 from __future__ import annotations
 
-import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict, dataclass, field
 
 import optuna
 from optuna.trial import TrialState
@@ -28,37 +26,23 @@ from optuna.trial import TrialState
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
 from bench.store.reference import merge_shipped
-from bench.store.identity import (Fidelity, config_id, fidelity_id, measured_config,
-                                  trial_config_id, trial_seed)
+from bench.store.identity import Fidelity, fidelity_id
+from bench.store.studies import StudySource
 from bench.search.interrupt import SignalGuard, exit_code
-from bench.search.objective import MEASURE_REPEATS
-from bench.search.runner import load_search_split, quiet_optuna
-from bench.evidence import decisions
+from bench.search.settings import SearchSettings
+from bench.search.spaces import SearchSpace, load_space
+from bench.search.study import quiet_optuna
 from bench.evidence.decisions import race_rounds
 from bench.evidence.reproduction import Reference, study_checks
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import Evidence, decided_line, gather
-from bench.search.settings import SearchSettings
-from bench.search.spaces import SearchSpace, load_space
-from bench.store.studies import StudySource
+from bench.evidence.summary import decided_line, gather
+from bench.evidence.targets import (Target, confirm_name, measured_pairs, open_comparisons,
+                                    params_text, search_settings_of, targets)
 from bench.store.wording import counted
-from mnist_cnn.metrics import count_parameters, flops_per_image, measure_model
-from mnist_cnn.model import CNNConfig, InvalidConfig
+from mnist_cnn.data import load_split
+from mnist_cnn.metrics import TRIAL_MEASURE_REPEATS, measure_model
 from mnist_cnn.progress import progress_bar
 from mnist_cnn.train import TrainSettings, pick_device, train, use_available_cores
-
-CONFIRM_SUFFIX = "-confirm"
-NETWORK_KNOBS = {f.name for f in fields(CNNConfig)}
-
-
-@dataclass(frozen=True)
-class Target:
-    """One config to measure with every seed."""
-
-    role: str
-    params: dict[str, Any]
-    config: CNNConfig
-    identity: str  # bench.evidence.measurements config id: network and training
 
 
 @dataclass
@@ -104,117 +88,6 @@ def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.stora
     return source.load_with_storage(source.choose(settings.study))
 
 
-def confirm_name(study_name: str, epochs: int | None, searched_epochs: int) -> str:
-    """<study>-confirm at the study's own budget; <study>-epochsE-confirm at another."""
-    if epochs is None or epochs == searched_epochs:
-        return study_name + CONFIRM_SUFFIX
-    return f"{study_name}-epochs{epochs}{CONFIRM_SUFFIX}"
-
-
-def confirmed_name(study_name: str) -> str:
-    """The searched study a confirm study's name belongs to (any other name: itself)."""
-    return re.sub(rf"(-epochs\d+)?{CONFIRM_SUFFIX}$", "", study_name)
-
-
-def search_settings_of(study: optuna.Study, settings: ConfirmSettings) -> SearchSettings:
-    """The fidelity the study was searched at, from its stored settings, at `settings.epochs`
-    when that is given."""
-    stored = study.user_attrs.get(schema.STUDY_ATTR_SETTINGS)
-    if not isinstance(stored, dict):
-        raise ValueError(f"study {study.study_name!r} was not made by `mnist-bench search`: "
-                         "it has no search settings")
-    data_dir = stored.get("data_dir")
-    table = stored.get("curve_table")
-    return SearchSettings(space=stored["space"], epochs=settings.epochs or stored["epochs"],
-                          train_size=stored.get("train_size"),
-                          validation_size=stored["validation_size"],
-                          evaluations_per_epoch=stored["evaluations_per_epoch"],
-                          # searches made before interim evaluations scored the whole split
-                          interim_validation_size=stored.get("interim_validation_size"),
-                          precision=stored.get("precision"),
-                          seed=stored["seed"], split_seed=stored.get("split_seed"),
-                          data_dir=Path(data_dir) if data_dir else None,
-                          results_dir=settings.results_dir, storage=settings.storage,
-                          device=settings.device, curve_table=Path(table) if table else None)
-
-
-def top_targets(study: optuna.Study, top: int | None) -> list[optuna.trial.FrozenTrial]:
-    """One trial per distinct config, for the `top` configs (None: all) with the best mean
-    value."""
-    completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if schema.ATTR_CONFIG in t.user_attrs]
-    if not completed:
-        raise ValueError(f"study {study.study_name!r} has no completed trial to confirm; "
-                         "let `mnist-bench search` finish one first")
-    by_config: dict[str, list[optuna.trial.FrozenTrial]] = {}
-    for trial in completed:
-        by_config.setdefault(trial_config_id(trial), []).append(trial)
-    ranked = sorted(by_config.values(),
-                    key=lambda ts: (-sum(t.value for t in ts) / len(ts), ts[0].number))
-    return [trials[0] for trials in ranked[:top]]
-
-
-def neighbours(space: SearchSpace, params: dict[str, Any], knob: str) -> list[dict[str, Any]]:
-    """`params` with `knob` one grid step down and one up (those that exist on the grid)."""
-    param = next((p for p in space.params if p.name == knob), None)
-    if param is None or knob not in params:
-        return []
-    values = param.grid_points(space.source)
-    if params[knob] not in values:
-        return []
-    index = values.index(params[knob])
-    return [{**params, knob: values[i]} for i in (index - 1, index + 1) if 0 <= i < len(values)]
-
-
-def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
-            settings: ConfirmSettings) -> tuple[list[Target], list[str]]:
-    """The configs to measure (top K, then the sweep), each once, and notes on the skipped ones
-    and the substituted pairs.
-
-    Every searched network knob gets a pair: when none of the best's neighbours in a knob can
-    be measured (over the FLOP budget, invalid), the pair is the nearest measurable one around
-    the next config in the search's ranking (the top K first), and a note says which."""
-    chosen: dict[str, Target] = {}
-    skipped = []
-
-    def add(role: str, params: dict[str, Any], quiet: bool = False) -> bool:
-        config, train_settings = space.build(params, search.plan())
-        try:
-            space.check(config)
-        except InvalidConfig as error:
-            if not quiet:
-                skipped.append(f"not measured: {_describe(params)}: {error}")
-            return False
-        identity = config_id(measured_config(asdict(config), asdict(train_settings)))
-        chosen.setdefault(identity, Target(role, params, config, identity))
-        return True
-
-    ranking = top_targets(study, None)
-    for trial in ranking[:settings.top]:
-        add("top", dict(trial.params))
-    if not settings.sweep:
-        return list(chosen.values()), skipped
-    best = dict(ranking[0].params)
-    for knob in [p.name for p in space.params if p.name in NETWORK_KNOBS]:
-        if [add("sweep", params) for params in neighbours(space, best, knob)].count(True):
-            continue
-        for rank, trial in enumerate(ranking[1:], start=2):
-            anchor = dict(trial.params)
-            pair = next((params for params in neighbours(space, anchor, knob)
-                         if add("sweep", params, quiet=True)), None)
-            if pair is not None:
-                add("top" if rank <= settings.top else "sweep", anchor)
-                skipped.append(f"{knob}: the best's neighbours cannot be measured, so its pair "
-                               f"is {_describe(anchor)} (the search's #{rank} config) against "
-                               f"{knob}={pair[knob]}")
-                break
-    return list(chosen.values()), skipped
-
-
-def _describe(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
-
-
 def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     """Race the targets on held-out seeds until every comparison with the best, and every FAQ
     pair, is decided, or the budget (max seeds, minutes) ends; a rerun continues the race."""
@@ -234,7 +107,7 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
                                                    "max_seeds": settings.max_seeds})
     confirm.set_user_attr(schema.STUDY_ATTR_SETTINGS, {**stored, "epochs": search.epochs})
     by_identity = {target.identity: target for target in chosen}
-    searched = _measured(study)  # selection values: these seeds can never be held out
+    searched = measured_pairs(study)  # selection values: these seeds can never be held out
     heldout = {identity: [seed for seed in range(search.seed + 1, search.seed + 1
                                                  + settings.max_seeds + len(searched))
                           if (identity, seed) not in searched][:settings.max_seeds]
@@ -259,7 +132,7 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
         open_configs()  # what a rerun finds open, for the bar's first round
         for wanted in race_rounds(list(by_identity), settings.seeds, settings.max_seeds,
                                   open_configs):
-            done = _measured(confirm)
+            done = measured_pairs(confirm)
             jobs = [(by_identity[identity], seed) for identity, count in wanted.items()
                     for seed in heldout[identity][:count] if (identity, seed) not in done]
             outcome.rounds += 1
@@ -274,31 +147,6 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     return outcome
 
 
-def _measured(study: optuna.Study) -> set[tuple[str, int]]:
-    """(config id, seed) of the study's completed measurements."""
-    return {(trial_config_id(t), trial_seed(t))
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if schema.ATTR_CONFIG in t.user_attrs}
-
-
-def open_comparisons(evidence: Evidence | None, targets: dict[str, Target],
-                     fidelity: str) -> set[tuple[str, str]]:
-    """The undecided comparisons among the targets at the race's budget (`fidelity`): each
-    config against the best, and each FAQ pair, as (config id, config id)."""
-    budget = evidence.budget(fidelity) if evidence is not None else None
-    if budget is None:
-        return set()
-    ranked = budget.ranked
-    best = ranked[ranked["is_best"]]["config_id"].iloc[0]
-    undecided = {(config, best) for config in
-                 ranked[ranked["decision"] == decisions.UNDECIDED]["config_id"]}
-    if len(evidence.pairs):
-        pairs = evidence.pairs[(evidence.pairs["decision"] == decisions.UNDECIDED)
-                               & (evidence.pairs["fidelity_id"] == fidelity)]
-        undecided |= set(zip(pairs["low_config"], pairs["high_config"]))
-    return {(a, b) for a, b in undecided if a in targets and b in targets}
-
-
 class _Measurer:
     """Trains (or takes from the table) jobs and adds each as a finished trial, under one
     signal guard and one progress bar for the whole race."""
@@ -309,7 +157,8 @@ class _Measurer:
         self.distributions, self.outcome = distributions, outcome
         use_available_cores()
         self.device = pick_device(settings.device)
-        self.split = load_search_split(search)
+        self.split = load_split(search.data_dir, search.validation_size, search.data_seed,
+                                search.train_size)
         self.table = CurveTable(search.curve_table_path)
         self.guard = SignalGuard()
         self.bar = progress_bar(total=0, desc=confirm.study_name, unit="run")
@@ -336,7 +185,7 @@ class _Measurer:
                 stored = self._one(target, seed)
                 self.bar.update(1)
                 self.bar.set_postfix_str(f"open comparisons={open_count} "
-                                         f"{_describe(target.params)} seed={seed} "
+                                         f"{params_text(target.params)} seed={seed} "
                                          f"val_acc={stored.best_validation_accuracy:.4f}")
         except KeyboardInterrupt as interrupt:
             self.outcome.signal = getattr(interrupt, "signum", signal.SIGINT)
@@ -372,10 +221,8 @@ def _train(target: Target, train_settings: TrainSettings, split, device, table: 
            fidelity: Fidelity, source: str) -> StoredCurve:
     """Train at the study's fidelity, no pruning; the curve goes into the table."""
     result = train(target.config, train_settings, split, device)
-    measurements = {"parameters": count_parameters(result.model),
-                    "flops_per_image": flops_per_image(result.model),
-                    **asdict(measure_model(result.model, repeats=MEASURE_REPEATS,
-                                           precision=train_settings.precision))}
+    measurements = asdict(measure_model(result.model, repeats=TRIAL_MEASURE_REPEATS,
+                                        precision=train_settings.precision))
     complete = len(result.history) == fidelity.planned_evaluations
     table.put(target.config, fidelity, train_settings.seed, result.history, complete=complete,
               measurements=measurements, source=source)
