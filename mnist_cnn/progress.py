@@ -18,13 +18,20 @@ LOG_FORMAT = ("{{desc}}: {{n_fmt}}/{{total_fmt}} {units} done, {{elapsed}} elaps
               "ETA {{remaining}}{{postfix}}")
 
 
+def plural(noun: str) -> str:
+    """'run' -> 'runs', 'batch' -> 'batches', 'study' -> 'studies' (the nouns bars count)."""
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+
+
 class LogLines(tqdm):
     """A tqdm that writes whole lines: at the start, at most every LOG_INTERVAL seconds, and
     when it is closed. tqdm documents `display` as the method to overload for another output."""
 
     def __init__(self, *args, unit: str = "it", **kwargs) -> None:
         self._written_at: float | None = None
-        units = unit + ("es" if unit.endswith(("s", "sh", "ch", "x")) else "s")
+        units = plural(unit)
         super().__init__(*args, unit=unit, bar_format=LOG_FORMAT.format(units=units),
                          mininterval=LOG_INTERVAL, dynamic_ncols=False, **kwargs)
 

@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 import mnist_cnn.progress as progress
 
 
@@ -41,3 +43,9 @@ def test_a_terminal_gets_tqdm_bar():
     bar = progress.progress_bar(total=3, desc="x", unit="run", file=Terminal())
     assert type(bar) is progress.tqdm
     bar.close()
+
+
+@pytest.mark.parametrize("noun, nouns", [("run", "runs"), ("batch", "batches"),
+                                         ("study", "studies"), ("day", "days")])
+def test_a_log_line_counts_in_the_plural(noun, nouns):
+    assert progress.plural(noun) == nouns
