@@ -117,6 +117,8 @@ ROWS = [
     ("report into a folder that cannot be made", ["report", "results", "--out",
                                                   "results/alpha/study.db/report"],
      "cannot write the report", None),
+    ("report over a folder that is not a report", ["report", "results", "--out", "results/alpha"],
+     "holds files that are not a report", None),
     ("report a storage that does not exist",
      ["report", "results", "--storage", "sqlite:////nonexistent/x.db"], "no study database", None),
     ("report a study that does not exist", ["report", "results", "--study", "nope"],
