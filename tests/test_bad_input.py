@@ -229,3 +229,15 @@ def test_the_default_study_is_the_searched_one_not_a_compare_group_or_confirm(wo
         for key, value in attrs.items():
             study.set_user_attr(key, value)
     assert StudySource(tmp_path, url).choose(None) == "alpha"
+
+
+def test_a_shared_storage_with_a_study_no_folder_can_take_still_reports_the_others(tmp_path):
+    """Another user's study named "team/x" in the same PostgreSQL or SQLite storage is left out
+    of what this machine reports, not a failure of every report of the storage."""
+    from bench.store.studies import StudySource
+
+    url = f"sqlite:///{tmp_path}/team.db"
+    for name in ("alpha", "team/x"):
+        optuna.create_study(study_name=name, storage=url)
+    loaded = StudySource(tmp_path / "results", url).load_related(None)
+    assert [study.study_name for _, study in loaded] == ["alpha"]

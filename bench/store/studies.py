@@ -174,7 +174,10 @@ class StudySource:
                 raise StudyNotFound(f"the study files under {self.results_dir} hold no studies")
             return studies
         storage = self.open("")
-        names = sorted(optuna.get_all_study_names(storage))
+        # a shared storage may hold other people's studies under names no folder can take:
+        # those are not reported here, rather than failing every report of the storage
+        names = sorted(name for name in optuna.get_all_study_names(storage)
+                       if layout.is_plain_name(name))
         if study_name is not None:
             names = [n for n in names if n == study_name or n.startswith(study_name + "-")]
             if not names:
