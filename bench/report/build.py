@@ -99,8 +99,8 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
     parts = _sections(studies, named, evidence, settings.top) if studies else {}
-    parts["reference answers"] = reference.sections[:1]  # the answers lead the page
-    parts["reference details"] = reference.sections[1:]
+    parts["reference answers"] = reference.lead  # the answers lead the page
+    parts["reference details"] = reference.sections
     if bench is not None:
         parts["benchmark"] = [Section(
             "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],

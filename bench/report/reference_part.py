@@ -13,7 +13,9 @@ from bench.evidence import whole_space as ws
 from bench.evidence import whole_space_sentences as sentences
 from bench.evidence import working_effects as we
 from bench.evidence.answers import capitalized
+from bench.evidence import budget_change as bc
 from bench.report import reference_answers as answers
+from bench.report import reference_budgets as budgets
 from bench.report.page_parts import Folded, Section
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store import layout
@@ -22,7 +24,8 @@ from bench.store.reference import read_reference
 
 @dataclass
 class ReferencePart:
-    sections: list[Section] = field(default_factory=list)
+    lead: list[Section] = field(default_factory=list)  # the answers: they lead the page
+    sections: list[Section] = field(default_factory=list)  # the details, after the local parts
     tables: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)  # name -> CSV
     answers: list[str] = field(default_factory=list)  # every sentence, for summary.md
     notes: list[str] = field(default_factory=list)
@@ -30,13 +33,14 @@ class ReferencePart:
 
 
 def reference_part(results_dir: Path) -> ReferencePart:
-    """One section per reference table: the effects table, the sentences built from it, the
-    best and the failing configs, a plot per knob, and the methods folded at the end."""
+    """Per reference table: a leading section (the effects table, the sentences built from it, the
+    best configs) and a details section (the failing configs, a plot per knob, the methods
+    folded at the end); and, per two tables of the same networks at two budgets, the FAQ at both
+    side by side, right after the shorter budget's answers."""
     part = ReferencePart()
-    for path in layout.reference_tables(results_dir):
-        rows = read_reference(path)
-        if not rows:
-            continue
+    references = [(path, rows) for path in layout.reference_tables(results_dir)
+                  if (rows := read_reference(path))]
+    for path, rows in references:
         space = ws.whole_space(rows, space=path.stem.split("-")[0])
         effects = space.working
         best = answers.best_table(space)
@@ -60,10 +64,19 @@ def reference_part(results_dir: Path) -> ReferencePart:
         part.answers += [lead, claims, *details, answers.best_sentence(best), *methods]
         shown = list(tables.values())
         shown[0] = (shown[0][0], answers.answer_table_on_page(shown[0][1]))
-        part.sections += [
+        part.lead.append(
             Section(f"Answers from the reference table ({scope})", lines=[lead, claims, answers.RELATION],
-                    tables=shown[:2]),
+                    tables=shown[:2]))
+        part.sections.append(
             Section(f"Failing configs, dependence and each pair ({scope})",
                     lines=[*details, Folded("Definitions", methods)], tables=shown[2:],
-                    plots=whole_space_plots(space))]
+                    plots=whole_space_plots(space)))
+    for (short, short_rows), (long, long_rows) in budgets.comparable(references):
+        change = bc.budget_change(short_rows, long_rows, space=long.stem.split("-")[0])
+        sections, lines, table = budgets.budget_section(
+            change, long_rows, f"{short.name} against {long.name}", long.name)
+        name = f"reference_{long.stem.replace('-', '_')}_against_{short.stem.replace('-', '_')}"
+        part.tables[name] = (sections[0].title, table)
+        part.answers += lines
+        part.lead[1:1] = sections  # right after the short budget's answers
     return part

@@ -1,0 +1,160 @@
+"""What changes between two budgets of the same networks: the FAQ at one epoch beside the FAQ at
+ten, by one method, and whether the short budget ranks what the long one finds.
+
+Both reference tables are read through bench.evidence.whole_space, and the short one is first
+restricted to the networks the long one measured, so each step is answered over the same pairs at
+both budgets (like with like; the whole-space answer at the short budget is a different population
+and is shown beside it only as context). Per step:
+- each budget's effect among its working networks (bench.evidence.working_effects) and its
+  direction (working_effects.step_direction);
+- the change of the effect, long minus short, over the pairs that work at both budgets: the
+  Hodges-Lehmann estimate of the per-pair change with the same cluster bootstrap interval;
+- the answer: SAME direction, CHANGES (the directions differ and the change's interval excludes
+  zero), or NOT_SHOWN (the directions differ, but the change is within its interval of zero: with
+  a handful of clusters a direction can flip on noise).
+Over every network in both tables: Kendall's tau of the two budgets' means with a permutation
+p-value and a bootstrap interval over networks and seeds (bench.evidence.budgets), and the held-out
+regret at the long budget of the short budget's best, cross-fitted over seeds: for each seed of the
+long table, both the short budget's pick and the long budget's best are chosen on the other seeds
+and scored on that one, so nothing is selected and scored on the same runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.evidence import whole_space as ws
+from bench.evidence.budgets import kendall_agreement
+from bench.evidence.working_effects import (RANDOM_SEED, cluster_interval, cluster_keys,
+                                            hodges_lehmann, step_direction, working)
+from bench.store.curves import curve_value
+from bench.store.identity import config_id
+
+__all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "SAME", "REGRET_METHOD", "BudgetChange", "budget_change", "network_seeds",
+           "restricted", "step_changes", "transfer_regret"]
+
+STEP = ["knob", "low_value", "high_value"]
+SAME, CHANGES, NOT_SHOWN = "same", "changes", "differs, change not shown"
+CHANGE_METHOD = ("the change of a step's effect from the short budget to the long one: "
+                 "Hodges-Lehmann estimate of the per-pair change (long-budget difference minus "
+                 "short-budget difference) over the pairs whose two networks work at both budgets, "
+                 "with the same cluster bootstrap interval as the effects; an answer changes when "
+                 "its direction (more accurate, less accurate, no clear difference) differs")
+REGRET_METHOD = ("held-out regret at the long budget of the short budget's best, cross-fitted over "
+                 "the long table's seeds: for each seed, the short budget's best (its mean over "
+                 "the other seeds) and the long budget's best (likewise) are both scored on that "
+                 "seed alone; regret is the long best's score minus the pick's, in pp; the estimate "
+                 "is the mean over the seeds, shown with its range")
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """The FAQ at two budgets over the same networks, and how far the short one ranks the long."""
+
+    short: ws.WholeSpace  # the short table restricted to the long table's networks
+    long: ws.WholeSpace
+    steps: pd.DataFrame  # per step: both effects, directions, answer, change_pp and interval
+    agreement: dict[str, float]  # kendall_agreement of the two budgets' means
+    regret: pd.DataFrame  # per held-out seed: the pick, the long best, their scores, regret_pp
+
+
+def network_seeds(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per network (config_id) its value (curve_value) at each seed, from one fidelity's rows."""
+    kept, _ = ws.one_fidelity(rows)
+    values: dict[str, dict[int, float]] = {}
+    for row in kept:
+        values.setdefault(config_id(row["config"]), {})[int(row["seed"])] = curve_value(row["curve"])
+    return values
+
+
+def restricted(rows: list[dict[str, Any]], networks: set[str]) -> list[dict[str, Any]]:
+    """The rows of those networks only."""
+    return [row for row in rows if config_id(row["config"]) in networks]
+
+
+def step_changes(short: ws.WholeSpace, long: ws.WholeSpace,
+                 rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """Per step of the long table: both budgets' effects and directions, whether the answer
+    changed (SAME, CHANGES, NOT_SHOWN), and the change of the effect over the pairs working at both budgets (pp)."""
+    rng = rng or np.random.default_rng(RANDOM_SEED)
+    works = {}
+    for space in (short, long):
+        works[space.epochs] = dict(zip(space.configs["config_id"], working(space.configs)))
+    pair_key = STEP + ["low_config", "high_config"]
+    both = long.pairs.merge(short.pairs[pair_key + ["difference"]], on=pair_key,
+                            suffixes=("_long", "_short"))
+    both = both[[works[short.epochs][low] and works[short.epochs][high]
+                 and works[long.epochs][low] and works[long.epochs][high]
+                 for low, high in zip(both["low_config"], both["high_config"])]]
+    effects = long.working.effects.merge(short.working.effects, on=STEP, how="left",
+                                         suffixes=("_long", "_short"))
+    rows = []
+    for _, effect in effects.iterrows():
+        step = both[(both["knob"] == effect["knob"]) & (both["low_value"] == effect["low_value"])
+                    & (both["high_value"] == effect["high_value"])]
+        change = (step["difference_long"] - step["difference_short"]).to_numpy()
+        low, high = cluster_interval(change, cluster_keys(step, effect["knob"]), rng)
+        directions = {}
+        for side in ("short", "long"):
+            side_effect = {name: effect[f"{name}_{side}"] for name in
+                           ("ci_low_pp", "ci_high_pp", "wins", "losses", "working_pairs")}
+            measured = pd.notna(side_effect["working_pairs"]) and side_effect["working_pairs"] > 0
+            directions[side] = step_direction(side_effect) if measured else 0
+        rows.append({
+            **{name: effect[name] for name in STEP},
+            **{f"{name}_{side}": effect[f"{name}_{side}"] for side in ("short", "long")
+               for name in ("effect_pp", "ci_low_pp", "ci_high_pp", "working_pairs")},
+            "direction_short": directions["short"], "direction_long": directions["long"],
+            "answer": _answer(directions["short"], directions["long"], low, high),
+            "pairs_both": len(change),
+            "change_pp": float(hodges_lehmann(change)) * 100 if len(change) else np.nan,
+            "change_ci_low_pp": low * 100, "change_ci_high_pp": high * 100})
+    return pd.DataFrame(rows)
+
+
+def _answer(short: int, long: int, change_low: float, change_high: float) -> str:
+    if short == long:
+        return SAME
+    return CHANGES if change_low > 0 or change_high < 0 else NOT_SHOWN
+
+
+def transfer_regret(short: dict[str, dict[int, float]],
+                    long: dict[str, dict[int, float]]) -> pd.DataFrame:
+    """Per seed of the long table measured by every network in both: the short budget's best and
+    the long budget's best chosen on the other seeds, both scored on this one (regret in pp)."""
+    networks = sorted(set(short) & set(long))
+    seeds = sorted(set.intersection(*(set(long[n]) for n in networks))) if networks else []
+    rows = []
+    for held in seeds:
+        def chosen(table: dict[str, dict[int, float]]) -> str:
+            means = {n: np.mean([v for s, v in table[n].items() if s != held] or [np.nan])
+                     for n in networks}
+            return max((n for n in networks if not np.isnan(means[n])), key=means.get)
+        pick, best = chosen(short), chosen(long)
+        rows.append({"held_out_seed": held, "pick": pick, "long_best": best,
+                     "pick_score": long[pick][held], "long_best_score": long[best][held],
+                     "regret_pp": (long[best][held] - long[pick][held]) * 100})
+    return pd.DataFrame(rows, columns=["held_out_seed", "pick", "long_best", "pick_score",
+                                       "long_best_score", "regret_pp"])
+
+
+def budget_change(short_rows: list[dict[str, Any]], long_rows: list[dict[str, Any]],
+                  space: str = "faq") -> BudgetChange:
+    """The FAQ at both budgets over the long table's networks, and the short budget's ranking of
+    them (tau and held-out regret)."""
+    long_seeds = network_seeds(long_rows)
+    networks = set(long_seeds)
+    short_kept = restricted(short_rows, networks)
+    short_seeds = network_seeds(short_kept)
+    long = ws.whole_space(long_rows, space=space)
+    short = ws.whole_space(short_kept, space=space)
+    as_arrays = {name: {n: np.array(list(v.values())) for n, v in table.items()}
+                 for name, table in (("short", short_seeds), ("long", long_seeds))}
+    return BudgetChange(short=short, long=long, steps=step_changes(short, long),
+                        agreement=kendall_agreement(as_arrays["short"], as_arrays["long"]),
+                        regret=transfer_regret(short_seeds, long_seeds))
+

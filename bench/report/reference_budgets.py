@@ -1,0 +1,135 @@
+"""Two reference tables of the same networks at two budgets, side by side: each FAQ step's answer
+at the short budget (over the long table's networks) and at the long one with the change between
+them (bench.evidence.budget_change), how far the short budget ranks the long one, and the
+over-fitting claim where it can exist, at the long budget (bench.evidence.overfitting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.evidence import budget_change as bc
+from bench.evidence import overfitting as of
+from bench.evidence.budgets import AGREEMENT_METHOD
+from bench.evidence.answers import KNOB_NAMES, capitalized
+from bench.report import reference_answers as answers
+from bench.report.page_parts import Folded, Section
+from bench.store.wording import counted
+
+__all__ = ["budget_section", "comparable", "side_by_side"]
+
+
+def comparable(tables: list[tuple[Path, list[dict[str, Any]]]]
+               ) -> list[tuple[tuple[Path, list], tuple[Path, list]]]:
+    """(short, long) pairs of tables: the long one trains more epochs, and every network it
+    measured the short one measured too."""
+    measured = {path: (bc.network_seeds(rows), _epochs(rows)) for path, rows in tables}
+    return [((short, short_rows), (long, long_rows))
+            for short, short_rows in tables for long, long_rows in tables
+            if measured[long][1] > measured[short][1]
+            and set(measured[long][0]) <= set(measured[short][0])]
+
+
+def side_by_side(change: bc.BudgetChange) -> pd.DataFrame:
+    """Knob, step, each budget's effect with its interval and direction, the change, and whether
+    the answer changed, in words."""
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    rows = []
+    for step in change.steps.itertuples():
+        rows.append({
+            "knob": KNOB_NAMES[step.knob],
+            "step": answers.step_label(step.knob, step.low_value, step.high_value),
+            f"{short}, pp": _effect(step.effect_pp_short, step.ci_low_pp_short,
+                                    step.ci_high_pp_short),
+            f"{short}: answer": answers.DIRECTION_WORDS[step.direction_short],
+            f"{long}, pp": _effect(step.effect_pp_long, step.ci_low_pp_long, step.ci_high_pp_long),
+            f"{long}: answer": answers.DIRECTION_WORDS[step.direction_long],
+            "change, pp": _effect(step.change_pp, step.change_ci_low_pp, step.change_ci_high_pp),
+            "pairs working at both": step.pairs_both,
+            "answer": step.answer})
+    return pd.DataFrame(rows)
+
+
+def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], scope: str,
+                   long_scope: str) -> tuple[list[Section], list[str], pd.DataFrame]:
+    """The sections (the answers at both budgets, the ranking, the over-fitting claim), their
+    sentences (for summary.md) and the side-by-side table (for the CSV)."""
+    table = side_by_side(change)
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    changed, ranking = _changed_sentence(change), [_agreement_sentence(change),
+                                                  _regret_sentence(change)]
+    overfitting = [answer.sentence() for answer in of.fc_overfitting(of.run_frame(long_rows))]
+    methods = [capitalized(bc.CHANGE_METHOD) + ".", capitalized(AGREEMENT_METHOD) + ".",
+               capitalized(bc.REGRET_METHOD) + ".", "Over-fitting: " + of.METHOD + "."]
+    sections = [
+        Section(f"The FAQ at {short} and at {long} ({scope})", lines=[changed],
+                tables=[(f"Each knob step at both budgets, over the same "
+                         f"{len(change.long.configs)} networks", table)]),
+        Section(f"Does {short} rank what {long} find? ({scope})", lines=ranking),
+        Section(f"Does a large FC layer over-fit? At {long} ({long_scope})",
+                lines=[*overfitting, Folded("Definitions", methods)])]
+    return sections, [changed, *ranking, *overfitting], table
+
+
+def _epochs(rows: list[dict[str, Any]]) -> float:
+    kept, _ = bc.ws.one_fidelity(rows)
+    return float(kept[0]["fidelity"]["train_settings"]["epochs"])
+
+
+def _adjective(epochs: float) -> str:
+    """'one-epoch', '10-epoch'."""
+    return "one-epoch" if epochs == 1 else f"{epochs:g}-epoch"
+
+
+def _effect(estimate: float, low: float, high: float) -> str:
+    if pd.isna(estimate):
+        return "-"
+    return f"{answers.signed(estimate)} ({answers.signed(low)} to {answers.signed(high)})"
+
+
+def _changed_sentence(change: bc.BudgetChange) -> str:
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    steps, networks = change.steps, len(change.long.configs)
+
+    def named(answer: str) -> str:
+        return "; ".join(
+            f"{KNOB_NAMES[row.knob]} {answers.step_label(row.knob, row.low_value, row.high_value)}"
+            f" ({answers.DIRECTION_WORDS[row.direction_short]} at {short}, "
+            f"{answers.DIRECTION_WORDS[row.direction_long]} at {long})"
+            for row in steps[steps["answer"] == answer].itertuples())
+    changes, flips = (int((steps["answer"] == answer).sum()) for answer in (bc.CHANGES, bc.NOT_SHOWN))
+    said = (f"Over these {networks} networks, {counted(changes, 'knob step')} of {len(steps)} "
+            f"{'changes' if changes == 1 else 'change'} answer from {short} to {long}"
+            + (f": {named(bc.CHANGES)}" if changes else ""))
+    if flips:
+        said += (f"; in {counted(flips, 'more step')} the direction differs but the change is "
+                 f"within its interval of zero: {named(bc.NOT_SHOWN)}")
+    return said + "."
+
+
+def _agreement_sentence(change: bc.BudgetChange) -> str:
+    agreement = change.agreement
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    if pd.isna(agreement["tau"]):
+        return (f"Rank agreement between {short} and {long}: not measured "
+                f"({counted(agreement['configs'], 'network')} with two or more seeds at both).")
+    return (f"Rank agreement between {short} and {long} over "
+            f"{counted(agreement['configs'], 'network')}: Kendall's tau {agreement['tau']:+.2f} "
+            f"(95% CI {agreement['ci_low']:+.2f} to {agreement['ci_high']:+.2f}, "
+            f"permutation p = {agreement['p']:.3g}).")
+
+
+def _regret_sentence(change: bc.BudgetChange) -> str:
+    regret = change.regret
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    if regret.empty:
+        return f"Held-out regret at {long} of the {short} best: not measured (no seed in common)."
+    configs = change.long.configs.set_index("config_id")
+    picks = sorted({answers.cell(configs.loc[pick], with_fc=True) for pick in regret["pick"]})
+    return (f"The {_adjective(change.short.epochs)} best of these networks ({'; '.join(picks)}) "
+            f"has a held-out regret at {long} of {regret['regret_pp'].mean():+.2f} pp against the "
+            f"{_adjective(change.long.epochs)} best (mean over "
+            f"{counted(len(regret), 'held-out seed')}, {regret['regret_pp'].min():+.2f} to "
+            f"{regret['regret_pp'].max():+.2f}).")
