@@ -82,7 +82,7 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
         notes += evidence.notes
     named = _ordinary_tables(studies, evidence, settings.top) if studies else {}
     named.update(reference.tables)
-    bench = benchmark.summarize(compared) if compared else None
+    bench = benchmark.summarize(compared, settings.margin) if compared else None
     if bench is not None:
         named.update(bench.tables())
         notes += bench.notes
@@ -103,9 +103,10 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
     parts["reference details"] = reference.sections[1:]
     if bench is not None:
         parts["benchmark"] = [Section(
-            "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],
+            "Benchmark", lines=[*verdicts,
+                                Folded("Definitions", benchmark.definitions(settings.margin))],
             tables=[(f"{named['regret'][0]} (every column in regret.csv)",
-                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench))]
+                     benchmark.regret_on_page(bench))], plots=benchmark_plots(bench))]
     sections = [section for part in PAGE_ORDER for section in parts.get(part, [])]
     summary = headline if evidence is None else [  # three short lines, the headline folded
         *glance.summary_lines(evidence),
