@@ -254,8 +254,13 @@ def _difference(pair: pd.Series) -> str:
         return f"fewer than {decisions.MIN_SEEDS} sampler seeds with a regret pair"
     more = (f"; about {counted(pair['more_seeds'], 'more sampler seed', spec='.0f')} would "
             "decide" if pair["decision"] == UNDECIDED else "")
-    return (f"{pair['regret_difference_pp']:+.2f} pp ({CONFIDENCE:.0%} CI "
-            f"{pair['ci_low_pp']:+.2f} to {pair['ci_high_pp']:+.2f}{more})")
+    return (f"{_signed(pair['regret_difference_pp'])} pp ({CONFIDENCE:.0%} CI "
+            f"{_signed(pair['ci_low_pp'])} to {_signed(pair['ci_high_pp'])}{more})")
+
+
+def _signed(value: float) -> str:
+    """"+0.12", and "+0.00" for a value that rounds to zero from below (not "-0.00")."""
+    return f"{round(float(value), 2) + 0.0:+.2f}"
 
 
 def _named(pair: pd.Series) -> str:

@@ -64,10 +64,15 @@ def paired_differences(pairs: pd.DataFrame, margin_pp: float, title: str) -> Plo
         return Plot(title, skipped=f"no combination has regret pairs with {BASELINE_NAME}")
     rows = rows.iloc[::-1]  # the table's first combination on top
     figure = go.Figure()
-    figure.add_vrect(x0=-margin_pp, x1=margin_pp, fillcolor="#4575b4", opacity=0.12,
-                     line_width=0, annotation_text=f"±{margin_pp:.2g} pp margin",
-                     annotation_position="top left")
+    figure.add_vrect(x0=-margin_pp, x1=margin_pp, fillcolor="#999", opacity=0.15,
+                     line={"color": "#555", "dash": "dot", "width": 1},
+                     annotation_text=f"±{margin_pp:.2g} pp margin", annotation_position="top left")
     figure.add_vline(x=0, line={"color": "#555", "width": 1})
+    # the band's edges inside the axis, so it reads as a band and not as the background
+    low = min(rows["ci_low_pp"].min(), -margin_pp)
+    high = max(rows["ci_high_pp"].max(), margin_pp)
+    pad = (high - low) * 0.08
+    figure.update_xaxes(range=[low - pad, high + pad], zeroline=False)
     for decision, color in DECISION_COLORS.items():
         part = rows[rows["decision"] == decision]
         if part.empty:
