@@ -133,6 +133,8 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     report = CliRunner().invoke(cli, ["report", str(results)])
     assert report.exit_code == 0, report.output
     assert (results / "report" / "regret.csv").is_file()
+    assert ("no seed was reserved (the curve table has one seed per config), so no study has a "
+            "regret") in (results / "report" / "summary.md").read_text()
 
     # A rerun finds every study complete and writes nothing.
     started = started_at(url, names)

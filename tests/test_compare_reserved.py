@@ -16,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from bench.benchmark import compare
+from bench.benchmark import compare, reserved
 from bench.report import benchmark
 from bench.report.load import StudyData, trials_frame
 from bench.store import schema
@@ -112,12 +112,12 @@ def test_the_baseline_is_selected_on_the_replay_seeds_and_scored_on_the_reserved
               "steady": {0: 0.9900, 1: 0.9902, 2: 0.9890},
               "short": {0: 0.9990, 1: 0.9990},  # no reserved seed: cannot be scored, left out
               "low": {0: 0.9800, 1: 0.9810, 2: 0.9805}}
-    baseline = compare.cross_fitted_baseline(values, RESERVED)
-    assert baseline == compare.Baseline("steady", pytest.approx(0.9901), 2, 0.9890, 1)
+    baseline = reserved.cross_fitted_baseline(values, RESERVED)
+    assert baseline == reserved.Baseline("steady", pytest.approx(0.9901), 2, 0.9890, 1)
     scored = [key for key in values if 2 in values[key]]
     assert max(scored, key=lambda k: fmean(values[k].values())) == "lucky"  # the old target
-    assert compare.cross_fitted_baseline(values, ()) is None  # nothing reserved: no baseline
-    assert compare.cross_fitted_baseline({"only": {2: 0.99}}, RESERVED) is None  # no replay seed
+    assert reserved.cross_fitted_baseline(values, ()) is None  # nothing reserved: no baseline
+    assert reserved.cross_fitted_baseline({"only": {2: 0.99}}, RESERVED) is None  # no replay seed
 
 
 def test_regret_on_reserved_seeds_is_unbiased_on_a_table_with_a_known_best():
@@ -135,8 +135,8 @@ def test_regret_on_reserved_seeds_is_unbiased_on_a_table_with_a_known_best():
         drawn = measured[queried, rng.integers(0, 2, 10)]
         pick = int(queried[np.argmax(drawn)])
         true_regret = truth.max() - truth[pick]
-        baseline = compare.cross_fitted_baseline(values, RESERVED)
-        scored = compare.reserved_value(values[pick], RESERVED)
+        baseline = reserved.cross_fitted_baseline(values, RESERVED)
+        scored = reserved.reserved_value(values[pick], RESERVED)
         errors.append(baseline.reserved_mean - scored - true_regret)
         old_errors.append(measured.mean(axis=1).max() - scored - true_regret)
     errors, old_errors = np.array(errors), np.array(old_errors)
@@ -147,18 +147,17 @@ def test_regret_on_reserved_seeds_is_unbiased_on_a_table_with_a_known_best():
 
 
 def test_the_reserved_seeds_default_to_the_highest_seed_every_config_has():
-    coverage = compare.TableCoverage(3, 3, 0.99, 3, {}, values={
-        "a": ({}, {0: 0.99, 1: 0.99, 2: 0.99, 3: 0.99}), "b": ({}, {0: 0.98, 1: 0.98, 2: 0.98}),
-        "c": ({}, {0: 0.97, 1: 0.97, 2: 0.97, 5: 0.97})})
-    assert coverage.common_seeds == (0, 1, 2)
-    assert compare.resolve_reserved(None, coverage) == (2,)
-    assert compare.resolve_reserved((1, 2), coverage) == (1, 2)
+    values = {"a": {0: 0.99, 1: 0.99, 2: 0.99, 3: 0.99}, "b": {0: 0.98, 1: 0.98, 2: 0.98},
+              "c": {0: 0.97, 1: 0.97, 2: 0.97, 5: 0.97}}
+    assert reserved.common_seeds(values) == (0, 1, 2)
+    assert reserved.resolve_reserved(None, values) == (2,)
+    assert reserved.resolve_reserved((2, 1), values) == (1, 2)
     with pytest.raises(ValueError, match="reserved seed 3 is not recorded for every config"):
-        compare.resolve_reserved((3,), coverage)
+        reserved.resolve_reserved((3,), values)
     with pytest.raises(ValueError, match="leaves the configs no seed to replay from"):
-        compare.resolve_reserved((0, 1, 2), coverage)
-    one_seed = compare.TableCoverage(1, 1, 0.99, 1, {}, values={"a": ({}, {0: 0.99})})
-    assert compare.resolve_reserved(None, one_seed) == ()  # nothing to reserve: no regret
+        reserved.resolve_reserved((0, 1, 2), values)
+    # a one-seed table has nothing to reserve: no regret, and the report says why
+    assert reserved.resolve_reserved(None, {"a": {0: 0.99}}) == ()
 
 
 # --- a sampler that wins only by luck -------------------------------------------------------
@@ -186,7 +185,7 @@ def lucky_studies(table: CurveTable) -> list[StudyData]:
     """TPE's study k queries a good config on seed 1, then a lucky config on its lucky seed (its
     pick); random's study k queries a lucky config on its low replay seed, then a good one."""
     values = {str(key): dict(enumerate(seeds)) for key, seeds in {**LUCKY, **GOOD}.items()}
-    baseline = compare.cross_fitted_baseline(values, RESERVED)
+    baseline = reserved.cross_fitted_baseline(values, RESERVED)
     lucky, good = list(LUCKY), list(GOOD)
     studies = []
     for sampler in ("tpe", "random"):

@@ -41,6 +41,7 @@ from bench.store.curves import CurveTable, StoredCurve
 from bench.store.identity import Fidelity, config_key
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
+from bench.benchmark.reserved import cross_fitted_baseline, reserved_value, resolve_reserved
 from bench.search.objective import Objective
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
@@ -139,17 +140,14 @@ class TableCoverage:
     values: dict[str, tuple[dict[str, Any], dict[int, float]]] = field(default_factory=dict)
 
     @property
-    def common_seeds(self) -> tuple[int, ...]:
-        """The seeds every grid config in the table has, in order."""
-        if not self.values:
-            return ()
-        return tuple(sorted(set.intersection(*(set(seeds) for _, seeds in self.values.values()))))
+    def seed_values(self) -> dict[str, dict[int, float]]:
+        """Each grid config in the table: its seeds' best accuracies."""
+        return {key: seeds for key, (_, seeds) in self.values.items()}
 
     def baseline_fields(self, reserved: tuple[int, ...]) -> dict[str, Any]:
         """The "compare" attr's BASELINE_KEYS: the cross-fitted baseline on these reserved seeds
-        (cross_fitted_baseline), None values when there is none."""
-        found = cross_fitted_baseline({key: seeds for key, (_, seeds) in self.values.items()},
-                                      reserved)
+        (bench.benchmark.reserved), None values when there is none."""
+        found = cross_fitted_baseline(self.seed_values, reserved)
         if found is None:
             return dict.fromkeys(BASELINE_KEYS)
         return {"baseline_config": self.values[found.key][0],
@@ -172,64 +170,6 @@ class TableCoverage:
         return (f"warning: curve table {table} lacks {self.missing} of the {self.grid_configs} "
                 f"valid grid configs of {space.name} at this fidelity: those are trained when "
                 f"sampled (slow) and added; `mnist-bench grid` with the same options fills it")
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The config regret is measured from: selected on the replay seeds, scored on the reserved."""
-
-    key: Any
-    replay_mean: float  # mean over its recorded seeds but the reserved: what selected it
-    replay_seeds: int
-    reserved_mean: float  # mean over the reserved seeds: what it is scored by
-    reserved_seeds: int
-
-
-def cross_fitted_baseline(values: dict[Any, dict[int, float]],
-                          reserved: tuple[int, ...]) -> Baseline | None:
-    """The config whose mean over its replay seeds (every recorded seed but the reserved) is
-    highest, with its mean over the reserved seeds: selected and scored on different seeds, so
-    its score is not the maximum of noisy means (which overstates the best by about the seed sd
-    times the expected maximum of that many normals). Only configs with a replay seed and every
-    reserved seed compete; ties go to the first. None with no reserved seed or no such config."""
-    best: Baseline | None = None
-    for key, seeds in values.items():
-        scored = reserved_value(seeds, reserved)
-        replay = [value for seed, value in seeds.items() if seed not in reserved]
-        if scored is None or not replay:
-            continue
-        mean = float(np.mean(replay))
-        if best is None or mean > best.replay_mean:
-            best = Baseline(key, mean, len(replay), scored, len(reserved))
-    return best
-
-
-def reserved_value(seeds: dict[int, float], reserved: tuple[int, ...]) -> float | None:
-    """A config's value on the reserved seeds: the mean of its best accuracies there (numpy.mean);
-    None unless it has every one of them."""
-    if not reserved or any(seed not in seeds for seed in reserved):
-        return None
-    return float(np.mean([seeds[seed] for seed in reserved]))
-
-
-def resolve_reserved(asked: tuple[int, ...] | None, coverage: TableCoverage) -> tuple[int, ...]:
-    """The reserved seeds of a run: those asked for, else the highest seed every config of the
-    table has when it has two or more (none: a one-seed table has nothing to reserve). Asked
-    seeds must be recorded for every config and leave each a seed to replay from."""
-    common = coverage.common_seeds
-    if asked is None:
-        return common[-1:] if len(common) >= 2 else ()
-    if coverage.values:
-        missing = [seed for seed in asked if seed not in common]
-        if missing:
-            have = ", ".join(map(str, common)) or "none"
-            raise ValueError(f"reserved seed {missing[0]} is not recorded for every config of "
-                             f"the curve table (the seeds all have: {have}): `mnist-bench grid "
-                             f"--seeds {missing[0] + 1}` adds it, or reserve one of those")
-        if set(common) <= set(asked):
-            raise ValueError(f"reserving seeds {','.join(map(str, asked))} leaves the configs "
-                             "no seed to replay from: reserve fewer")
-    return tuple(sorted(asked))
 
 
 _RESERVED_TRAINING_SEED = ("seed {seed} is reserved but is also --seed, the seed configs missing "
@@ -289,7 +229,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)
     coverage = table_coverage(space, base, split, table)
-    reserved = resolve_reserved(settings.reserved_seeds, coverage)
+    reserved = resolve_reserved(settings.reserved_seeds, coverage.seed_values)
     if base.seed in reserved:
         raise ValueError(_RESERVED_TRAINING_SEED.format(seed=base.seed))
     note = coverage.note(space, table.path)

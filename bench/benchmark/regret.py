@@ -371,11 +371,11 @@ def _family(group: str, family: str, members: list, rows: pd.DataFrame,
 
 
 def regret_interval(regrets: pd.Series) -> tuple[float, float]:
-    """The Student's t interval (CONFIDENCE) of the mean held-out regret (pp) over sampler
+    """The Student's t interval (CONFIDENCE) of the mean regret (pp) over sampler
     seeds, its sd at least one validation image of the default split (identical regrets are
     not certainty); NaN under two seeds with a regret (bench.evidence.statistics.mean_interval)."""
     return mean_interval(pd.to_numeric(regrets, errors="coerce").dropna().to_numpy(),
-                         100 / DEFAULT_VALIDATION_SIZE)
+                         RESOLUTION * 100)
 
 
 def _over_seeds(progress: pd.DataFrame, x: str) -> pd.DataFrame:
