@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
-from bench.store.identity import Fidelity, config_key
+from bench.store.identity import Fidelity, measurement_keys
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
 from bench.search.objective import Objective
@@ -242,7 +242,7 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
     for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                base.data_dir, device_kind, split.seed)
-        seeds = stored.get(config_key(config, fidelity))
+        seeds = stored.get(measurement_keys(config, fidelity))
         if not seeds:
             continue
         found += 1
@@ -302,11 +302,11 @@ def seen_seeds(trials: list[FrozenTrial], picked: FrozenTrial) -> list[int]:
                    if schema.ATTR_SEED in t.user_attrs and _measured_key(t) == key})
 
 
-def _measured_key(trial: FrozenTrial) -> str | None:
+def _measured_key(trial: FrozenTrial) -> tuple[str, str] | None:
     config = trial.user_attrs.get(schema.ATTR_CONFIG)
     if config is None:
         return None
-    return config_key(config, trial.user_attrs.get(schema.ATTR_FIDELITY) or {})
+    return measurement_keys(config, trial.user_attrs.get(schema.ATTR_FIDELITY) or {})
 
 
 def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,

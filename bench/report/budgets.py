@@ -41,7 +41,7 @@ def verdicts_table(evidence: Evidence) -> pd.DataFrame:
     for knob in KNOBS:
         row = {"knob": KNOB_NAMES[knob]}
         for budget in evidence.budgets:
-            mine = (pairs[(pairs["fidelity_id"] == budget.fidelity_id) & (pairs["knob"] == knob)]
+            mine = (pairs[(pairs["fidelity_key"] == budget.fidelity_key) & (pairs["knob"] == knob)]
                     if len(pairs) else pairs)
             row[epochs_label(budget.epochs)] = (
                 claim_verdict(mine["decision"].tolist(), CLAIMS[knob].direction)
