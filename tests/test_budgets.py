@@ -9,7 +9,7 @@ import pytest
 
 from bench.evidence.budgets import kendall_agreement
 from bench.evidence.decisions import WORSE
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.store import schema
 from test_evidence import BEST, add_measurement
 

@@ -93,7 +93,7 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
     assert not is_search(confirm)  # so its seeds are held out
     assert "a race of" in done.stdout and "1 round:" in done.stdout
     # its closing line counts what is decided as the report will: one function says both
-    from bench.evidence.summary import decided_line, gather
+    from bench.evidence.gather import decided_line, gather
 
     line = decided_line(gather([load(results, STUDY), confirm]))
     assert f"(the report: {line[0].lower()}{line[1:-1]})" in done.stdout
@@ -200,7 +200,7 @@ def test_a_study_without_completed_trials_is_bad_input(tmp_path):
 
 
 def test_finetune_best_takes_the_config_the_report_recommends(results):
-    from bench.evidence.summary import gather
+    from bench.evidence.gather import gather
     from bench.final.finetune import FinetuneSettings, recommended_trial
 
     assert run("confirm", "--results-dir", str(results), "--top", "2").returncode == 0
@@ -267,7 +267,7 @@ def test_confirm_at_another_budget_is_a_study_and_a_budget_of_its_own(results):
     """`confirm --epochs 2` races the top configs at two epochs in <study>-epochs2-confirm; the
     evidence ranks each budget on its own seeds, and finetune --best (12 epochs) says it used the
     budget closest to its own."""
-    from bench.evidence.summary import gather
+    from bench.evidence.gather import gather
     from bench.final.finetune import FinetuneSettings, recommended_trial
 
     args = ["--results-dir", str(results), "--top", "3", "--no-sweep", "--max-seeds", "2"]

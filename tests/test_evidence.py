@@ -21,7 +21,7 @@ from bench.evidence.decisions import EQUIVALENT, MARGIN, WORSE
 from bench.evidence.measurements import KNOBS, measurements
 from bench.evidence.statistics import (config_statistics, decide_pairs, knob_pairs,
                                        paired_difference)
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
 

@@ -13,7 +13,7 @@ from bench.evidence.answers import (
     CONTRADICTED, MIXED, NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdict, knob_answer, measured,
 )
 from bench.evidence.decisions import MARGIN
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.report import glance
 from bench.report.page import Folded
 

@@ -18,7 +18,7 @@ from bench.store import schema
 from bench.store.identity import config_key, config_of, trial_config_key, trial_seed
 from bench.evidence import decisions
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import Evidence
+from bench.evidence.gather import Evidence
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace
 from mnist_cnn.model import CNNConfig, InvalidConfig

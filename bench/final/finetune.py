@@ -23,7 +23,7 @@ from bench.store import layout, schema
 from bench.store.artifacts import download_weights, open_artifact_store
 from bench.final.evaluate import TestEvaluation, export_model, save_weights, score
 from bench.store.identity import fidelity_key, trial_config_key, trial_fidelity
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.store.storage import settings_record
 from bench.store.studies import StudySource
 from bench.store.wording import within

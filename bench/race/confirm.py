@@ -35,7 +35,7 @@ from bench.search.study import quiet_optuna
 from bench.evidence.decisions import race_rounds
 from bench.evidence.reproduction import Reference, study_checks
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import decided_line, gather
+from bench.evidence.gather import decided_line, gather
 from bench.evidence.targets import (Target, confirm_name, measured_pairs, open_comparisons,
                                     params_text, search_settings_of, targets)
 from bench.store.wording import counted
@@ -58,7 +58,7 @@ class ConfirmOutcome:
     signal: int | None = None
     rounds: int = 0
     open: set[tuple[str, str]] = field(default_factory=set)  # undecided comparisons at the end
-    decided: str = ""  # what the report will say is decided (summary.decided_line)
+    decided: str = ""  # what the report will say is decided (gather.decided_line)
     out_of_time: bool = False
     reproduction: list[str] = field(default_factory=list)  # against the shipped reference table
 

@@ -9,7 +9,7 @@ import pandas as pd
 from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured
 from bench.evidence.budgets import AGREEMENT_METHOD, MIN_CONFIGS
 from bench.evidence.decisions import ALPHA, UNDECIDED
-from bench.evidence.summary import Evidence
+from bench.evidence.gather import Evidence
 from bench.report.page_parts import Folded, Section
 from bench.store.identity import KNOBS
 from bench.store.wording import counted, epochs_label, mflop

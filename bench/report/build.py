@@ -11,7 +11,7 @@ from bench.store import layout
 from bench.evidence.targets import CONFIRM_SUFFIX, confirmed_name
 from bench.store.identity import KNOBS
 from bench.evidence.decisions import MARGIN
-from bench.evidence.summary import Evidence, gather
+from bench.evidence.gather import Evidence, gather
 from bench.report import benchmark, budgets, glance, tables, write
 from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots

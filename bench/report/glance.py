@@ -12,7 +12,7 @@ from bench.evidence.answers import (
     measured, overfitting_answer,
 )
 from bench.evidence.decisions import MIN_SEEDS
-from bench.evidence.summary import Evidence, decided_line
+from bench.evidence.gather import Evidence, decided_line
 from bench.report.page_parts import Folded
 from bench.store.identity import KNOBS
 from bench.store.wording import epochs_label, mflop, mflop_cell, pct, points, pp
