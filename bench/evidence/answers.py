@@ -147,8 +147,8 @@ def noise_lines(ranked: pd.DataFrame) -> list[str]:
     needed, seed_limit = int(first["equivalence_seeds"]), int(first["max_seeds"])
     if noise.pooled and needed > seed_limit:
         lines.append(f"At {within(margin)} no config can be shown equivalent within "
-                     f"the race's {seed_limit} seeds a config: a config equal to the best would take "
-                     f"about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
+                     f"the race's {seed_limit} seeds a config: a config equal to the best would "
+                     f"take about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
     return lines
 
 

@@ -40,7 +40,8 @@ def config_statistics(measurements: pd.DataFrame) -> pd.DataFrame:
     search shows its selection value there, with `heldout_seeds` 0.
     """
     rows = []
-    for (fidelity, config), group in measurements.groupby(["fidelity_key", "config_key"], sort=False):
+    for (fidelity, config), group in measurements.groupby(["fidelity_key", "config_key"],
+                                                          sort=False):
         selected = group[group["selection"]]["validation_accuracy"].to_numpy(float)
         heldout = group[~group["selection"]]["validation_accuracy"].to_numpy(float)
         values = heldout if len(heldout) else selected

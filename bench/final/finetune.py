@@ -167,7 +167,8 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     evidence = gather([study, *others])
     if evidence is None:
         return best, study, None
-    best_fidelity = fidelity_key(trial_fidelity(best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
+    best_fidelity = fidelity_key(trial_fidelity(
+        best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
     if evidence.budgets[0].fidelity_key != best_fidelity:
         # The evidence ranks one fidelity; the best trial has other training settings (a
         # space with training knobs), so configs of the two are not like with like.

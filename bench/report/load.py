@@ -88,8 +88,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = [_trial_row(trial) for trial in study.get_trials(deepcopy=False)]
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["trial", "config_key", "state", "validation_accuracy", "learning_curve",
-                                      "replayed", "training_seconds", "full_seconds", "seconds"])
+        frame = pd.DataFrame(columns=["trial", "config_key", "state", "validation_accuracy",
+                                      "learning_curve", "replayed", "training_seconds",
+                                      "full_seconds", "seconds"])
     return frame
 
 
