@@ -644,7 +644,7 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
             device) -> None:
     """Race the study's top configs on held-out seeds, at the study's own fidelity, until each
     comparison with the best and each FAQ pair is decided (better, equivalent within the
-    margin, worse) or the budget ends.
+    margin, worse) or its seed or minute limit is reached.
 
     The search's own seed selected the configs, so it decides nothing. Each measurement is a
     trial of the study <study>-confirm in the same storage and a row of the curve table; what

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
-from bench.store.identity import Fidelity, config_key
+from bench.store.identity import Fidelity, MeasurementKeys, measurement_keys
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
 from bench.benchmark.reserved import cross_fitted_baseline, reserved_value, resolve_reserved
@@ -137,10 +137,11 @@ class TableCoverage:
     best_in_table_seeds: int | None  # how many seeds that mean is over
     best_config_in_table: dict[str, Any] | None
     # each grid config in the table: its params and each recorded seed's best accuracy
-    values: dict[str, tuple[dict[str, Any], dict[int, float]]] = field(default_factory=dict)
+    values: dict[MeasurementKeys, tuple[dict[str, Any], dict[int, float]]] = field(
+        default_factory=dict)
 
     @property
-    def seed_values(self) -> dict[str, dict[int, float]]:
+    def seed_values(self) -> dict[MeasurementKeys, dict[int, float]]:
         """Each grid config in the table: its seeds' best accuracies."""
         return {key: seeds for key, (_, seeds) in self.values.items()}
 
@@ -285,15 +286,15 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
     device_kind = pick_device(base.device).type
     found = 0
     best: tuple[float, int, dict] | None = None
-    values: dict[str, tuple[dict[str, Any], dict[int, float]]] = {}
+    values: dict[MeasurementKeys, tuple[dict[str, Any], dict[int, float]]] = {}
     for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                base.data_dir, device_kind, split.seed)
-        seeds = stored.get(config_key(config, fidelity))
+        seeds = stored.get(measurement_keys(config, fidelity))
         if not seeds:
             continue
         found += 1
-        values[config_key(config, fidelity)] = (
+        values[measurement_keys(config, fidelity)] = (
             params, {seed: curve.best_validation_accuracy for seed, curve in seeds.items()})
         mean = seed_mean(seeds)
         if best is None or mean > best[0]:
