@@ -557,6 +557,17 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def parse_seeds(ctx: click.Context, param: click.Parameter,
+                value: str | None) -> tuple[int, ...] | None:
+    """A comma-separated list of training seeds (whole numbers, 0 or more)."""
+    names = parse_names(ctx, param, value)
+    if names is None:
+        return None
+    if not names or not all(name.isdigit() for name in names):
+        raise click.BadParameter(f"{value!r}: give seeds as whole numbers, e.g. 2 or 3,4")
+    return tuple(int(name) for name in names)
+
+
 @cli.command()
 @click.option("--samplers", callback=parse_names,
               help=f"Comma-separated samplers to compare, of {', '.join(SAMPLERS)}. "
@@ -574,18 +585,25 @@ def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "
               "<results-dir>/<group>/journal.log, an Optuna journal file (or --storage). "
               "Default: compare-<space>.")
+@click.option("--reserved-seeds", callback=parse_seeds, metavar="SEEDS",
+              help="Comma-separated training seeds no query may draw: each study's pick, and a "
+              "baseline (the config with the highest mean over the other seeds), are scored on "
+              "them. Default: the highest seed every config of the table has, when it has two "
+              "or more (seed 2 of the shipped faq table, seeds 0-2); `grid --seeds 5` then "
+              "allows --reserved-seeds 3,4.")
 @_fidelity_options
 @bad_input_errors
-def compare(samplers, pruners, seeds, trials, group, **options) -> None:
+def compare(samplers, pruners, seeds, trials, group, reserved_seeds, **options) -> None:
     """Benchmark samplers and pruners: one study per sampler, pruner and seed, its trials
     replayed from the curve table, into which the reference tables under
     <results-dir>/reference (a clone ships the faq space's) are merged first; for other spaces
-    or fidelities fill it with `grid` (missing configs are trained). Each pick is scored on the
-    recorded seeds its study did not see. Resumable."""
+    or fidelities fill it with `grid` (missing configs are trained). Queries draw any recorded
+    seed but the reserved ones; each pick is scored on those, against a baseline selected on the
+    others. Resumable."""
     from bench.benchmark.compare import run_compare
 
     given = {"samplers": samplers, "pruners": pruners, "seeds": seeds, "trials": trials,
-             "group": group, "workers": options["workers"]}
+             "group": group, "workers": options["workers"], "reserved_seeds": reserved_seeds}
     settings = CompareSettings(base=_search_settings(**options),
                                **{key: value for key, value in given.items() if value is not None})
     outcome = _run(settings, run_compare)
@@ -626,7 +644,7 @@ def confirm(study, top, seeds, max_seeds, minutes, margin, sweep, epochs, storag
             device) -> None:
     """Race the study's top configs on held-out seeds, at the study's own fidelity, until each
     comparison with the best and each FAQ pair is decided (better, equivalent within the
-    margin, worse) or the budget ends.
+    margin, worse) or its seed or minute limit is reached.
 
     The search's own seed selected the configs, so it decides nothing. Each measurement is a
     trial of the study <study>-confirm in the same storage and a row of the curve table; what

@@ -39,7 +39,7 @@ def race(rng: np.random.Generator, means: dict[str, float], pairs: list[tuple[st
     then one more a round for the configs in an undecided comparison, up to `max_seeds`."""
     seeds = {config: draw(rng, mean, settings.max_seeds) for config, mean in means.items()}
     names = list(means)
-    summary = pd.DataFrame({"config_id": names,
+    per_config = pd.DataFrame({"config_key": names,
                             "selection_value": np.linspace(1.0, 0.9, len(names)),
                             "flops_per_image": np.linspace(len(names), 1, len(names)),
                             "resolution": RESOLUTION})
@@ -49,10 +49,10 @@ def race(rng: np.random.Generator, means: dict[str, float], pairs: list[tuple[st
 
     def decide() -> None:
         heldout = {c: seeds[c][:n] for c, n in measured.items()}
-        frame = summary.assign(heldout_seeds=[measured[c] for c in names],
+        frame = per_config.assign(heldout_seeds=[measured[c] for c in names],
                                mean=[heldout[c].mean() for c in names])
         state["ranked"] = rank_against_best(frame, heldout, margin, looks)
-        rows = [{"fidelity_id": "f", "low_config": low, "high_config": high,
+        rows = [{"fidelity_key": "f", "low_config": low, "high_config": high,
                  "differences": heldout[high][:n] - heldout[low][:n], "resolution": RESOLUTION}
                 for low, high in pairs
                 for n in [min(measured[low], measured[high])]]
@@ -61,8 +61,8 @@ def race(rng: np.random.Generator, means: dict[str, float], pairs: list[tuple[st
     def open_configs() -> set[str]:
         decide()
         ranked, faq = state["ranked"], state["pairs"]
-        best = ranked[ranked["is_best"]]["config_id"].iloc[0]
-        undecided = set(ranked[ranked["decision"] == UNDECIDED]["config_id"])
+        best = ranked[ranked["is_best"]]["config_key"].iloc[0]
+        undecided = set(ranked[ranked["decision"] == UNDECIDED]["config_key"])
         opened = undecided | ({best} if undecided else set())
         if len(faq):
             still = faq[faq["decision"] == UNDECIDED]

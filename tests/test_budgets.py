@@ -9,7 +9,7 @@ import pytest
 
 from bench.evidence.budgets import kendall_agreement
 from bench.evidence.decisions import WORSE
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.store import schema
 from test_evidence import BEST, add_measurement
 
@@ -78,7 +78,7 @@ def test_each_budget_is_decided_on_its_own_seeds_and_one_decided_better_becomes_
     for budget, width in zip(evidence.budgets, (512, 256)):
         best = budget.ranked[budget.ranked["is_best"]].iloc[0]
         assert best["fc_width"] == width and best["heldout_seeds"] == 6
-        assert budget.ranked["fidelity_id"].nunique() == 1
+        assert budget.ranked["fidelity_key"].nunique() == 1
     at_last = last.ranked.set_index(["kernel_size", "fc_width"])
     assert at_last.loc[(5, 512), "decision"] == WORSE and at_last.loc[(5, 256), "overtaken"]
     assert at_last.loc[(3, 256), "decision"] == WORSE

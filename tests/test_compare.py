@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from bench.store import layout, schema
 from bench.cli import cli
+from bench.benchmark import compare
 from bench.benchmark.compare import CompareSettings, run_compare
 from bench.store.curves import CurveTable
 from bench.benchmark.grid import run_grid
@@ -90,22 +91,23 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
         study = optuna.load_study(study_name=name, storage=url)
         _, sampler, pruner, seed = name.rsplit("-", 3)
         # one seed per config: a config's mean is its one value; the picked config is the best
-        # completed trial's (none when the pruner stopped every trial), and the study drew its
-        # only seed: no seed is held out, so no held-out score
+        # completed trial's (none when the pruner stopped every trial); with one seed there is
+        # none to reserve, so no baseline and no regret (the report says why)
         completed = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         picked = study.best_trial if completed else None
         picked_mean = best[key(picked.user_attrs[schema.ATTR_CONFIG])] if picked else None
         assert study.user_attrs["compare"] == {
             "group": "compare-tiny", "space": "tiny", "sampler": sampler, "pruner": pruner,
             "seed": int(seed[4:]), "trials": 6, "curve_table": str(filled.curve_table),
+            "reserved_seeds": [],
             "best_in_table": max(best.values()), "best_in_table_seeds": 1,
             "best_config_in_table": {"kernel_size": top.config["kernel_size"], "pool_size": 2},
             "table_configs": 2, "grid_configs": 2,
+            **dict.fromkeys(compare.BASELINE_KEYS),
             "picked_trial": picked.number if picked else None, "picked_config_mean": picked_mean,
             "picked_config_seeds": 1 if picked else None,
-            "picked_config_seen_seeds": [0] if picked else None,
-            "picked_config_heldout_mean": None,
-            "picked_config_heldout_seeds": 0 if picked else None}
+            "picked_config_reserved_mean": None,
+            "picked_config_reserved_seeds": 0 if picked else None}
         recorded = study.user_attrs["search_settings"]
         assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
         trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
@@ -131,6 +133,8 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     report = CliRunner().invoke(cli, ["report", str(results)])
     assert report.exit_code == 0, report.output
     assert (results / "report" / "regret.csv").is_file()
+    assert ("no seed was reserved (the curve table has one seed per config), so no study has a "
+            "regret") in (results / "report" / "summary.md").read_text()
 
     # A rerun finds every study complete and writes nothing.
     started = started_at(url, names)
@@ -153,10 +157,10 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
     assert len(replaced.trials) == 6 and replaced.user_attrs["compare"]["seed"] == 1
 
 
-def test_each_query_draws_a_recorded_seed_and_regret_uses_held_out_seeds(filled, tmp_path):
+def test_queries_never_draw_the_reserved_seed_and_regret_is_scored_on_it(filled, tmp_path):
     """Three seeds per config, 0.2 pp apart: replayed values differ between queries of one config,
-    and the compare attr holds seed means, not the lucky seed: the picked config's over all its
-    seeds and over those no trial of it drew."""
+    no query draws the reserved seed 2, and the compare attr scores the pick there, against the
+    config with the highest mean over seeds 0-1 (the baseline), also on seed 2."""
     table_path = tmp_path / "curves.db"
     shutil.copy(filled.curve_table, table_path)
     table = CurveTable(table_path)
@@ -168,60 +172,64 @@ def test_each_query_draws_a_recorded_seed_and_regret_uses_held_out_seeds(filled,
                              measurements=stored.measurements, source="test#seed")
     by_config = {key(c.config): table.seeds(c.config, c.fidelity)
                  for c in table.curves(complete_only=True)}
-    means = {k: sum(c.best_validation_accuracy for c in seeds.values()) / 3
+    value = {k: {seed: c.best_validation_accuracy for seed, c in seeds.items()}
              for k, seeds in by_config.items()}
     base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path / "results",
                              "curve_table": table_path})
-    run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",), seeds=1,
-                                trials=12, workers=1))
+    settings = CompareSettings(base=base, samplers=("random",), pruners=("none",), seeds=1,
+                               trials=12, workers=1)
+    outcome = run_compare(settings)
+    assert outcome.reserved_seeds == (2,) and "reserved seed(s) 2" in outcome.summary()
 
-    study = optuna.load_study(study_name="compare-tiny-random-none-seed0",
-                              storage=group_storage(tmp_path / "results", "compare-tiny"))
+    storage = group_storage(tmp_path / "results", "compare-tiny")
+    study = optuna.load_study(study_name="compare-tiny-random-none-seed0", storage=storage)
     values: dict[str, set[float]] = {}
+    drawn_seeds = set()
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         config = key(trial.user_attrs[schema.ATTR_CONFIG])
-        drawn = by_config[config][trial.user_attrs[schema.ATTR_SEED]]
-        assert trial.value == drawn.best_validation_accuracy
+        drawn_seeds.add(trial.user_attrs[schema.ATTR_SEED])
+        assert trial.value == value[config][trial.user_attrs[schema.ATTR_SEED]]
         values.setdefault(config, set()).add(trial.value)
     assert max(len(v) for v in values.values()) > 1  # one config, different values: drawn seeds
+    assert drawn_seeds == {0, 1}  # 12 queries of 2 configs drew both replay seeds, never seed 2
     attr = study.user_attrs["compare"]
-    assert attr["best_in_table"] == pytest.approx(max(means.values()))
-    assert attr["best_in_table_seeds"] == 3
-    picked = study.best_trial
-    assert attr["picked_trial"] == picked.number
-    assert attr["picked_config_mean"] == pytest.approx(
-        means[key(picked.user_attrs[schema.ATTR_CONFIG])])
-    assert attr["picked_config_seeds"] == 3
-    picked_key = key(picked.user_attrs[schema.ATTR_CONFIG])
-    seen = sorted({t.user_attrs[schema.ATTR_SEED] for t in study.trials
-                   if schema.ATTR_SEED in t.user_attrs
-                   and key(t.user_attrs[schema.ATTR_CONFIG]) == picked_key})
-    unseen = [c.best_validation_accuracy for seed, c in by_config[picked_key].items()
-              if seed not in seen]
-    assert attr["picked_config_seen_seeds"] == seen and picked.user_attrs[schema.ATTR_SEED] in seen
-    assert attr["picked_config_heldout_seeds"] == len(unseen)
-    assert attr["picked_config_heldout_mean"] == (pytest.approx(fmean(unseen)) if unseen else None)
+    picked = key(study.best_trial.user_attrs[schema.ATTR_CONFIG])
+    leader = max(value, key=lambda k: fmean([value[k][0], value[k][1]]))
+    assert attr["reserved_seeds"] == [2]
+    assert (attr["baseline_replay_mean"], attr["baseline_replay_seeds"]) == (
+        pytest.approx(fmean([value[leader][0], value[leader][1]])), 2)
+    assert (attr["baseline_reserved_mean"], attr["baseline_reserved_seeds"]) == (
+        value[leader][2], 1)
+    assert attr["baseline_config"]["kernel_size"] == json.loads(leader)["kernel_size"]
+    assert (attr["picked_config_reserved_mean"], attr["picked_config_reserved_seeds"]) == (
+        value[picked][2], 1)
+    assert attr["picked_config_mean"] == pytest.approx(fmean(value[picked].values()))
 
-    # A fourth seed of every config, 0.4 pp lower (as `confirm` adds them): a rerun runs nothing
-    # and brings both means in the complete study up to date.
+    # A fourth seed of every config, 0.4 pp lower (as `grid --seeds 4` adds it): the default now
+    # reserves seed 3, which the complete study may have drawn, so the rerun is refused ...
     for stored in table.curves(complete_only=True):
         if stored.seed == 0:
             table.put(stored.config, stored.fidelity, 3,
                       [replace(r, validation_accuracy=r.validation_accuracy - 0.004)
-                       for r in stored.records], complete=True, source="test#confirm")
-    assert run_compare(CompareSettings(base=base, samplers=("random",), pruners=("none",),
-                                       seeds=1, trials=12, workers=1)).run == 0
-    refreshed = optuna.load_study(study_name=study.study_name,
-                                  storage=group_storage(tmp_path / "results", "compare-tiny"))
-    after = refreshed.user_attrs["compare"]
-    assert (after["best_in_table_seeds"], after["picked_config_seeds"]) == (4, 4)
-    # seed offsets 0, -0.2, -0.4 pp had mean -0.2 pp; with -0.4 pp more, -0.25 pp
-    assert after["best_in_table"] == pytest.approx(attr["best_in_table"] - 0.0005)
-    assert after["picked_config_mean"] == pytest.approx(attr["picked_config_mean"] - 0.0005)
-    # no trial drew the fourth seed: it is held out, the seen ones stay out
-    fourth = by_config[picked_key][0].best_validation_accuracy - 0.004
-    assert after["picked_config_seen_seeds"] == seen
-    assert after["picked_config_heldout_mean"] == pytest.approx(fmean(unseen + [fourth]))
+                       for r in stored.records], complete=True, source="test#grid")
+    with pytest.raises(ValueError, match="was run with reserved seeds 2, this command reserves 3: "
+                                         "pass --reserved-seeds 2 to resume"):
+        run_compare(settings)
+    # ... and with --reserved-seeds 2 it runs nothing and brings the means up to date
+    again = CompareSettings(**{**settings.__dict__, "reserved_seeds": (2,)})
+    assert run_compare(again).run == 0
+    after = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs["compare"]
+    fourth = {k: v[0] - 0.004 for k, v in value.items()}
+    assert after["picked_config_mean"] == pytest.approx(
+        fmean([*value[picked].values(), fourth[picked]]))
+    assert after["picked_config_reserved_mean"] == value[picked][2]  # seed 2 alone, as before
+    assert after["baseline_replay_seeds"] == 3  # seeds 0, 1 and 3 select the baseline now
+
+    # A study written by a compare before reserved seeds is refused, not silently mixed in
+    old = {k: v for k, v in after.items() if k != "reserved_seeds"}
+    storage.set_study_user_attr(storage.get_study_id_from_name(study.study_name), "compare", old)
+    with pytest.raises(ValueError, match="written by a compare before reserved seeds"):
+        run_compare(again)
 
 
 def test_a_config_missing_from_the_table_is_trained_and_added(filled, tmp_path):
@@ -315,6 +323,9 @@ def _cli_args(base: SearchSettings, *options: str) -> list[str]:
     (("--pruners", "median,nope"), "unknown pruner 'nope'"),
     (("--no-replay",), "drop --no-replay"),
     (("--seeds", "0"), "--seeds"),
+    (("--reserved-seeds", "0"), "seed 0 is reserved but is also --seed"),
+    (("--reserved-seeds", "2,x"), "give seeds as whole numbers"),
+    (("--reserved-seeds", "4"), "reserved seed 4 is not recorded for every config"),
 ])
 def test_bad_input_is_one_line_and_exit_2(filled, tmp_path, options, message):
     base = SearchSettings(**{**filled.__dict__, "results_dir": tmp_path})

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from bench.evidence.measurements import is_search
 from bench.store import layout, schema
 from bench.store.curves import CurveTable
-from bench.store.identity import trial_config_id, trial_seed
+from bench.store.identity import trial_config_key, trial_seed
 
 SPACE = """
 [params.kernel_size]
@@ -71,7 +71,7 @@ def load(results: Path, name: str) -> optuna.Study:
 
 
 def measured_pairs(results: Path) -> set[tuple[str, int]]:
-    return {(trial_config_id(t), trial_seed(t))
+    return {(trial_config_key(t), trial_seed(t))
             for name in (STUDY, STUDY + "-confirm")
             for t in load(results, name).get_trials(states=(TrialState.COMPLETE,))}
 
@@ -84,16 +84,16 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
     trials = confirm.get_trials()
     assert trials and all(t.state == TrialState.COMPLETE for t in trials)
     assert confirm.user_attrs["confirm_of"] == STUDY
-    targets = {trial_config_id(t) for t in trials}
+    targets = {trial_config_key(t) for t in trials}
     # every target config gets held-out seeds 1 and 2; the search's seed 0 selected, so confirm
     # never measures it (and a config only the sweep chose has no seed 0 at all)
     for target in targets:
-        assert sorted(trial_seed(t) for t in trials if trial_config_id(t) == target) == [1, 2]
+        assert sorted(trial_seed(t) for t in trials if trial_config_key(t) == target) == [1, 2]
     assert {t.user_attrs["confirm_role"] for t in trials} == {"top", "sweep"}
     assert not is_search(confirm)  # so its seeds are held out
     assert "a race of" in done.stdout and "1 round:" in done.stdout
     # its closing line counts what is decided as the report will: one function says both
-    from bench.evidence.summary import decided_line, gather
+    from bench.evidence.gather import decided_line, gather
 
     line = decided_line(gather([load(results, STUDY), confirm]))
     assert f"(the report: {line[0].lower()}{line[1:-1]})" in done.stdout
@@ -103,7 +103,7 @@ def test_confirm_measures_top_and_sweep_on_held_out_seeds_once(results):
                and [p["interim"] for p in t.user_attrs[schema.ATTR_LEARNING_CURVE]] == [True, False]
                for t in trials)
     # the confirm study never measures a (config, seed) twice, nor one the search has
-    confirmed = [(trial_config_id(t), trial_seed(t)) for t in trials]
+    confirmed = [(trial_config_key(t), trial_seed(t)) for t in trials]
     assert len(confirmed) == len(set(confirmed))
     # each confirm run is a row of the curve table under its own seed
     table = CurveTable(results / "curves.db").frame()
@@ -168,8 +168,8 @@ def test_interrupted_confirm_keeps_finished_runs_and_a_rerun_does_the_rest(resul
     done = run("confirm", "--results-dir", str(results), "--top", "2", "--seeds", "2", timeout=900)
     assert done.returncode == 0, done.stderr
     confirm = load(results, STUDY + "-confirm").get_trials()
-    confirmed = [(trial_config_id(t), trial_seed(t)) for t in confirm]
-    searched = {(trial_config_id(t), trial_seed(t))
+    confirmed = [(trial_config_key(t), trial_seed(t)) for t in confirm]
+    searched = {(trial_config_key(t), trial_seed(t))
                 for t in load(results, STUDY).get_trials(states=(TrialState.COMPLETE,))}
     assert len(confirmed) == len(set(confirmed)) and not set(confirmed) & searched
     assert len(confirm) > kept and all(t.state == TrialState.COMPLETE for t in confirm)
@@ -200,7 +200,7 @@ def test_a_study_without_completed_trials_is_bad_input(tmp_path):
 
 
 def test_finetune_best_takes_the_config_the_report_recommends(results):
-    from bench.evidence.summary import gather
+    from bench.evidence.gather import gather
     from bench.final.finetune import FinetuneSettings, recommended_trial
 
     assert run("confirm", "--results-dir", str(results), "--top", "2").returncode == 0
@@ -209,9 +209,9 @@ def test_finetune_best_takes_the_config_the_report_recommends(results):
     evidence = gather([study, load(results, STUDY + "-confirm")])
     use = evidence.ranked[evidence.ranked["recommended"]].iloc[0]
     assert use["heldout_seeds"] >= 2  # a confirmed config, not a single lucky seed
-    assert trial_config_id(trial) == use["config_id"]
-    single_best = trial_config_id(study.best_trial)
-    if use["config_id"] != single_best:
+    assert trial_config_key(trial) == use["config_key"]
+    single_best = trial_config_key(study.best_trial)
+    if use["config_key"] != single_best:
         assert f"not the single best trial {study.best_trial.number}" in note
     else:
         assert note is None and source.study_name == STUDY
@@ -267,7 +267,7 @@ def test_confirm_at_another_budget_is_a_study_and_a_budget_of_its_own(results):
     """`confirm --epochs 2` races the top configs at two epochs in <study>-epochs2-confirm; the
     evidence ranks each budget on its own seeds, and finetune --best (12 epochs) says it used the
     budget closest to its own."""
-    from bench.evidence.summary import gather
+    from bench.evidence.gather import gather
     from bench.final.finetune import FinetuneSettings, recommended_trial
 
     args = ["--results-dir", str(results), "--top", "3", "--no-sweep", "--max-seeds", "2"]

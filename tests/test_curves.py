@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from bench.store.curves import CurveTable, CurveTableError
-from bench.store.identity import Fidelity, config_key, curve_key
+from bench.store.identity import Fidelity, config_key, config_of, fidelity_key, measurement_keys
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, TrainSettings
 
@@ -22,22 +22,65 @@ def record(step: int, accuracy: float) -> EpochRecord:
                        validation_accuracy=accuracy, seconds=2.0 * step, images_per_second=500.0)
 
 
+def curve_key(config, fidelity, seed):
+    """What a curve row is filed under: its config key, fidelity key and seed."""
+    return (*measurement_keys(config, fidelity), seed)
+
+
 def test_key_depends_on_config_seed_and_every_part_of_the_fidelity():
     config = CNNConfig(kernel_size=5)
-    assert curve_key(config, FIDELITY, 0) == curve_key(
-        {**CNNConfig(kernel_size=5).__dict__, "channels": [32, 64]}, FIDELITY, 0)
+    as_stored = {**CNNConfig(kernel_size=5).__dict__, "channels": [32, 64]}
+    assert curve_key(config, FIDELITY, 0) == curve_key(as_stored, FIDELITY, 0)
     assert curve_key(config, FIDELITY, 0) != curve_key(CNNConfig(kernel_size=3), FIDELITY, 0)
     assert curve_key(config, FIDELITY, 0) != curve_key(config, FIDELITY, 1)
     # The seed is not part of the fidelity: seeds of one config share a config key.
     other_seed = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, seed=1), 1000, 200,
                              None, "cpu", 0)
     assert other_seed == FIDELITY and "seed" not in FIDELITY.train_settings
-    assert curve_key(config, FIDELITY, 0) != curve_key(
-        config, Fidelity.of(SETTINGS, 1000, 200, None, "cuda", 0), 0)
+    on_cuda = Fidelity.of(SETTINGS, 1000, 200, None, "cuda", 0)
+    assert curve_key(config, FIDELITY, 0) != curve_key(config, on_cuda, 0)
     assert FIDELITY.planned_evaluations == 2
     # The split is: a search with --seed 1 scores on another validation split.
     other_split = Fidelity.of(SETTINGS, 1000, 200, None, "cpu", 1)
     assert curve_key(config, FIDELITY, 1) != curve_key(config, other_split, 1)
+
+
+def test_training_knobs_key_the_config_and_the_rest_keys_the_fidelity():
+    """A learning rate is part of what a config is; epochs are part of what it was measured at.
+    The curve table and the evidence file a measurement under the same two keys."""
+    faster = Fidelity.of(TrainSettings(epochs=1, evaluations_per_epoch=2, learning_rate=0.01),
+                         1000, 200, None, "cpu", 0)
+    longer = Fidelity.of(TrainSettings(epochs=2, evaluations_per_epoch=2), 1000, 200, None,
+                         "cpu", 0)
+    base, lr, epochs = (measurement_keys(CNNConfig(), f) for f in (FIDELITY, faster, longer))
+    assert lr.fidelity == base.fidelity and lr.config != base.config
+    assert epochs.config == base.config and epochs.fidelity != base.fidelity
+    assert base.config == config_key(config_of(CNNConfig(), SETTINGS.__dict__))
+    assert base.fidelity == fidelity_key(FIDELITY.record()) == fidelity_key(FIDELITY)
+    assert json.loads(base.config)["training"]["learning_rate"] == SETTINGS.learning_rate
+
+
+def test_a_trial_and_its_curve_row_are_filed_under_the_same_keys(tmp_path):
+    """The evidence's row of a trial and the curve table's row of its curve: one identity."""
+    from dataclasses import asdict
+
+    import optuna
+
+    from bench.evidence.measurements import measurements
+    from bench.store import schema
+
+    settings = TrainSettings(epochs=1, evaluations_per_epoch=2, learning_rate=0.01, seed=3)
+    fidelity = Fidelity.of(settings, 1000, 200, None, "cpu", 0)
+    curve = [record(1, 0.5), record(2, 0.8)]
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.8, user_attrs={
+        schema.ATTR_CONFIG: json.loads(json.dumps(asdict(CNNConfig()))),
+        schema.ATTR_TRAIN_SETTINGS: asdict(settings), schema.ATTR_FIDELITY: fidelity.record(),
+        schema.ATTR_SEED: 3, schema.ATTR_LEARNING_CURVE: [asdict(r) for r in curve]}))
+    (row,) = measurements([study]).to_dict("records")
+    table = CurveTable(tmp_path / "curves.db")
+    table.put(CNNConfig(), fidelity, 3, curve, complete=True)
+    assert list(table.load()) == [(row["config_key"], row["fidelity_key"])]
 
 
 def test_interim_subset_is_part_of_the_fidelity_and_older_curves_still_match():
@@ -95,7 +138,7 @@ def test_seeds_are_separate_rows_of_one_config(tmp_path):
     assert sorted(seeds) == [0, 1, 2]
     assert [seeds[s].best_validation_accuracy for s in (0, 1, 2)] == [0.7, 0.69, 0.72]
     loaded = table.load()
-    assert sorted(loaded[config_key(config, FIDELITY)]) == [0, 1, 2]
+    assert sorted(loaded[measurement_keys(config, FIDELITY)]) == [0, 1, 2]
     assert sorted(table.frame()["seed"]) == [0, 0, 1, 2]
 
 
@@ -147,6 +190,33 @@ def test_a_version_2_table_gets_the_split_and_drops_confirm_rows_from_replay(tmp
     with sqlite3.connect(path) as connection:
         threads = dict(connection.execute("SELECT source, threads FROM curves"))
     assert threads["new#0"] >= 1 and threads["faq-tpe-hyperband#3"] is None
+
+
+def test_a_version_3_table_is_filed_under_the_present_keys_once_and_again(tmp_path):
+    """Version 3 keyed a row by a hash of the network and the whole fidelity; opening the table
+    files every row under the config and fidelity keys. Code of version 3 that opens it again
+    marks it 3 and may add a row under its old key: the next opening re-files it, keeping one
+    row per measurement (the complete one)."""
+    path = tmp_path / "curves.db"
+    CurveTable(path)  # the present layout
+    curve = [record(1, 0.5).__dict__, record(2, 0.8).__dict__]
+    config = json.dumps(CNNConfig().__dict__ | {"channels": [32, 64]})
+
+    def add_as_version_3(key, curve, complete, source):
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                "INSERT INTO curves VALUES (?, 'old', 0, ?, ?, ?, ?, '{}', ?, 'h', 't', 1)",
+                (key, config, json.dumps(FIDELITY.record()), json.dumps(curve), complete, source))
+            connection.execute("PRAGMA user_version = 3")
+
+    add_as_version_3("old-key-a", curve, 1, "grid#0")
+    stored = CurveTable(path).get(CNNConfig(), FIDELITY, 0)
+    assert stored is not None and stored.source == "grid#0" and stored.complete
+    add_as_version_3("old-key-b", curve[:1], 0, "search#5")  # the same measurement, partial
+    table = CurveTable(path)
+    assert [(s.source, s.complete) for s in table.curves()] == [("grid#0", True)]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_a_folder_or_foreign_file_is_refused_in_one_line(tmp_path):

@@ -14,7 +14,7 @@ from bench.evidence.answers import headline
 from bench.evidence.decisions import (BETTER, EQUIVALENT, MARGIN, UNDECIDED, WORSE, Looks,
                                       decide_family, paired, race_rounds, seed_noise, unpaired)
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.statistics import config_summary, mean_interval, rank_against_best
+from bench.evidence.statistics import config_statistics, mean_interval, rank_against_best
 from race_simulation import RESOLUTION, SD, draw, race, readme_race
 
 
@@ -27,7 +27,7 @@ def measurement_rows(values: dict[str, tuple[float, np.ndarray]]) -> pd.DataFram
                   "fc_width": 32 * (number + 1)}
         for seed, (value, selection) in enumerate([(selected, True)]
                                                   + [(v, False) for v in heldout]):
-            rows.append({"fidelity_id": "f", "config_id": name, "seed": seed,
+            rows.append({"fidelity_key": "f", "config_key": name, "seed": seed,
                          "validation_accuracy": float(value), "selection": selection,
                          "loss_gap": 0.0, "queries": 1, "study": "s", "trial": seed,
                          "config": config, **config, "parameters": 1000,
@@ -40,7 +40,7 @@ def measurement_rows(values: dict[str, tuple[float, np.ndarray]]) -> pd.DataFram
 def ranked(values: dict[str, tuple[float, np.ndarray]], margin: float = MARGIN) -> pd.DataFrame:
     measured = measurement_rows(values)
     heldout = {name: seeds for name, (_, seeds) in values.items()}
-    return rank_against_best(config_summary(measured), heldout, margin)
+    return rank_against_best(config_statistics(measured), heldout, margin)
 
 
 def test_the_pocock_boundary_keeps_5_percent_over_the_looks_of_a_simulated_race():
@@ -172,7 +172,7 @@ def test_a_config_decided_better_than_the_best_becomes_the_best_and_the_report_s
     rng = np.random.default_rng(2)
     values = {"pick": (0.995, draw(rng, 0.984, 6)), "cheap": (0.980, draw(rng, 0.984, 6)),
               "stronger": (0.990, draw(rng, 0.990, 6))}
-    frame = ranked(values).set_index("config_id")
+    frame = ranked(values).set_index("config_key")
     assert frame.loc["stronger", "is_best"] and frame.loc["pick", "decision"] == WORSE
     assert frame.loc["stronger", "recommended"]  # "cheap" is equivalent only to the old pick
     assert frame.loc["cheap", "decision"] == WORSE
@@ -226,11 +226,11 @@ def test_the_one_to_use_is_the_cheapest_shown_equivalent_never_one_merely_not_re
     rng = np.random.default_rng(2)
     values = {"best": (0.990, draw(rng, 0.988, 20)), "cheap_equal": (0.987, draw(rng, 0.988, 20))}
     values = {"cheap_equal": values["cheap_equal"], "best": values["best"]}  # cheaper first
-    frame = ranked(values).set_index("config_id")
+    frame = ranked(values).set_index("config_key")
     assert frame.loc["best", "is_best"]  # picked by the search's value
     assert frame.loc["cheap_equal", "decision"] == EQUIVALENT
     assert frame.loc["cheap_equal", "recommended"] and not frame.loc["best", "recommended"]
     few = ranked({"cheap_worse": (0.987, draw(rng, 0.984, 2)), "best": (0.990, draw(rng, 0.988, 2))})
-    few = few.set_index("config_id")
+    few = few.set_index("config_key")
     assert few.loc["cheap_worse", "decision"] != EQUIVALENT
     assert few.loc["best", "recommended"]  # 0.4 pp worse is never the one to use

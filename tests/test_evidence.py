@@ -19,9 +19,9 @@ from bench.evidence.answers import (NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdi
                                    overfitting_answer, pair_sentence)
 from bench.evidence.decisions import EQUIVALENT, MARGIN, WORSE
 from bench.evidence.measurements import KNOBS, measurements
-from bench.evidence.statistics import (config_summary, decide_pairs, knob_pairs,
+from bench.evidence.statistics import (config_statistics, decide_pairs, knob_pairs,
                                        paired_difference)
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings
 
@@ -82,7 +82,7 @@ def synthetic_study(rng: np.random.Generator, effects: dict[str, float], seeds: 
 
 def pairs_of(study: optuna.Study, knob: str):
     measured = measurements([study])
-    return decide_pairs(knob_pairs(measured, config_summary(measured), knob), MARGIN)
+    return decide_pairs(knob_pairs(measured, config_statistics(measured), knob), MARGIN)
 
 
 def test_a_planted_effect_is_reported_with_its_sign():
@@ -107,7 +107,7 @@ def test_knobs_with_no_effect_are_called_an_effect_in_at_most_5_percent_of_studi
     false, found, studies = 0, 0, 300
     for _ in range(studies):
         shared = rng.normal(0, NOISE_SD / 2, size=4)
-        rows = [{"knob": knob, "fidelity_id": "f", "resolution": 1 / 5000,
+        rows = [{"knob": knob, "fidelity_key": "f", "resolution": 1 / 5000,
                  "differences": (effect + shared + rng.normal(0, NOISE_SD, 4))
                  - (shared + rng.normal(0, NOISE_SD, 4))}
                 for knob, effect in {**{k: 0.0 for k in KNOBS}, "stride": -0.01}.items()]
@@ -182,9 +182,9 @@ def test_replays_and_the_same_measurement_in_two_studies_never_inflate_a_count()
     measured = measurements([first, second])
     assert len(measured) == 2  # seeds 0 and 1
     assert measured.set_index("seed").loc[0, "queries"] == 3
-    summary = config_summary(measured)
-    assert summary.loc[0, "seeds"] == 2 and summary.loc[0, "queries"] == 4
-    assert summary.loc[0, "mean"] == pytest.approx(0.9885)
+    per_config = config_statistics(measured)
+    assert per_config.loc[0, "seeds"] == 2 and per_config.loc[0, "queries"] == 4
+    assert per_config.loc[0, "mean"] == pytest.approx(0.9885)
 
 
 def test_configs_that_differ_in_training_are_ranked_together_and_named_by_it():
@@ -197,7 +197,7 @@ def test_configs_that_differ_in_training_are_ranked_together_and_named_by_it():
                         learning_rate=0.003)
     evidence = gather([study])
     assert evidence.notes == []  # one fidelity: the budget, not the learning rate
-    assert evidence.ranked["fidelity_id"].nunique() == 1 and len(evidence.ranked) == 3
+    assert evidence.ranked["fidelity_key"].nunique() == 1 and len(evidence.ranked) == 3
     best = evidence.ranked[evidence.ranked["is_best"]].iloc[0]
     assert best["training"]["learning_rate"] == 0.003 and best["fc_width"] == 256
     assert "FC 256, lr 0.003" in evidence.headline[0]
@@ -229,7 +229,7 @@ def test_the_loss_gap_is_measured_on_the_training_subset_and_missing_for_older_c
     assert gaps.loc[1, "loss_gap"] == pytest.approx(0.05)
     assert gaps.loc[1, "accuracy_gap"] == pytest.approx(0.005)
     assert gaps.loc[1, "gap_images"] == 1000  # as many as validation (5,000), at most 1,000 trained
-    assert config_summary(measurements([study])).loc[0, "loss_gap"] == pytest.approx(0.05)
+    assert config_statistics(measurements([study])).loc[0, "loss_gap"] == pytest.approx(0.05)
     assert all(np.isnan(paired_difference(np.array([np.nan, np.nan]), np.array([0.1, 0.2]))))
 
 

@@ -86,7 +86,7 @@ def test_a_gap_planted_to_grow_with_width_is_found_and_pairs_are_same_base_same_
         "48 pairs of 60 runs): it grows with FC width (Spearman +0.")
     assert late.verdict != of.SUPPORTED
     pairs = of.fc_pairs(runs)
-    by_id = runs.set_index(["config_id", "seed"])
+    by_id = runs.set_index(["config_key", "seed"])
     low = by_id.loc[list(zip(pairs["low_config"], pairs["seed"]))]
     high = by_id.loc[list(zip(pairs["high_config"], pairs["seed"]))]
     assert (low["base"].to_numpy() == high["base"].to_numpy()).all()
@@ -129,8 +129,8 @@ def test_the_ten_epoch_slice_gets_finite_measures_and_same_seed_same_base_pairs(
     answers = of.fc_overfitting(runs, permutations=199, resamples=199)
     assert [answer.outcome for answer in answers] == list(of.OUTCOMES)
     pairs = of.fc_pairs(runs)
-    bases = dict(zip(runs["config_id"], runs["base"]))
+    bases = dict(zip(runs["config_key"], runs["base"]))
     assert (pairs["high_config"].map(bases) == pairs["base"]).all()
-    measured = set(zip(runs["config_id"], runs["seed"]))
+    measured = set(zip(runs["config_key"], runs["seed"]))
     assert all((low, seed) in measured and (high, seed) in measured for low, high, seed
                in zip(pairs["low_config"], pairs["high_config"], pairs["seed"]))

@@ -60,10 +60,11 @@ def valid_faq_keys() -> set[str]:
     from bench.benchmark.grid import valid_grid
     from bench.search.settings import SearchSettings
     from bench.search.spaces import load_space
-    from bench.store.identity import config_key
+    from bench.store.identity import measurement_keys
 
     settings = SearchSettings()
-    return {config_key(config, Fidelity.of(train, 55_000, settings.validation_size, None, "cpu", 0))
+    return {measurement_keys(config, Fidelity.of(train, 55_000, settings.validation_size, None,
+                                                 "cpu", 0))
             for _, config, train in valid_grid(load_space("faq"), settings)}
 
 
@@ -71,7 +72,7 @@ def test_the_shipped_faq_reference_rows_are_valid_faq_configs_at_the_default_fid
     """results/reference/faq-cpu.jsonl: its manifest agrees with its rows, and every row is a valid
     grid point of the faq space at the search's default fidelity, on split 0: the key a search
     or compare on a fresh clone looks it up by."""
-    from bench.store.identity import config_key
+    from bench.store.identity import measurement_keys
 
     rows = read_reference(REFERENCE)
     manifest = json.loads(manifest_path(REFERENCE).read_text())
@@ -80,7 +81,7 @@ def test_the_shipped_faq_reference_rows_are_valid_faq_configs_at_the_default_fid
     assert sorted({row["seed"] for row in rows}) == manifest["seeds"]
     valid = valid_faq_keys()
     assert len(valid) == 220
-    keys = [config_key(row["config"], row["fidelity"]) for row in rows]
+    keys = [measurement_keys(row["config"], row["fidelity"]) for row in rows]
     assert set(keys) <= valid
     assert all(row["complete"] and len(row["curve"]) == 8 for row in rows)
 
@@ -90,13 +91,13 @@ def test_the_shipped_table_covers_the_faq_space_as_far_as_its_manifest_says():
     the grid runs seed by seed, so a later seed only measures configs seed 0 has."""
     from collections import Counter, defaultdict
 
-    from bench.store.identity import config_key
+    from bench.store.identity import measurement_keys
 
     rows = read_reference(REFERENCE)
     manifest = json.loads(manifest_path(REFERENCE).read_text())
     seeds = defaultdict(set)
     for row in rows:
-        seeds[config_key(row["config"], row["fidelity"])].add(row["seed"])
+        seeds[measurement_keys(row["config"], row["fidelity"])].add(row["seed"])
     assert manifest["rows_per_seed"] == {str(seed): count for seed, count
                                          in sorted(Counter(row["seed"] for row in rows).items())}
     assert all(0 in measured for measured in seeds.values())
@@ -173,19 +174,20 @@ def test_the_ten_epoch_slice_holds_designed_configs_at_the_tutorial_training_as_
     from bench.benchmark.grid import valid_grid
     from bench.search.settings import SearchSettings
     from bench.search.spaces import load_space
-    from bench.store.identity import config_key
+    from bench.store.identity import measurement_keys
 
     settings = SearchSettings(space="faq-tutorial", epochs=10, evaluations_per_epoch=1)
     points = valid_grid(load_space("faq-tutorial"), settings)
     assert len(points) == 40
-    keys = {config_key(config, Fidelity.of(train, 55_000, settings.validation_size, None, "cpu", 0))
+    keys = {measurement_keys(config, Fidelity.of(train, 55_000, settings.validation_size, None,
+                                                 "cpu", 0))
             for _, config, train in points}
     rows = read_reference(SLICE)
     manifest = json.loads(manifest_path(SLICE).read_text())
     assert manifest["rows"] == len(rows) > 0 and manifest["threads"] == [1]
     seeds = defaultdict(set)
     for row in rows:
-        key = config_key(row["config"], row["fidelity"])
+        key = measurement_keys(row["config"], row["fidelity"])
         assert key in keys, row["config"]
         assert row["complete"] and [r["epoch"] for r in row["curve"]] == [float(e) for e in range(1, 11)]
         assert all("train_subset_loss" in r and "train_subset_accuracy" in r for r in row["curve"])

@@ -15,7 +15,7 @@ from bench.evidence import whole_space as ws
 from bench.evidence import working_effects as we
 from bench.report import reference_answers as answers
 from bench.store.curves import curve_value
-from bench.store.identity import config_id
+from bench.store.identity import measurement_keys
 from bench.store.reference import read_reference
 from mnist_cnn.model import CNNConfig
 
@@ -101,7 +101,7 @@ def test_best_configs_carry_a_t_interval_over_their_seeds(shipped):
     assert best["mean_accuracy"].is_monotonic_decreasing
     top = space.configs.loc[space.configs["mean"].idxmax()]
     rows = [row for row in read_reference(SHIPPED)
-            if config_id(row["config"]) == top["config_id"]]
+            if measurement_keys(row["config"], row["fidelity"]).config == top["config_key"]]
     values = np.array([curve_value(row["curve"]) for row in rows])
     low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
                                  scale=stats.sem(values))

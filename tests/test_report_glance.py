@@ -13,7 +13,7 @@ from bench.evidence.answers import (
     CONTRADICTED, MIXED, NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdict, knob_answer, measured,
 )
 from bench.evidence.decisions import MARGIN
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.report import glance
 from bench.report.page import Folded
 
@@ -53,7 +53,7 @@ def test_a_knob_without_pairs_is_untested_and_a_budget_is_named():
 
 
 def test_each_knob_line_is_followed_by_its_full_sentences_folded(evidence):
-    items = glance.knob_answers(evidence.pairs, evidence.ranked["fidelity_id"].iloc[0])
+    items = glance.knob_answers(evidence.pairs, evidence.ranked["fidelity_key"].iloc[0])
     lines, folds = items[::2], items[1::2]
     assert all(isinstance(line, str) for line in lines) and len(lines) == 5
     assert all(isinstance(fold, Folded) for fold in folds)
@@ -103,13 +103,13 @@ def test_page_tables_are_narrow_and_in_words(evidence):
     stride = faq[faq["knob"] == "conv stride"].iloc[0]
     assert (stride["values"], stride["held fixed"], stride["decision"]) == (
         "1 -> 2", "kernel 5, pool 2/2, FC 256", "worse")
-    assert not any("config_id" in str(cell) or "fidelity" in str(cell)
+    assert not any("config_key" in str(cell) or "fidelity" in str(cell)
                    for cell in [*accuracy.columns, *faq.columns])
 
 
 def test_pairs_of_another_budget_get_lines_of_their_own_after_the_main_ones(evidence):
-    main = evidence.pairs["fidelity_id"].iloc[0]
-    longer = evidence.pairs[evidence.pairs["knob"] == "stride"].assign(fidelity_id="twelve",
+    main = evidence.pairs["fidelity_key"].iloc[0]
+    longer = evidence.pairs[evidence.pairs["knob"] == "stride"].assign(fidelity_key="twelve",
                                                                        budget_epochs=12.0)
     items = glance.knob_answers(pd.concat([evidence.pairs, longer], ignore_index=True), main)
     lines = items[::2]

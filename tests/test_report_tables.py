@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from report_studies import ALPHA_TRIALS, write_finetune, write_study
 
-from bench.evidence.summary import gather
+from bench.evidence.gather import gather
 from bench.report import tables
 from bench.report.build import _summary_lines
 from bench.report.load import load_studies

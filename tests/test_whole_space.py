@@ -95,7 +95,7 @@ def test_pair_counts_equal_a_brute_force_enumeration_on_a_partial_table():
     records = configs.to_dict("records")
     for knob in KNOBS:
         levels = sorted(configs[knob].unique())
-        expected = {(a["config_id"], b["config_id"]) for a, b in itertools.permutations(records, 2)
+        expected = {(a["config_key"], b["config_key"]) for a, b in itertools.permutations(records, 2)
                     if all(a[k] == b[k] for k in KNOBS if k != knob)
                     and levels.index(b[knob]) == levels.index(a[knob]) + 1}
         pairs = ws.matched_pairs(configs, knob)

@@ -27,7 +27,7 @@ def config_table(accuracy, kernels=(3, 5)) -> pd.DataFrame:
     for cell_index, cell in enumerate(cells):
         for kernel, fc in itertools.product(kernels, FC_WIDTHS):
             config = {"kernel_size": kernel, **dict(zip(CELLS, cell)), "fc_width": fc}
-            rows.append({"config_id": "-".join(map(str, config.values())), **config,
+            rows.append({"config_key": "-".join(map(str, config.values())), **config,
                          we.POOLING: we.pooling_kind(config["pool_size"], config["pool_stride"]),
                          "rest": "{}", "seeds": 3, "mean": accuracy(config, cell_index)})
     return pd.DataFrame(rows)

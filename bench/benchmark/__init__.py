@@ -1,4 +1,5 @@
 """The benchmark: the grid that measures a space once, compare, which replays searches against
-it, and regret, which scores them."""
+it, reserved, the seeds no replay draws and the baseline scored on them, and regret, which scores
+the searches."""
 
-__all__ = ["compare", "grid", "regret"]
+__all__ = ["compare", "grid", "regret", "reserved"]

@@ -2,12 +2,13 @@
 
 Each (sampler, pruner, seed) is one Optuna study named `<group>-<sampler>-<pruner>-seed<k>` in the
 group's storage (results/<group>/journal.log by default, Optuna's journal file); seed k seeds
-the sampler, and each query
-of a config draws one of its recorded training seeds (bench.search.objective), so replayed values carry
-measurement noise. Regret is measured on held-out seeds, so no sampler scores its own luck: the
-"compare" attr holds the best config's mean over all its recorded seeds (the target) and the
-picked config's mean over the recorded seeds none of the study's trials of that config drew
-(None where every seed was seen). Studies run whole
+the sampler, and each query of a config draws one of its recorded training seeds but the reserved
+ones (bench.search.objective), so replayed values carry measurement noise. The reserved seeds
+(by default the highest seed every config of the table has: seed 2 of the shipped faq table) are
+the ones no study can draw, and regret is scored on them: the "compare" attr holds the picked
+config's mean over the reserved seeds and a cross-fitted baseline, the config whose mean over
+the other (replay) seeds is highest, scored on the same reserved seeds, so the best config is
+not selected and scored on one seed set. Studies run whole
 in worker processes on in-memory storage; the parent writes each finished one's trials and then its
 "compare" attr, so a study with that attr is complete (a rerun skips it) and one without was cut
 off while being written (a rerun replaces it).
@@ -37,9 +38,10 @@ from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
-from bench.store.identity import Fidelity, config_key
+from bench.store.identity import Fidelity, MeasurementKeys, measurement_keys
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
+from bench.benchmark.reserved import cross_fitted_baseline, reserved_value, resolve_reserved
 from bench.search.objective import Objective
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.settings import PRUNERS, SAMPLERS, SearchSettings
@@ -57,10 +59,12 @@ POLL_SECONDS = 0.5
 # The "compare" attr's table fields, refreshed in every study after a run.
 COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
                  "grid_configs")
+# The "compare" attr's fields on the cross-fitted baseline (Baseline), refreshed likewise.
+BASELINE_KEYS = ("baseline_config", "baseline_replay_mean", "baseline_replay_seeds",
+                 "baseline_reserved_mean", "baseline_reserved_seeds")
 # The "compare" attr's fields on the study's pick (picked_config).
 PICKED_KEYS = ("picked_trial", "picked_config_mean", "picked_config_seeds",
-               "picked_config_seen_seeds", "picked_config_heldout_mean",
-               "picked_config_heldout_seeds")
+               "picked_config_reserved_mean", "picked_config_reserved_seeds")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class CompareSettings:
     trials: int = 30
     group: str | None = None
     workers: int | None = None
+    # Training seeds no query draws, the picks scored on them; None: the highest seed every
+    # config of the table has, when it has two or more (resolve_reserved).
+    reserved_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for kind, names, allowed in (("sampler", self.samplers, SAMPLERS),
@@ -96,6 +103,12 @@ class CompareSettings:
         if not self.base.replay:
             raise ValueError("compare answers trials from the curve table: drop --no-replay "
                              "(`search --no-replay` trains every trial)")
+        if self.reserved_seeds is not None:
+            if len(set(self.reserved_seeds)) != len(self.reserved_seeds):
+                raise ValueError(f"a reserved seed is listed twice in "
+                                 f"{','.join(map(str, self.reserved_seeds))}")
+            if self.base.seed in self.reserved_seeds:
+                raise ValueError(_RESERVED_TRAINING_SEED.format(seed=self.base.seed))
 
     def group_for(self, space: SearchSpace) -> str:
         return self.group or f"compare-{space.name}"
@@ -123,6 +136,26 @@ class TableCoverage:
     best_in_table: float | None  # the highest mean over seeds of a config's best accuracy
     best_in_table_seeds: int | None  # how many seeds that mean is over
     best_config_in_table: dict[str, Any] | None
+    # each grid config in the table: its params and each recorded seed's best accuracy
+    values: dict[MeasurementKeys, tuple[dict[str, Any], dict[int, float]]] = field(
+        default_factory=dict)
+
+    @property
+    def seed_values(self) -> dict[MeasurementKeys, dict[int, float]]:
+        """Each grid config in the table: its seeds' best accuracies."""
+        return {key: seeds for key, (_, seeds) in self.values.items()}
+
+    def baseline_fields(self, reserved: tuple[int, ...]) -> dict[str, Any]:
+        """The "compare" attr's BASELINE_KEYS: the cross-fitted baseline on these reserved seeds
+        (bench.benchmark.reserved), None values when there is none."""
+        found = cross_fitted_baseline(self.seed_values, reserved)
+        if found is None:
+            return dict.fromkeys(BASELINE_KEYS)
+        return {"baseline_config": self.values[found.key][0],
+                "baseline_replay_mean": found.replay_mean,
+                "baseline_replay_seeds": found.replay_seeds,
+                "baseline_reserved_mean": found.reserved_mean,
+                "baseline_reserved_seeds": found.reserved_seeds}
 
     @property
     def missing(self) -> int:
@@ -140,6 +173,11 @@ class TableCoverage:
                 f"sampled (slow) and added; `mnist-bench grid` with the same options fills it")
 
 
+_RESERVED_TRAINING_SEED = ("seed {seed} is reserved but is also --seed, the seed configs missing "
+                           "from the table are trained with: reserve other seeds, or pass "
+                           "another --seed")
+
+
 @dataclass(frozen=True)
 class CompareOutcome:
     group: str
@@ -155,6 +193,7 @@ class CompareOutcome:
     coverage: TableCoverage
     table_note: str
     seconds: float
+    reserved_seeds: tuple[int, ...] = ()
     signal: int | None = None
 
     @property
@@ -166,10 +205,13 @@ class CompareOutcome:
                    f"{self.studies - self.skipped - self.run} studies left"
                    if self.signal else "")
         replaced = f" ({self.replaced} incomplete ones replaced)" if self.replaced else ""
+        reserved = (f"picks scored on reserved seed(s) {', '.join(map(str, self.reserved_seeds))}, "
+                    "which no query drew" if self.reserved_seeds else
+                    "no seed reserved (the table has one seed per config), so no regret")
         return (f"{self.group}: {self.run} of {self.studies} studies run{replaced}, "
                 f"{self.skipped} already complete; {self.trials} trials: {self.replayed} "
                 f"replayed from the curve table, {self.trained} trained, {self.invalid} invalid "
-                f"configs; {self.seconds:.0f} s{stopped}. {self.table_note}. "
+                f"configs; {self.seconds:.0f} s{stopped}. {self.table_note}; {reserved}. "
                 f"Storage {self.storage_url}")
 
 
@@ -188,28 +230,33 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)
     coverage = table_coverage(space, base, split, table)
+    reserved = resolve_reserved(settings.reserved_seeds, coverage.seed_values)
+    if base.seed in reserved:
+        raise ValueError(_RESERVED_TRAINING_SEED.format(seed=base.seed))
     note = coverage.note(space, table.path)
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
             for sampler in settings.samplers for pruner in settings.pruners
             for seed in range(settings.seeds)]
     storage, where = group_storage(base, group)
-    complete, incomplete = _existing(storage, jobs, settings, space)
+    complete, incomplete = _existing(storage, jobs, settings, space, reserved)
     for name in incomplete:
         optuna.delete_study(study_name=name, storage=storage)
     pending = [job for job in jobs if job.name not in complete]
     tqdm.write(note)
-    writer = _StudyWriter(settings, space, group, coverage, storage, table)
-    received = _run_jobs(settings, split, pending, len(jobs), writer) if pending else None
+    writer = _StudyWriter(settings, space, group, coverage, storage, table, reserved)
+    received = (_run_jobs(settings, split, pending, len(jobs), writer, reserved) if pending
+                else None)
     # Trained configs (and seeds added since) changed the table: keep the best config, the table
     # counts and each study's picked-config mean current in every study.
     final = table_coverage(space, base, split, table)
-    _refresh_coverage(storage, [job.name for job in jobs], final, table)
+    _refresh_coverage(storage, [job.name for job in jobs], final, table, reserved)
     return CompareOutcome(group=group, storage_url=where, studies=len(jobs),
                           run=writer.studies, skipped=len(jobs) - len(pending),
                           replaced=len(incomplete), trials=writer.trials,
                           replayed=writer.replayed, trained=writer.trained,
                           invalid=writer.invalid, coverage=final, table_note=note,
-                          seconds=time.perf_counter() - started, signal=received)
+                          seconds=time.perf_counter() - started, reserved_seeds=reserved,
+                          signal=received)
 
 
 def group_storage(base: SearchSettings, group: str) -> tuple[optuna.storages.BaseStorage, str]:
@@ -239,19 +286,22 @@ def table_coverage(space: SearchSpace, base: SearchSettings, split: TrainValidat
     device_kind = pick_device(base.device).type
     found = 0
     best: tuple[float, int, dict] | None = None
+    values: dict[MeasurementKeys, tuple[dict[str, Any], dict[int, float]]] = {}
     for params, config, train_settings in valid:
         fidelity = Fidelity.of(train_settings, len(split.train), len(split.validation),
                                base.data_dir, device_kind, split.seed)
-        seeds = stored.get(config_key(config, fidelity))
+        seeds = stored.get(measurement_keys(config, fidelity))
         if not seeds:
             continue
         found += 1
+        values[measurement_keys(config, fidelity)] = (
+            params, {seed: curve.best_validation_accuracy for seed, curve in seeds.items()})
         mean = seed_mean(seeds)
         if best is None or mean > best[0]:
             best = (mean, len(seeds), params)
     if best is None:
         return TableCoverage(len(valid), found, None, None, None)
-    return TableCoverage(len(valid), found, *best)
+    return TableCoverage(len(valid), found, *best, values=values)
 
 
 def seed_mean(seeds: dict[int, StoredCurve]) -> float:
@@ -261,76 +311,64 @@ def seed_mean(seeds: dict[int, StoredCurve]) -> float:
 
 
 def picked_config(trials: list[FrozenTrial], table: CurveTable,
-                  seen: list[int] | None = None) -> dict[str, Any]:
+                  reserved: tuple[int, ...]) -> dict[str, Any]:
     """The config a study picked (its best completed trial; the earliest on ties), scored on the
-    seeds the study did not see: the "compare" attr's picked_* fields.
+    reserved seeds, which no query drew: the "compare" attr's picked_* fields.
 
-    `picked_config_heldout_mean` is the mean over the picked config's recorded seeds that none of
-    the study's trials of that config drew (`picked_config_seen_seeds`), the value its regret is
-    measured on; None when every recorded seed was seen (or the pick recorded no seed).
-    `picked_config_mean` is the mean over all its seeds, for context. `seen` is given when already
-    known (a refresh reads it from the attr); else it is read from `trials`, which must then be
-    all the study's counted trials. None values where the study completed no trial or the table
-    has no complete curve of the config.
+    `picked_config_reserved_mean` is its mean over the reserved seeds (reserved_value), the value
+    its regret is measured on; None where the table lacks one of them for it (a config trained
+    during the run has the search's seed alone). `picked_config_mean` is the mean over all its
+    recorded seeds, for context. None values where the study completed no trial or the table
+    has no complete curve of the config. `trials` may be the picked trial alone.
     """
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         return dict.fromkeys(PICKED_KEYS)
     best = max(done, key=lambda t: (t.value, -t.number))
-    if seen is None:
-        seen = seen_seeds(trials, best)
     seeds = {}
     fidelity = best.user_attrs.get(schema.ATTR_FIDELITY)
     if fidelity is not None:
         seeds = table.seeds(best.user_attrs[schema.ATTR_CONFIG], Fidelity.from_record(fidelity))
-    # A pick that recorded no seed: which one it saw is unknown, so none is known unseen.
-    heldout = ({seed: curve for seed, curve in seeds.items() if seed not in seen}
-               if schema.ATTR_SEED in best.user_attrs else {})
+    values = {seed: curve.best_validation_accuracy for seed, curve in seeds.items()}
+    scored = reserved_value(values, reserved)
     return {"picked_trial": best.number,
             "picked_config_mean": seed_mean(seeds) if seeds else None,
             "picked_config_seeds": len(seeds) if seeds else None,
-            "picked_config_seen_seeds": sorted(seen),
-            "picked_config_heldout_mean": seed_mean(heldout) if heldout else None,
-            "picked_config_heldout_seeds": len(heldout) if seeds else None}
-
-
-def seen_seeds(trials: list[FrozenTrial], picked: FrozenTrial) -> list[int]:
-    """The training seeds the study's trials of the picked config (same config and fidelity)
-    drew, replayed or trained, complete or pruned: the seeds its pick was made on."""
-    key = _measured_key(picked)
-    return sorted({int(t.user_attrs[schema.ATTR_SEED]) for t in trials
-                   if schema.ATTR_SEED in t.user_attrs and _measured_key(t) == key})
-
-
-def _measured_key(trial: FrozenTrial) -> str | None:
-    config = trial.user_attrs.get(schema.ATTR_CONFIG)
-    if config is None:
-        return None
-    return config_key(config, trial.user_attrs.get(schema.ATTR_FIDELITY) or {})
+            "picked_config_reserved_mean": scored,
+            "picked_config_reserved_seeds": len(reserved) if scored is not None else 0}
 
 
 def _compare_attr(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
-                  coverage: TableCoverage) -> dict[str, Any]:
+                  coverage: TableCoverage, reserved: tuple[int, ...]) -> dict[str, Any]:
     return {"group": group, "space": space.name, "sampler": job.sampler, "pruner": job.pruner,
             "seed": job.seed, "trials": settings.trials,
-            "curve_table": str(settings.base.curve_table_path),
-            **{key: getattr(coverage, key) for key in COVERAGE_KEYS}}
+            "curve_table": str(settings.base.curve_table_path), "reserved_seeds": list(reserved),
+            **_table_fields(coverage, reserved)}
+
+
+def _table_fields(coverage: TableCoverage, reserved: tuple[int, ...]) -> dict[str, Any]:
+    """The "compare" attr's fields that follow the table: its cover and the baseline."""
+    return {**{key: getattr(coverage, key) for key in COVERAGE_KEYS},
+            **coverage.baseline_fields(reserved)}
 
 
 def _study_attrs(settings: CompareSettings, space: SearchSpace, group: str, job: StudyJob,
-                 coverage: TableCoverage, picked: dict[str, Any]) -> dict[str, Any]:
+                 coverage: TableCoverage, reserved: tuple[int, ...],
+                 picked: dict[str, Any]) -> dict[str, Any]:
     search = replace(settings.base, sampler=job.sampler, pruner=job.pruner,
                      trials=settings.trials, study_name=job.name)
     return {schema.STUDY_ATTR_SETTINGS: search.record(), schema.STUDY_ATTR_SPACE: space.describe(),
-            schema.STUDY_ATTR_COMPARE: {**_compare_attr(settings, space, group, job, coverage),
-                                 **picked}}
+            schema.STUDY_ATTR_COMPARE: {
+                **_compare_attr(settings, space, group, job, coverage, reserved), **picked}}
 
 
-def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
-              space: SearchSpace) -> tuple[set[str], set[str]]:
+def _existing(storage, jobs: list[StudyJob], settings: CompareSettings, space: SearchSpace,
+              reserved: tuple[int, ...]) -> tuple[set[str], set[str]]:
     """Names of this matrix's studies already complete in the storage, and of incomplete ones.
 
-    A study's "compare" attr is written after its trials, so a study that has it is complete. A complete study run with other settings is refused, as search does.
+    A study's "compare" attr is written after its trials, so a study that has it is complete. A
+    complete study run with other settings is refused, as search does; so is one written before
+    reserved seeds (its queries drew every seed, so none is unseen).
     """
     wanted = {job.name: job for job in jobs}
     complete, incomplete = set(), set()
@@ -350,40 +388,39 @@ def _existing(storage, jobs: list[StudyJob], settings: CompareSettings,
             raise ValueError(f"study {study.study_name!r} was run with trials="
                              f"{attr.get('trials')!r}, this command asks trials={settings.trials!r}: "
                              f"use the same settings to resume, or a new --group")
+        if "reserved_seeds" not in attr:
+            raise ValueError(f"study {study.study_name!r} was written by a compare before "
+                             "reserved seeds (its queries drew every seed): its report keeps "
+                             "the old scoring; run this command with a new --group")
+        if tuple(attr["reserved_seeds"]) != reserved:
+            shown = ",".join(map(str, attr["reserved_seeds"])) or "none"
+            raise ValueError(f"study {study.study_name!r} was run with reserved seeds {shown}, "
+                             f"this command reserves {','.join(map(str, reserved)) or 'none'}: "
+                             f"pass --reserved-seeds {shown} to resume, or use a new --group")
         complete.add(study.study_name)
     return complete, incomplete
 
 
-def _refresh_coverage(storage, names: list[str], coverage: TableCoverage,
-                      table: CurveTable) -> None:
+def _refresh_coverage(storage, names: list[str], coverage: TableCoverage, table: CurveTable,
+                      reserved: tuple[int, ...]) -> None:
+    """Bring the table's fields and each pick's means up to date (seeds or configs added)."""
     for study in storage.get_all_studies():
         attr = study.user_attrs.get(schema.STUDY_ATTR_COMPARE)
         if study.study_name not in names or attr is None:
             continue
         study_id = storage.get_study_id_from_name(study.study_name)
-        candidates, seen = _picked_candidates(storage, study_id, attr)
-        current = {**attr, **{key: getattr(coverage, key) for key in COVERAGE_KEYS},
-                   **picked_config(candidates, table, seen)}
+        number = attr.get("picked_trial")
+        picked = ([] if number is None else
+                  [storage.get_trial(storage.get_trial_id_from_study_id_trial_number(
+                      study_id, number))])
+        current = {**attr, **_table_fields(coverage, reserved),
+                   **picked_config(picked, table, reserved)}
         if current != attr:
             storage.set_study_user_attr(study_id, schema.STUDY_ATTR_COMPARE, current)
 
 
-def _picked_candidates(storage, study_id: int,
-                       attr: dict[str, Any]) -> tuple[list[FrozenTrial], list[int] | None]:
-    """The trial a study picked and the seeds it saw of that config, when its attr names both
-    (two queries); nothing when it picked none; else all its counted trials and None (a study
-    written before held-out scoring: the seen seeds are read from its trials)."""
-    number, seen = attr.get("picked_trial"), attr.get("picked_config_seen_seeds")
-    if number is None and "picked_trial" in attr:
-        return [], None  # no completed trial, and a complete study gets none later
-    if number is None or seen is None:
-        return storage.get_all_trials(study_id, deepcopy=False, states=COUNTED_STATES), None
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return [storage.get_trial(trial_id)], seen
-
-
 def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: list[StudyJob],
-              total: int, writer: "_StudyWriter") -> int | None:
+              total: int, writer: "_StudyWriter", reserved: tuple[int, ...]) -> int | None:
     """Run the pending studies in worker processes, writing each as it finishes; returns the
     signal that stopped the run, if any."""
     workers = min(settings.worker_count(), len(pending))
@@ -391,7 +428,7 @@ def _run_jobs(settings: CompareSettings, split: TrainValidationSplit, pending: l
     context = multiprocessing.get_context("spawn")
     started = context.SimpleQueue()  # each worker's pid, so that a stop can end it
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                               initargs=(settings, split, threads, started))
+                               initargs=(settings, split, threads, started, reserved))
     bar = progress_bar(total=total, initial=total - len(pending), desc=writer.group,
                        unit="study")
     with SignalGuard() as stop:
@@ -419,6 +456,7 @@ class _StudyWriter:
     coverage: TableCoverage
     storage: optuna.storages.BaseStorage
     table: CurveTable
+    reserved: tuple[int, ...]
     studies: int = 0
     trials: int = 0
     replayed: int = 0
@@ -432,7 +470,7 @@ class _StudyWriter:
             raise RuntimeError(f"study {job.name} failed: {type(error).__name__}: "
                                f"{error}") from error
         attrs = _study_attrs(self.settings, self.space, self.group, job, self.coverage,
-                             picked_config(trials, self.table))
+                             self.reserved, picked_config(trials, self.table, self.reserved))
         _write_study(self.storage, job.name, attrs, trials)
         self.studies += 1
         self.trials += len(trials)
@@ -461,14 +499,15 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(settings: CompareSettings, split: TrainValidationSplit, threads: int,
-                  started: Any) -> None:
+                  started: Any, reserved: tuple[int, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (and kills us)
     started.put(os.getpid())
     torch.set_num_threads(threads)
     quiet_optuna()
     base = settings.base
     _WORKER.update(settings=settings, space=load_space(base.space), split=split,
-                   curves=CurveTable(base.curve_table_path), device=pick_device(base.device))
+                   curves=CurveTable(base.curve_table_path), device=pick_device(base.device),
+                   reserved=frozenset(reserved))
 
 
 def _run_study(job: StudyJob) -> list[FrozenTrial]:
@@ -483,7 +522,8 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
     # A benchmark keeps curves, not weights: no artifact store.
     objective = Objective(space=space, split=_WORKER["split"], device=_WORKER["device"],
                           plan=base.plan(), study_name=job.name, curves=_WORKER["curves"],
-                          replay=True, data_dir=base.data_dir)
+                          replay=True, data_dir=base.data_dir,
+                          reserved_seeds=_WORKER["reserved"])
     study.optimize(objective, n_trials=settings.trials)
     trials = study.get_trials(deepcopy=False)
     counted = [t for t in trials if t.state in COUNTED_STATES]

@@ -1,6 +1,7 @@
-"""Scores of compare studies: each study's trial costs, pick and held-out regret, per sampler +
-pruner the regret with its interval over sampler seeds and the compute, and the best so far and
-rank against trials and seconds. The report words and draws these numbers; it computes none.
+"""Scores of compare studies: each study's trial costs, pick and regret on reserved seeds, per
+sampler + pruner the regret with its interval over sampler seeds and the compute, the paired
+decisions between combinations, and the best so far and rank against trials and seconds. The
+report words and draws these numbers; it computes none.
 
 A compare study carries the study user attr "compare" (bench.benchmark.compare writes it; schema in the
 notes). Definitions, as the schema gives them:
@@ -10,17 +11,19 @@ notes). Definitions, as the schema gives them:
   "full_seconds" (replayed), else its own cost when it was not pruned; a pruned trial that
   trained (so has no full_seconds) is extrapolated to its planned evaluations and counted in
   `full_cost_estimated_trials`; saved by pruning: without - used;
-- a config's value: the mean over its recorded training seeds in the curve table of each seed's
-  best validation accuracy (bench.benchmark.compare stores the means; a replayed trial drew one seed);
-- regret, NAS-Bench-201 style but held out: the best config's value ("best_in_table", the
-  highest over the group's studies) minus the held-out value of the config the study picked (its
-  best completed trial): its mean over the recorded seeds none of the study's trials of that
-  config drew ("picked_config_heldout_mean"), in percentage points, so no sampler scores its own
-  luck. A study with no held-out seed, or written before held-out scoring, has no regret (a
-  note says which and why); its all-seed mean ("picked_config_mean") is kept for context, and
-  where the attr has none (the table was not reachable) the picked trial's own one-seed value
-  stands in there, with a note.
+- a config's value on a set of seeds: the mean over those of each seed's best validation
+  accuracy in the curve table;
+- regret, on reserved seeds: the cross-fitted baseline's value on the reserved seeds (the config
+  with the highest mean over the other, replay seeds) minus the picked config's value on the
+  same reserved seeds, in percentage points. No query draws a reserved seed, and the baseline is
+  selected on seeds it is not scored on, so neither side scores its own luck; the regret can be
+  negative and is reported as it is. A study written by a compare before reserved seeds keeps its
+  old score (its pick's seeds unseen by the study against the table's best all-seed mean), and a
+  note says so.
 Regret per combination: mean over sampler seeds with a 95% Student's t interval (REGRET_METHOD).
+Paired decisions (PAIRED_METHOD): a combination against another, sampler seed k with sampler seed
+k, on the per-seed differences of regret; bench.evidence.decisions at one look (compare runs a
+fixed number of sampler seeds), the report's margin, Holm over the family.
 Spread over seeds: mean, sample std (ddof 1), min and max.
 Best so far is a step function per seed, evaluated on the union of all seeds' points; a seed
 that has run out of trials keeps its final best.
@@ -34,34 +37,32 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.evidence import decisions
 from bench.evidence.measurements import DEFAULT_VALIDATION_SIZE
 from bench.evidence.statistics import CONFIDENCE, mean_interval
 from bench.search.settings import PRUNERS, SAMPLERS
 from bench.store.schema import STATE_PRUNED
-from bench.store.wording import counted, pct
+from bench.store.wording import pct
 
-__all__ = ["BASELINE", "COMBINATION", "EPSILON", "PRUNER_NAMES",
-           "REGRET_METHOD", "SAMPLER_NAMES", "TOLERANCE_PP", "WITHIN", "CompareScores",
-           "ComparedStudy", "combination_name", "rank_over_trials", "regret_interval",
+__all__ = ["BASELINE", "COMBINATION", "PAIRED_METHOD", "PRUNER_NAMES",
+           "REGRET_METHOD", "SAMPLER_NAMES", "CompareScores", "ComparedStudy",
+           "combination_name", "paired_table", "rank_over_trials", "regret_interval",
            "regret_table", "score", "trial_costs"]
 
-TOLERANCE_PP = 0.1  # "reached the best": mean regret within this many pp
 BASELINE = ("random", "none")  # the combination every other is compared with
 COMBINATION = ["group", "sampler", "pruner"]
-WITHIN = f"seeds_within_{TOLERANCE_PP:g}pp_fraction"
+RESOLUTION = 1 / DEFAULT_VALIDATION_SIZE  # one validation image: no sd is taken below it
+# compare runs a fixed number of sampler seeds: one look, no sequential boundary
+ONE_LOOK = decisions.Looks(first=1, last=1)
 SAMPLER_NAMES = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "GP", "qmc": "QMC"}
 PRUNER_NAMES = {"hyperband": "Hyperband", "sha": "SHA", "wilcoxon": "Wilcoxon",
                 "none": "no pruning"}
-EPSILON = 1e-9  # regrets are differences of floats: 0.1 pp must count as within 0.1 pp
-REGRET_METHOD = (f"held-out regret: mean over sampler seeds with a {CONFIDENCE:.0%} Student's t "
-                 "interval (scipy.stats; none under two seeds); a comparison is decided only "
-                 "where two intervals do not overlap")
-
-
-def no_heldout_seed(seeds: int) -> str:
-    """What a study whose pick has no unseen seed needs: more seeds than the table's `seeds`."""
-    return (f"no held-out seed: the table has {counted(seeds, 'seed')} of those configs; "
-            f"`mnist-bench grid --seeds {seeds + 2}` adds two more")
+REGRET_METHOD = (f"regret on reserved seeds against a cross-fitted baseline: mean over sampler "
+                 f"seeds with a {CONFIDENCE:.0%} Student's t interval (scipy.stats; none under "
+                 "two seeds)")
+PAIRED_METHOD = ("paired by sampler seed: Student's t on the per-seed regret differences, "
+                 "better/worse two-sided, equivalent by two one-sided tests against +-margin, "
+                 "one look (a fixed number of sampler seeds), Holm over the family, 5%")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class CompareScores:
 
     runs: pd.DataFrame  # one row per compare study (one seed of one combination)
     regret: pd.DataFrame  # one row per combination
+    pairs: pd.DataFrame  # one row per paired comparison of two combinations (paired_table)
     by_trials: pd.DataFrame  # best so far over seeds against trials finished
     by_seconds: pd.DataFrame  # best so far over seeds against cumulative training seconds
     ranks: pd.DataFrame  # each combination's rank by mean best so far, against trials finished
@@ -131,8 +133,9 @@ def _full_cost(trial: pd.Series) -> tuple[float, bool]:
     return cost, True  # nothing to extrapolate from: its own cost, still counted as estimated
 
 
-def score(studies: Sequence[ComparedStudy]) -> CompareScores:
-    """The scores, best-so-far curves and ranks of the given compare studies."""
+def score(studies: Sequence[ComparedStudy], margin: float = decisions.MARGIN) -> CompareScores:
+    """The scores, paired decisions (within `margin`, a fraction), best-so-far curves and ranks
+    of the given compare studies."""
     rows, progress, notes = [], [], []
     for study in studies:
         record, settings = study.record, study.settings
@@ -141,17 +144,23 @@ def score(studies: Sequence[ComparedStudy]) -> CompareScores:
                "pruner": record.get("pruner") or settings.get("pruner")}
         costs = trial_costs(study)
         progress.append(costs.assign(**key))
+        reserved = record.get("reserved_seeds")
         rows.append({
             **key, "space": record.get("space") or settings.get("space"),
             "combination": combination_name(key["sampler"], key["pruner"]),
             "seed": record.get("seed"), "study": study.name, "trials": len(costs),
             "best_validation_accuracy": costs["best_validation_accuracy"].max(),
+            # scored on reserved seeds (a compare from before them has no such key)
+            "reserved_scoring": reserved is not None,
+            "reserved_seeds": (", ".join(map(str, reserved)) if reserved is not None else None),
             "picked_config_accuracy": record.get("picked_config_mean"),
             "picked_config_seeds": record.get("picked_config_seeds"),
+            "picked_config_reserved_accuracy": record.get("picked_config_reserved_mean"),
+            "baseline_config": _params(record.get("baseline_config")),
+            "baseline_replay_accuracy": record.get("baseline_replay_mean"),
+            "baseline_reserved_accuracy": record.get("baseline_reserved_mean"),
+            # the old scoring's fields, for studies written before reserved seeds
             "picked_config_heldout_accuracy": record.get("picked_config_heldout_mean"),
-            "picked_config_heldout_seeds": record.get("picked_config_heldout_seeds"),
-            # written with held-out scoring (an attr from before it lacks the keys)
-            "heldout_scoring": "picked_config_heldout_mean" in record,
             "table_best_accuracy": record.get("best_in_table"),
             "table_best_seeds": record.get("best_in_table_seeds"),
             "compute_seconds": costs["training_seconds"].sum(),
@@ -169,8 +178,14 @@ def score(studies: Sequence[ComparedStudy]) -> CompareScores:
     if estimated:
         notes.append(f"{estimated} pruned trial(s) trained with no full curve on record: their "
                      "compute without pruning is extrapolated from their planned evaluations")
-    return CompareScores(runs=runs, regret=regret, by_trials=by_trials, by_seconds=by_seconds,
+    return CompareScores(runs=runs, regret=regret, pairs=paired_table(runs, margin),
+                         by_trials=by_trials, by_seconds=by_seconds,
                          ranks=rank_over_trials(by_trials), notes=notes)
+
+
+def _params(params: dict | None) -> str | None:
+    """A config's params in one cell: "kernel_size=5, pool_size=2"."""
+    return None if params is None else ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -184,58 +199,63 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_regret(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """Add each run's reference (its group's best config value), held-out regret (pp) and saved
-    seconds."""
+    """Add each run's regret (pp) and saved seconds: on reserved seeds against the cross-fitted
+    baseline, or, for a study written before reserved seeds, the old way (_old_regret)."""
     runs = _picked_or_found(runs, notes)
-    reference = {}
+    reserved = runs["reserved_scoring"].astype(bool)
+    on_reserved = (pd.to_numeric(runs["baseline_reserved_accuracy"], errors="coerce")
+                   - pd.to_numeric(runs["picked_config_reserved_accuracy"], errors="coerce")) * 100
+    old = _old_regret(runs[~reserved], notes)
+    regret = on_reserved.where(reserved, old.reindex(runs.index))
     for group, rows in runs.groupby("group", sort=False):
-        table_best = pd.to_numeric(rows["table_best_accuracy"], errors="coerce")
-        if table_best.notna().any():
-            reference[group] = float(table_best.max())
-        else:
-            reference[group] = float(rows["picked_config_accuracy"].max())
-            notes.append(f"group {group}: the curve table had no complete curve, so regret is "
-                         f"measured from the best any of its studies found "
-                         f"({pct(reference[group])})")
-        beat = int((rows["picked_config_accuracy"] > reference[group] + EPSILON / 100).sum())
-        if beat:
-            notes.append(f"group {group}: {beat} studies picked a config whose value beats the "
-                         f"table's best ({pct(reference[group])}), so their regret is "
-                         "negative (the table lacked that config)")
         unfinished = int(rows["best_validation_accuracy"].isna().sum())
         if unfinished:
             notes.append(f"group {group}: {unfinished} studies have no completed trial; their "
                          "regret is left out of the means")
-        notes += _unscored_notes(group, rows)
-    runs = runs.assign(table_best_accuracy=runs["group"].map(reference))
-    heldout = pd.to_numeric(runs["picked_config_heldout_accuracy"], errors="coerce")
+        notes += _unscored_notes(group, rows, regret[rows.index])
     return runs.assign(
-        picked_config_heldout_accuracy=heldout,
-        regret_pp=(runs["table_best_accuracy"] - heldout) * 100,
+        picked_config_reserved_accuracy=pd.to_numeric(runs["picked_config_reserved_accuracy"],
+                                                      errors="coerce"),
+        regret_pp=regret,
         saved_by_pruning_seconds=runs["compute_without_pruning_seconds"] - runs["compute_seconds"],
     )
 
 
-def _unscored_notes(group: str, rows: pd.DataFrame) -> list[str]:
-    """Why studies that picked a config have no held-out regret: written before held-out
-    scoring, or every recorded seed of their pick was one they saw."""
-    picked = rows["best_validation_accuracy"].notna()
-    scored = pd.to_numeric(rows["picked_config_heldout_accuracy"], errors="coerce").notna()
-    in_table = pd.to_numeric(rows["picked_config_seeds"], errors="coerce").notna()
-    before = int((picked & ~rows["heldout_scoring"].astype(bool)).sum())
-    all_seen = int((picked & rows["heldout_scoring"].astype(bool) & in_table & ~scored).sum())
-    notes = []
-    if before:
-        notes.append(f"group {group}: {before} of {len(rows)} studies were written before "
-                     "held-out scoring, so they have no regret; rerunning the same `mnist-bench "
-                     "compare` command adds it")
-    if all_seen:
-        seeds = int(pd.to_numeric(rows["picked_config_seeds"], errors="coerce")[
-            picked & in_table & ~scored].max())
-        notes.append(f"group {group}: {all_seen} of {len(rows)} studies saw every recorded seed "
-                     f"of the config they picked, so they have no regret "
-                     f"({no_heldout_seed(seeds)})")
-    return notes
+def _old_regret(runs: pd.DataFrame, notes: list[str]) -> pd.Series:
+    """Regret as a compare before reserved seeds scored it: its group's best all-seed mean minus
+    the pick's mean over the seeds the study did not draw (pp), which the maximum of noisy means
+    overstates; said in a note."""
+    regret = pd.Series(np.nan, index=runs.index)
+    for group, rows in runs.groupby("group", sort=False):
+        table_best = pd.to_numeric(rows["table_best_accuracy"], errors="coerce")
+        reference = (float(table_best.max()) if table_best.notna().any()
+                     else float(rows["picked_config_accuracy"].max()))
+        heldout = pd.to_numeric(rows["picked_config_heldout_accuracy"], errors="coerce")
+        regret[rows.index] = (reference - heldout) * 100
+        notes.append(f"group {group}: {len(rows)} studies were written by a compare before "
+                     f"reserved seeds, so their regret is the old one ({int(heldout.notna().sum())}"
+                     f" have it): the pick's seeds its study did not draw against the table's "
+                     f"best mean over all seeds ({pct(reference)}), which the maximum of noisy "
+                     "means overstates; `mnist-bench compare` with a new --group scores them on "
+                     "reserved seeds")
+    return regret
+
+
+def _unscored_notes(group: str, rows: pd.DataFrame, regret: pd.Series) -> list[str]:
+    """Why studies scored on reserved seeds that picked a config have no regret."""
+    scored_new = rows["reserved_scoring"].astype(bool) & rows["best_validation_accuracy"].notna()
+    missing = scored_new & regret.isna()
+    if not missing.any():
+        return []
+    if not any(rows.loc[scored_new, "reserved_seeds"]):
+        return [f"group {group}: no seed was reserved (the curve table has one seed per config), "
+                "so no study has a regret; `mnist-bench grid --seeds 3` adds two"]
+    if pd.to_numeric(rows["baseline_reserved_accuracy"], errors="coerce").isna().all():
+        return [f"group {group}: no config of the table has the reserved seeds, so there is no "
+                "baseline and no regret"]
+    return [f"group {group}: {int(missing.sum())} of {len(rows)} studies picked a config the "
+            "table has no reserved seed of (trained during the run, with --seed), so they have "
+            "no regret"]
 
 
 def _picked_or_found(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -244,31 +264,32 @@ def _picked_or_found(runs: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     missing = picked.isna() & runs["best_validation_accuracy"].notna()
     if missing.any():
         notes.append(f"{int(missing.sum())} studies have no seed mean of their picked config (the "
-                     "curve table was not reachable when they were written), so no held-out "
-                     "regret; the picked trial's own one-seed value stands in for the config's")
+                     "curve table was not reachable when they were written), so no regret; the "
+                     "picked trial's own one-seed value stands in for the config's")
     return runs.assign(picked_config_accuracy=picked.fillna(runs["best_validation_accuracy"]))
 
 
 def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per combination: seeds, final best, held-out regret with its interval over sampler seeds
+    """Per combination: seeds, final best, regret with its interval over sampler seeds
     (REGRET_METHOD), compute used and without pruning, replayed."""
-    within = (runs["regret_pp"] <= TOLERANCE_PP + EPSILON).where(runs["regret_pp"].notna())
-    table = runs.assign(within=within.astype(float)).groupby(COMBINATION, sort=False).agg(
+    table = runs.groupby(COMBINATION, sort=False).agg(
         space=("space", "first"),
         combination=("combination", "first"),
         seeds=("study", "size"),
-        heldout_studies=("regret_pp", "count"),
+        scored_studies=("regret_pp", "count"),
+        reserved_seeds=("reserved_seeds", "first"),
         trials=("trials", "mean"),
+        baseline_reserved_accuracy=("baseline_reserved_accuracy", "first"),
+        baseline_replay_accuracy=("baseline_replay_accuracy", "first"),
         table_best_accuracy=("table_best_accuracy", "first"),
         table_best_seeds=("table_best_seeds", "first"),
         best_validation_accuracy_mean=("best_validation_accuracy", "mean"),
         picked_config_accuracy_mean=("picked_config_accuracy", "mean"),
-        picked_config_heldout_accuracy_mean=("picked_config_heldout_accuracy", "mean"),
+        picked_config_reserved_accuracy_mean=("picked_config_reserved_accuracy", "mean"),
         regret_pp_mean=("regret_pp", "mean"),
         regret_pp_ci_low=("regret_pp", lambda regrets: regret_interval(regrets)[0]),
         regret_pp_ci_high=("regret_pp", lambda regrets: regret_interval(regrets)[1]),
         regret_pp_std=("regret_pp", "std"),
-        within=("within", "mean"),
         compute_seconds_mean=("compute_seconds", "mean"),
         compute_without_pruning_seconds_mean=("compute_without_pruning_seconds", "mean"),
         saved_by_pruning_seconds_mean=("saved_by_pruning_seconds", "mean"),
@@ -285,23 +306,76 @@ def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
         less_compute_than_baseline_x=baseline_compute / used,
         replayed_trials_fraction=table["replayed"] / table["with_curve"].where(
             table["with_curve"] > 0),
-    ).rename(columns={"within": WITHIN})
-    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "heldout_studies",
-                  "trials", "table_best_accuracy", "table_best_seeds",
+    )
+    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "scored_studies",
+                  "reserved_seeds", "trials", "baseline_reserved_accuracy",
+                  "baseline_replay_accuracy", "table_best_accuracy", "table_best_seeds",
                   "best_validation_accuracy_mean", "picked_config_accuracy_mean",
-                  "picked_config_heldout_accuracy_mean", "regret_pp_mean", "regret_pp_ci_low",
-                  "regret_pp_ci_high", "regret_pp_std", WITHIN, "compute_seconds_mean",
+                  "picked_config_reserved_accuracy_mean", "regret_pp_mean", "regret_pp_ci_low",
+                  "regret_pp_ci_high", "regret_pp_std", "compute_seconds_mean",
                   "compute_without_pruning_seconds_mean", "saved_by_pruning_seconds_mean",
                   "saved_by_pruning_x", "less_compute_than_baseline_x", "replayed_trials_fraction",
                   "full_cost_estimated_trials"]]
 
 
+def paired_table(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Per group, two kinds of families of paired decisions (PAIRED_METHOD): every combination
+    against BASELINE ("baseline"), and each pruner with a sampler against that sampler without
+    pruning ("pruner <name>"). A pair is sampler seed k of both; differences are regret minus
+    the reference's regret (pp), so below 0 is better."""
+    frames = []
+    for group, rows in runs.groupby("group", sort=False):
+        combos = list(dict.fromkeys(zip(rows["sampler"], rows["pruner"])))
+        families = {"baseline": [(c, BASELINE) for c in combos
+                                 if c != BASELINE and BASELINE in combos]}
+        for pruner in dict.fromkeys(p for _, p in combos if p != "none"):
+            families[f"pruner {pruner}"] = [((s, p), (s, "none")) for s, p in combos
+                                            if p == pruner and (s, "none") in combos]
+        for family, members in families.items():
+            if members:
+                frames.append(_family(group, family, members, rows, margin))
+    columns = ["group", "family", "combination", "sampler", "pruner", "reference",
+               "reference_sampler", "reference_pruner", "pairs", "regret_difference_pp",
+               "ci_low_pp", "ci_high_pp", "decision", "p_different", "p_equivalent",
+               "more_seeds", "margin_pp"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _family(group: str, family: str, members: list, rows: pd.DataFrame,
+            margin: float) -> pd.DataFrame:
+    """One family's paired comparisons, decided together (Holm)."""
+    by_seed = rows.set_index(["sampler", "pruner", "seed"])["regret_pp"].sort_index()
+    comparisons, records = [], []
+    for (sampler, pruner), (ref_sampler, ref_pruner) in members:
+        mine = by_seed.loc[(sampler, pruner)].dropna()
+        theirs = by_seed.loc[(ref_sampler, ref_pruner)].dropna()
+        shared = mine.index.intersection(theirs.index)
+        regret_differences = (mine[shared] - theirs[shared]).to_numpy(float)
+        # decisions compare accuracies (higher is better): a lower regret is a higher accuracy
+        comparison = decisions.paired(-regret_differences / 100, margin, RESOLUTION,
+                                      looks=ONE_LOOK)
+        comparisons.append(comparison)
+        records.append({
+            "group": group, "family": family, "combination": combination_name(sampler, pruner),
+            "sampler": sampler, "pruner": pruner,
+            "reference": combination_name(ref_sampler, ref_pruner),
+            "reference_sampler": ref_sampler, "reference_pruner": ref_pruner,
+            "pairs": len(shared),
+            "regret_difference_pp": (float(regret_differences.mean()) if len(shared)
+                                     else np.nan),
+            "ci_low_pp": -comparison.ci_high * 100 if comparison else np.nan,
+            "ci_high_pp": -comparison.ci_low * 100 if comparison else np.nan})
+    decided = decisions.decide_family(comparisons, margin, looks=ONE_LOOK)
+    return pd.DataFrame([{**record, **decision, "margin_pp": margin * 100}
+                         for record, decision in zip(records, decided)])
+
+
 def regret_interval(regrets: pd.Series) -> tuple[float, float]:
-    """The Student's t interval (CONFIDENCE) of the mean held-out regret (pp) over sampler
+    """The Student's t interval (CONFIDENCE) of the mean regret (pp) over sampler
     seeds, its sd at least one validation image of the default split (identical regrets are
     not certainty); NaN under two seeds with a regret (bench.evidence.statistics.mean_interval)."""
     return mean_interval(pd.to_numeric(regrets, errors="coerce").dropna().to_numpy(),
-                         100 / DEFAULT_VALIDATION_SIZE)
+                         RESOLUTION * 100)
 
 
 def _over_seeds(progress: pd.DataFrame, x: str) -> pd.DataFrame:

@@ -2,6 +2,6 @@
 sentences that answer the FAQ, computed in one place so every table, plot and sentence agrees.
 Pure functions of studies: nothing here trains (bench.race does)."""
 
-__all__ = ["answers", "budget_change", "budgets", "decisions", "measurements", "overfitting", "reproduction",
-           "settings", "statistics", "summary", "targets", "whole_space", "whole_space_sentences",
-           "working_effects"]
+__all__ = ["answers", "budget_change", "budgets", "decisions", "gather", "measurements",
+           "overfitting", "reproduction", "settings", "statistics", "targets", "whole_space",
+           "whole_space_sentences", "working_effects"]

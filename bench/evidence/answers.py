@@ -122,7 +122,7 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
         lines.append(f"{describe(row)}: {measured(row)}; {versus_best(row)}.")
     lines += noise_lines(ranked)
     use = ranked[ranked["recommended"]].iloc[0]
-    if use["config_id"] == best["config_id"]:
+    if use["config_key"] == best["config_key"]:
         lines.append(f"The one to use: {describe(best)}, the best (no cheaper config is shown "
                      f"equivalent to it within {within(margin)}).")
     else:
@@ -135,8 +135,8 @@ def headline(ranked: pd.DataFrame, selected_from: int) -> list[str]:
 
 
 def noise_lines(ranked: pd.DataFrame) -> list[str]:
-    """The pooled seed sd, its check and the margin rule's value; and, where the race's budget
-    cannot show an equal config equivalent, the seeds it would take."""
+    """The pooled seed sd, its check and the margin rule's value; and, where the race's seed
+    limit cannot show an equal config equivalent, the seeds it would take."""
     if "seed_sd" not in ranked or pd.isna(ranked["seed_df"].iloc[0]):
         return []
     first = ranked.iloc[0]
@@ -144,11 +144,11 @@ def noise_lines(ranked: pd.DataFrame) -> list[str]:
                             int(first["seed_groups"]), float(first["homogeneity_p"]))
     margin = first["margin"]
     lines = [noise.sentence(margin)]
-    needed, budget = int(first["equivalence_seeds"]), int(first["max_seeds"])
-    if noise.pooled and needed > budget:
+    needed, seed_limit = int(first["equivalence_seeds"]), int(first["max_seeds"])
+    if noise.pooled and needed > seed_limit:
         lines.append(f"At {within(margin)} no config can be shown equivalent within "
-                     f"the race's {budget} seeds a config: a config equal to the best would take "
-                     f"about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
+                     f"the race's {seed_limit} seeds a config: a config equal to the best would "
+                     f"take about {needed} (`confirm --max-seeds {needed}`, or a wider `--margin`).")
     return lines
 
 

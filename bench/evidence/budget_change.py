@@ -21,6 +21,7 @@ and scored on that one, so nothing is selected and scored on the same runs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,10 @@ from bench.evidence.budgets import kendall_agreement
 from bench.evidence.working_effects import (RANDOM_SEED, cluster_interval, cluster_keys,
                                             hodges_lehmann, step_direction, working)
 from bench.store.curves import curve_value
-from bench.store.identity import config_id
+from bench.store.identity import config_key
 
 __all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "SAME", "REGRET_METHOD", "BudgetChange", "budget_change", "network_seeds",
-           "restricted", "step_changes", "transfer_regret"]
+           "network_key", "restricted", "step_changes", "transfer_regret"]
 
 STEP = ["knob", "low_value", "high_value"]
 SAME, CHANGES, NOT_SHOWN = "same", "changes", "differs, change not shown"
@@ -63,17 +64,26 @@ class BudgetChange:
 
 
 def network_seeds(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
-    """Per network (config_id) its value (curve_value) at each seed, from one fidelity's rows."""
+    """Per network (its config_key) its value (curve_value) at each seed, from one fidelity's
+    rows."""
     kept, _ = ws.one_fidelity(rows)
     values: dict[str, dict[int, float]] = {}
     for row in kept:
-        values.setdefault(config_id(row["config"]), {})[int(row["seed"])] = curve_value(row["curve"])
+        values.setdefault(config_key(row["config"]), {})[int(row["seed"])] = curve_value(row["curve"])
     return values
 
 
 def restricted(rows: list[dict[str, Any]], networks: set[str]) -> list[dict[str, Any]]:
     """The rows of those networks only."""
-    return [row for row in rows if config_id(row["config"]) in networks]
+    return [row for row in rows if config_key(row["config"]) in networks]
+
+
+def network_key(key: str) -> str:
+    """The network's key of a config key: the budgets train differently, so their configs
+    (network and training knobs) differ while the networks are the same."""
+    config = json.loads(key)
+    config.pop("training", None)
+    return config_key(config)
 
 
 def step_changes(short: ws.WholeSpace, long: ws.WholeSpace,
@@ -81,15 +91,18 @@ def step_changes(short: ws.WholeSpace, long: ws.WholeSpace,
     """Per step of the long table: both budgets' effects and directions, whether the answer
     changed (SAME, CHANGES, NOT_SHOWN), and the change of the effect over the pairs working at both budgets (pp)."""
     rng = rng or np.random.default_rng(RANDOM_SEED)
-    works = {}
-    for space in (short, long):
-        works[space.epochs] = dict(zip(space.configs["config_id"], working(space.configs)))
-    pair_key = STEP + ["low_config", "high_config"]
-    both = long.pairs.merge(short.pairs[pair_key + ["difference"]], on=pair_key,
-                            suffixes=("_long", "_short"))
-    both = both[[works[short.epochs][low] and works[short.epochs][high]
-                 and works[long.epochs][low] and works[long.epochs][high]
-                 for low, high in zip(both["low_config"], both["high_config"])]]
+    works, pairs = {}, {}
+    for side, space in (("short", short), ("long", long)):
+        networks = space.configs["config_key"].map(network_key)
+        works[side] = dict(zip(networks, working(space.configs)))
+        pairs[side] = space.pairs.assign(low_network=space.pairs["low_config"].map(network_key),
+                                         high_network=space.pairs["high_config"].map(network_key))
+    pair_key = STEP + ["low_network", "high_network"]
+    both = pairs["long"].merge(pairs["short"][pair_key + ["difference"]], on=pair_key,
+                               suffixes=("_long", "_short"))
+    both = both[[works["short"][low] and works["short"][high]
+                 and works["long"][low] and works["long"][high]
+                 for low, high in zip(both["low_network"], both["high_network"])]]
     effects = long.working.effects.merge(short.working.effects, on=STEP, how="left",
                                          suffixes=("_long", "_short"))
     rows = []

@@ -29,7 +29,7 @@ class Budget:
     """The evidence at one budget (fidelity): its configs ranked against its best, the one to
     use, and the FAQ verdicts, each decided on that budget's held-out seeds only."""
 
-    fidelity_id: str
+    fidelity_key: str
     epochs: float
     ranked: pd.DataFrame
     headline: list[str]
@@ -89,14 +89,14 @@ def agreement_table(budgets: list[Budget], heldout: dict[str, dict[str, np.ndarr
     main = budgets[0]
     rows = []
     for other in budgets[1:]:
-        before = main.ranked.set_index("config_id")["decision"]
-        after = other.ranked.set_index("config_id")["decision"]
+        before = main.ranked.set_index("config_key")["decision"]
+        after = other.ranked.set_index("config_key")["decision"]
         changed = sorted(c for c in set(before.index) & set(after.index)
                          if before[c] != after[c])
-        described = main.ranked.set_index("config_id")
+        described = main.ranked.set_index("config_key")
         rows.append({"from_epochs": main.epochs, "to_epochs": other.epochs,
-                     **kendall_agreement(heldout.get(main.fidelity_id, {}),
-                                         heldout.get(other.fidelity_id, {})),
+                     **kendall_agreement(heldout.get(main.fidelity_key, {}),
+                                         heldout.get(other.fidelity_key, {})),
                      "decisions_changed": len(changed),
                      "changed": "; ".join(f"{describe(described.loc[c])}: {before[c]} -> "
                                           f"{after[c]}" for c in changed)})

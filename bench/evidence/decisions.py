@@ -187,8 +187,9 @@ def bartlett(dfs: np.ndarray, variances: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    """config - reference, over held-out seeds: the difference, its repeated 95% interval (valid
-    at every look of the race) and the single-look tests."""
+    """A config minus the config it is compared with (the best, or a pair's other side), over
+    held-out seeds: the difference, its repeated 95% interval (valid at every look of the race)
+    and the single-look tests."""
 
     difference: float
     ci_low: float
@@ -211,11 +212,11 @@ def _compare(difference: float, se: float, df: float, margin: float, seeds: int,
                       p_equivalent, seeds, difference_sd, df)
 
 
-def unpaired(values: np.ndarray, reference: np.ndarray, margin: float, resolution: float,
+def unpaired(values: np.ndarray, compared_with: np.ndarray, margin: float, resolution: float,
              noise: Noise | None = None, looks: Looks = Looks()) -> Comparison | None:
     """Two configs' held-out seeds compared: with the pooled seed sd when `noise` is pooled,
     else Welch's; None with fewer than two a side."""
-    a, b = np.asarray(values, float), np.asarray(reference, float)
+    a, b = np.asarray(values, float), np.asarray(compared_with, float)
     if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
         return None
     if noise is not None and noise.pooled:

@@ -1,9 +1,10 @@
 """Completed trials of any studies -> one row per measurement: (config, fidelity, seed).
 
 A config is what a search chooses: the network and how it is trained (batch size, learning rate,
-schedule, ...). The fidelity is what the budget fixes: epochs, evaluations, train and validation
-sizes, data and device kind. So configs that differ in training settings are ranked together, and
-only the budget keeps measurements apart.
+schedule, ...). The fidelity is everything else that decides what a value means: epochs,
+evaluations, train and validation sizes, data, device kind and split (bench.store.identity keys
+both). So configs that differ in training settings are ranked together, and only the fidelity
+keeps measurements apart.
 
 A replayed trial, or the same config measured in two studies at the same fidelity with the same
 seed, is one measurement, not two: the row keeps how many trials asked for it (`queries`).
@@ -19,10 +20,10 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from bench.store import schema
-from bench.store.identity import (KNOBS, config_id, fidelity_id, measured_config,
+from bench.store.identity import (KNOBS, config_key, fidelity_key, config_of,
                                   trial_fidelity, trial_seed)
 
-COLUMNS = ["fidelity_id", "config_id", "seed", "validation_accuracy", "selection", "loss_gap",
+COLUMNS = ["fidelity_key", "config_key", "seed", "validation_accuracy", "selection", "loss_gap",
            "accuracy_gap", "gap_images", "queries", "study", "trial", "config", *KNOBS,
            "parameters", "flops_per_image", "latency_ms_batch1", "train_images_per_second",
            "training_seconds", "train_images", "epochs", "resolution"]
@@ -53,14 +54,14 @@ def measurements(studies: Iterable[optuna.Study]) -> pd.DataFrame:
             row = _row(study.study_name, trial, search_settings)
             if row is None:
                 continue
-            key = (row["fidelity_id"], row["config_id"], row["seed"])
+            key = (row["fidelity_key"], row["config_key"], row["seed"])
             if key in rows:
                 rows[key]["queries"] += 1
                 rows[key]["selection"] |= selection
                 continue
             rows[key] = {**row, "selection": selection}
     frame = pd.DataFrame(list(rows.values()), columns=COLUMNS)
-    return frame.sort_values(["fidelity_id", "config_id", "seed"], kind="stable",
+    return frame.sort_values(["fidelity_key", "config_key", "seed"], kind="stable",
                              ignore_index=True)
 
 
@@ -75,12 +76,12 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
     if not config or not curve or len(curve) < planned or seed is None or trial.value is None:
         return None  # not a whole measurement (stopped early, or from before curves were kept)
     fidelity = trial_fidelity(trial, search_settings)
-    config = measured_config(config, settings)
+    config = config_of(config, settings)
     last = curve[-1]
     train_images = fidelity.get("train_size")
     validation_images = int(fidelity.get("validation_size") or DEFAULT_VALIDATION_SIZE)
     return {
-        "fidelity_id": fidelity_id(fidelity), "config_id": config_id(config), "seed": int(seed),
+        "fidelity_key": fidelity_key(fidelity), "config_key": config_key(config), "seed": int(seed),
         "validation_accuracy": float(trial.value),
         **fitting_gaps(last, min(validation_images, int(train_images or validation_images))),
         "queries": 1, "study": study_name, "trial": trial.number, "config": config,

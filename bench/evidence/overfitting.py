@@ -13,6 +13,7 @@ widths permuted within each (base, seed), one-sided (grows), Holm-adjusted over 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -24,7 +25,7 @@ from bench.evidence import decisions
 from bench.evidence.answers import NO_EFFECT, OVERFIT_CLAIM, SUPPORTED, UNDECIDED
 from bench.evidence.whole_space import one_fidelity
 from bench.evidence.working_effects import POOLING, cluster_interval, hodges_lehmann, pooling_kind
-from bench.store.identity import KNOBS, config_id, normalized_config
+from bench.store.identity import KNOBS, measurement_keys, normalized_config
 from bench.store.wording import counted, points, pp
 
 FC = "fc_width"
@@ -95,11 +96,12 @@ def run_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for row in kept:
         config = normalized_config(row["config"])
         frame.append({
-            "config_id": config_id(config),
-            "base": config_id({k: v for k, v in config.items() if k != FC}),
+            "config_key": measurement_keys(row["config"], row["fidelity"]).config,
+            # the network but its FC width, as canonical JSON: runs that differ only there
+            "base": json.dumps({k: v for k, v in config.items() if k != FC}, sort_keys=True),
             **{knob: config[knob] for knob in KNOBS},
             POOLING: pooling_kind(config["pool_size"], config["pool_stride"]),
-            "rest": config_id({k: v for k, v in config.items() if k not in KNOBS}),
+            "rest": json.dumps({k: v for k, v in config.items() if k not in KNOBS}, sort_keys=True),
             "seed": int(row["seed"]), **run_measures(row["curve"]),
             "gaps": generalization_gaps(row["curve"]).tolist()})
     return pd.DataFrame(frame)
@@ -117,7 +119,7 @@ def fc_pairs(runs: pd.DataFrame) -> pd.DataFrame:
                         right_on=["base", "seed", FC], suffixes=("_low", "_high"))
     pairs = pd.DataFrame({
         "low_value": matched[f"{FC}_low"], "high_value": matched["high_value"],
-        "low_config": matched["config_id_low"], "high_config": matched["config_id_high"],
+        "low_config": matched["config_key_low"], "high_config": matched["config_key_high"],
         "base": matched["base"], "seed": matched["seed"],
         **{f"{outcome}_difference": matched[f"{outcome}_high"] - matched[f"{outcome}_low"]
            for outcome in OUTCOMES}},

@@ -28,7 +28,8 @@ from scipy import stats
 from bench.evidence.decisions import floored_sd, holm
 from bench.store import layout, schema
 from bench.store.curves import curve_value
-from bench.store.identity import KNOBS, canonical, config_id, normalized_config, trial_seed
+from bench.store.identity import (KNOBS, canonical, config_key, measurement_keys, normalized_config,
+                                  trial_seed)
 from bench.store.reference import ReferenceTableError, read_reference
 
 CONFIDENCE = 0.95
@@ -170,10 +171,12 @@ class Reference:
                  unreadable: tuple[str, ...] = ()) -> None:
         self.source = source
         self.unreadable = unreadable  # one line per reference file that could not be read
+        # by the network alone (its config key without training): a row of the network at other
+        # training settings is reported as held at another fidelity, not as absent
         self.by_network: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             if row.get("complete"):
-                self.by_network[config_id(row["config"])].append(row)
+                self.by_network[config_key(row["config"])].append(row)
         self._values: dict[str, list[list[float]]] = {}  # by fidelity: see `_groups`
 
     @classmethod
@@ -196,7 +199,7 @@ class Reference:
               measured: list[Measured]) -> ReproductionCheck | None:
         """The run's seeds of `config` at `fidelity` against the reference's; None when the
         reference does not hold this network at all."""
-        rows = self.by_network.get(config_id(config))
+        rows = self.by_network.get(config_key(config))
         if not rows or not measured:
             return None
         fidelity = canonical(fidelity)
@@ -272,13 +275,12 @@ def study_checks(trials: Iterable[Any], reference: Reference) -> list[str]:
     """One line per config of a study's trained trials (optuna FrozenTrials; those answered from
     a curve table are not this machine's runs) that the reference holds at the same fidelity,
     and one line for all it holds only at another."""
-    runs: dict[str, tuple[dict, dict, list[Measured]]] = {}
+    runs: dict[tuple[str, str], tuple[dict, dict, list[Measured]]] = {}
     for trial in trials:
         attrs = trial.user_attrs
         if attrs.get(schema.ATTR_REPLAYED) or schema.ATTR_LEARNING_CURVE not in attrs:
             continue
-        key = config_id(attrs[schema.ATTR_CONFIG]) + json.dumps(attrs[schema.ATTR_FIDELITY],
-                                                                sort_keys=True)
+        key = measurement_keys(attrs[schema.ATTR_CONFIG], attrs[schema.ATTR_FIDELITY])
         config, fidelity, measured = runs.setdefault(
             key, (attrs[schema.ATTR_CONFIG], attrs[schema.ATTR_FIDELITY], []))
         measured.append(Measured(trial_seed(trial), tuple(attrs[schema.ATTR_LEARNING_CURVE])))

@@ -31,7 +31,7 @@ INTERVAL_METHOD = ("Student's t interval over held-out seeds, 95%, sd at least o
 PAIRED_METHOD = "paired by held-out seed; " + decisions.METHOD
 
 
-def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
+def config_statistics(measurements: pd.DataFrame) -> pd.DataFrame:
     """One row per (fidelity, config): the search's value (`selection_value`, the mean of the
     seeds a search reported), the held-out seeds' count, mean, sd and t interval, the trials
     that asked for it, and its size and speed (median over its measurements).
@@ -40,7 +40,8 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
     search shows its selection value there, with `heldout_seeds` 0.
     """
     rows = []
-    for (fidelity, config), group in measurements.groupby(["fidelity_id", "config_id"], sort=False):
+    for (fidelity, config), group in measurements.groupby(["fidelity_key", "config_key"],
+                                                          sort=False):
         selected = group[group["selection"]]["validation_accuracy"].to_numpy(float)
         heldout = group[~group["selection"]]["validation_accuracy"].to_numpy(float)
         values = heldout if len(heldout) else selected
@@ -48,7 +49,7 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
         low, high = np.clip(mean_interval(heldout, resolution), 0.0, 1.0)  # an accuracy's range
         first = group.iloc[0]
         rows.append({
-            "fidelity_id": fidelity, "config_id": config,
+            "fidelity_key": fidelity, "config_key": config,
             **{knob: first[knob] for knob in KNOBS},
             "training": first["config"].get("training", {}),
             "selection_value": selected.mean() if len(selected) else np.nan,
@@ -69,13 +70,13 @@ def config_summary(measurements: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def training_labels(summary: pd.DataFrame) -> list[str]:
+def training_labels(per_config: pd.DataFrame) -> list[str]:
     """Each config's training settings, named only where they differ between the configs of its
     fidelity ("" where all were trained alike, as in the faq space)."""
     varying = {fidelity: [k for k in TRAINING_KNOBS if len({repr(t.get(k)) for t in group}) > 1]
-               for fidelity, group in summary.groupby("fidelity_id", sort=False)["training"]}
+               for fidelity, group in per_config.groupby("fidelity_key", sort=False)["training"]}
     return [", ".join(f"{TRAINING_NAMES[k]} {_setting(training.get(k))}" for k in varying[fidelity])
-            for fidelity, training in zip(summary["fidelity_id"], summary["training"])]
+            for fidelity, training in zip(per_config["fidelity_key"], per_config["training"])]
 
 
 def _setting(value: Any) -> str:
@@ -102,10 +103,10 @@ def mean_interval(values: np.ndarray, resolution: float,
     return float(values.mean() - half), float(values.mean() + half)
 
 
-def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], margin: float,
-                      looks: decisions.Looks = decisions.Looks()) -> pd.DataFrame:
-    """The summary of one fidelity with the best, every other config's decision against it, and
-    the one to use.
+def rank_against_best(per_config: pd.DataFrame, heldout: dict[str, np.ndarray],
+                      margin: float, looks: decisions.Looks = decisions.Looks()) -> pd.DataFrame:
+    """The per-config statistics of one fidelity with the best, every other config's decision
+    against it, and the one to use.
 
     The best is the search's pick among the configs with held-out seeds (the highest
     `selection_value`), so its held-out mean is not inflated by having been picked; where no
@@ -116,7 +117,7 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], mar
     with the highest held-out mean), and every config is decided again against it. The one to
     use is the cheapest in FLOPs of the best and the configs decided equivalent to it or better.
     """
-    frame = summary.copy()
+    frame = per_config.copy()
     tested = frame[frame["heldout_seeds"] >= MIN_SEEDS]
     known = tested.dropna(subset=["selection_value"])
     if len(known):
@@ -126,9 +127,9 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], mar
     else:
         pool, key, by = frame, "mean", "the search's value; nothing held out yet"
     best = pool.sort_values([key, "flops_per_image"], ascending=[False, True],
-                            kind="stable").iloc[0]["config_id"]
+                            kind="stable").iloc[0]["config_key"]
     resolution = float(frame["resolution"].iloc[0])
-    noise = decisions.seed_noise([heldout.get(c, []) for c in frame["config_id"]], resolution)
+    noise = decisions.seed_noise([heldout.get(c, []) for c in frame["config_key"]], resolution)
     overtaken: list[str] = []
     while True:
         decided = _against(frame, best, heldout, margin, noise, looks)
@@ -136,7 +137,7 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], mar
         if better.empty or len(overtaken) >= len(frame):
             break
         overtaken.append(best)
-        best = better.sort_values("mean", ascending=False, kind="stable").iloc[0]["config_id"]
+        best = better.sort_values("mean", ascending=False, kind="stable").iloc[0]["config_key"]
     frame = decided
     frame["best_by"] = by if not overtaken else (
         f"decided better on held-out seeds than {len(overtaken)} earlier best "
@@ -152,18 +153,18 @@ def rank_against_best(summary: pd.DataFrame, heldout: dict[str, np.ndarray], mar
                                                decisions.BETTER])]
     recommended = candidates.sort_values(["flops_per_image", "mean"], ascending=[True, False],
                                          kind="stable").iloc[0]
-    frame["recommended"] = frame["config_id"] == recommended["config_id"]
+    frame["recommended"] = frame["config_key"] == recommended["config_key"]
     return frame
 
 
-def _against(summary: pd.DataFrame, best: str, heldout: dict[str, np.ndarray], margin: float,
+def _against(per_config: pd.DataFrame, best: str, heldout: dict[str, np.ndarray], margin: float,
              noise: decisions.Noise, looks: decisions.Looks) -> pd.DataFrame:
-    """Every config of `summary` decided against `best`, as one Holm family."""
-    frame = summary.copy()
-    frame["is_best"] = frame["config_id"] == best
+    """Every config of `per_config` decided against `best`, as one Holm family."""
+    frame = per_config.copy()
+    frame["is_best"] = frame["config_key"] == best
     others = frame.index[~frame["is_best"]]
     resolution = float(frame["resolution"].iloc[0])
-    comparisons = [decisions.unpaired(heldout.get(frame.loc[i, "config_id"], []),
+    comparisons = [decisions.unpaired(heldout.get(frame.loc[i, "config_key"], []),
                                       heldout.get(best, []), margin, resolution, noise, looks)
                    for i in others]
     decided = decisions.decide_family(comparisons, margin, looks)
@@ -203,33 +204,33 @@ def paired_difference(high: np.ndarray, low: np.ndarray) -> tuple[float, float, 
     return mean, float(interval.low), float(interval.high)
 
 
-def knob_pairs(measurements: pd.DataFrame, summary: pd.DataFrame, knob: str) -> pd.DataFrame:
+def knob_pairs(measurements: pd.DataFrame, per_config: pd.DataFrame, knob: str) -> pd.DataFrame:
     """Every pair of configs (one fidelity) that differ only in `knob`, at neighbouring values
     of it, with 2+ held-out seeds in common: the paired difference (larger value - smaller) in
     validation accuracy and in the loss gap. `decide_pairs` decides them as one family."""
     found = []
     heldout_rows = measurements[~measurements["selection"]]
-    for fidelity, group in heldout_rows.groupby("fidelity_id", sort=False):
-        configs = group.drop_duplicates("config_id")
+    for fidelity, group in heldout_rows.groupby("fidelity_key", sort=False):
+        configs = group.drop_duplicates("config_key")
         others = configs["config"].map(lambda c: _without(c, knob))
         for _, same in configs.assign(others=others).groupby("others", sort=False):
             ordered = same.sort_values(knob)
-            ids = ordered["config_id"].tolist()
+            ids = ordered["config_key"].tolist()
             for low_id, high_id in zip(ids, ids[1:]):
-                low = group[group["config_id"] == low_id].set_index("seed")
-                high = group[group["config_id"] == high_id].set_index("seed")
+                low = group[group["config_key"] == low_id].set_index("seed")
+                high = group[group["config_key"] == high_id].set_index("seed")
                 seeds = sorted(set(low.index) & set(high.index))
                 if len(seeds) >= MIN_SEEDS:
                     found.append((fidelity, low_id, high_id, low.loc[seeds], high.loc[seeds]))
     rows = []
-    by_config = summary.set_index(["fidelity_id", "config_id"])
+    by_config = per_config.set_index(["fidelity_key", "config_key"])
     for fidelity, low_id, high_id, low, high in found:
         differences = (high["validation_accuracy"].to_numpy(float)
                        - low["validation_accuracy"].to_numpy(float))
         gap, gap_low, gap_high = paired_difference(high["loss_gap"], low["loss_gap"])
         low_row, high_row = by_config.loc[(fidelity, low_id)], by_config.loc[(fidelity, high_id)]
         rows.append({
-            "knob": knob, "fidelity_id": fidelity, "low_config": low_id, "high_config": high_id,
+            "knob": knob, "fidelity_key": fidelity, "low_config": low_id, "high_config": high_id,
             "low_value": low_row[knob], "high_value": high_row[knob],
             "fixed": {k: low.iloc[0]["config"].get(k) for k in KNOBS if k != knob},
             "training_label": low_row.get("training_label", ""),
@@ -257,9 +258,9 @@ def decide_pairs(pairs: pd.DataFrame, margin: float,
         return pairs
     noise = {fidelity: decisions.seed_noise(list(group["differences"]),
                                             float(group["resolution"].iloc[0]))
-             for fidelity, group in pairs.groupby("fidelity_id", sort=False)}
+             for fidelity, group in pairs.groupby("fidelity_key", sort=False)}
     comparisons = [decisions.paired(row["differences"], margin, row["resolution"],
-                                    noise[row["fidelity_id"]], looks)
+                                    noise[row["fidelity_key"]], looks)
                    for _, row in pairs.iterrows()]
     decided = pd.DataFrame(decisions.decide_family(comparisons, margin, looks), index=pairs.index)
     frame = pairs.drop(columns=["differences"]).join(decided)

@@ -15,10 +15,10 @@ import optuna
 from optuna.trial import TrialState
 
 from bench.store import schema
-from bench.store.identity import config_id, measured_config, trial_config_id, trial_seed
+from bench.store.identity import config_key, config_of, trial_config_key, trial_seed
 from bench.evidence import decisions
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import Evidence
+from bench.evidence.gather import Evidence
 from bench.search.settings import SearchSettings
 from bench.search.spaces import SearchSpace
 from mnist_cnn.model import CNNConfig, InvalidConfig
@@ -81,7 +81,7 @@ def top_targets(study: optuna.Study, top: int | None) -> list[optuna.trial.Froze
                          "let `mnist-bench search` finish one first")
     by_config: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in completed:
-        by_config.setdefault(trial_config_id(trial), []).append(trial)
+        by_config.setdefault(trial_config_key(trial), []).append(trial)
     ranked = sorted(by_config.values(),
                     key=lambda ts: (-sum(t.value for t in ts) / len(ts), ts[0].number))
     return [trials[0] for trials in ranked[:top]]
@@ -105,7 +105,7 @@ def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
     and the substituted pairs.
 
     Every searched network knob gets a pair: when none of the best's neighbours in a knob can
-    be measured (over the FLOP budget, invalid), the pair is the nearest measurable one around
+    be measured (over the FLOP limit, invalid), the pair is the nearest measurable one around
     the next config in the search's ranking (the top K first), and a note says which."""
     chosen: dict[str, Target] = {}
     skipped = []
@@ -118,7 +118,7 @@ def targets(study: optuna.Study, space: SearchSpace, search: SearchSettings,
             if not quiet:
                 skipped.append(f"not measured: {params_text(params)}: {error}")
             return False
-        identity = config_id(measured_config(asdict(config), asdict(train_settings)))
+        identity = config_key(config_of(asdict(config), asdict(train_settings)))
         chosen.setdefault(identity, Target(role, params, config, identity))
         return True
 
@@ -151,7 +151,7 @@ def params_text(params: dict[str, Any]) -> str:
 
 def measured_pairs(study: optuna.Study) -> set[tuple[str, int]]:
     """(config id, seed) of the study's completed measurements."""
-    return {(trial_config_id(t), trial_seed(t))
+    return {(trial_config_key(t), trial_seed(t))
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if schema.ATTR_CONFIG in t.user_attrs}
 
@@ -164,11 +164,11 @@ def open_comparisons(evidence: Evidence | None, targets: dict[str, Target],
     if budget is None:
         return set()
     ranked = budget.ranked
-    best = ranked[ranked["is_best"]]["config_id"].iloc[0]
+    best = ranked[ranked["is_best"]]["config_key"].iloc[0]
     undecided = {(config, best) for config in
-                 ranked[ranked["decision"] == decisions.UNDECIDED]["config_id"]}
+                 ranked[ranked["decision"] == decisions.UNDECIDED]["config_key"]}
     if len(evidence.pairs):
         pairs = evidence.pairs[(evidence.pairs["decision"] == decisions.UNDECIDED)
-                               & (evidence.pairs["fidelity_id"] == fidelity)]
+                               & (evidence.pairs["fidelity_key"] == fidelity)]
         undecided |= set(zip(pairs["low_config"], pairs["high_config"]))
     return {(a, b) for a, b in undecided if a in targets and b in targets}

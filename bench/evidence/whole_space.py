@@ -22,7 +22,7 @@ from optuna.importance import PedAnovaImportanceEvaluator
 
 from bench.evidence.working_effects import POOLING, WorkingEffects, pooling_kind, working_effects
 from bench.store.curves import curve_value
-from bench.store.identity import KNOBS, config_id, fidelity_id, normalized_config
+from bench.store.identity import KNOBS, measurement_keys, normalized_config
 
 TARGET_QUANTILE, MIN_TOP_CONFIGS = 0.1, 5
 IMPORTANCE_METHOD = (f"Optuna's PED-ANOVA, PedAnovaImportanceEvaluator, normalized to sum to 1: "
@@ -52,10 +52,12 @@ def one_fidelity(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row.get("complete"):
-            groups.setdefault(fidelity_id(row["fidelity"]), []).append(row)
+            key = measurement_keys(row["config"], row["fidelity"]).fidelity
+            groups.setdefault(key, []).append(row)
     if not groups:
         raise ValueError(f"no complete rows among {len(rows)}: nothing to answer")
-    counts = {key: len({config_id(row["config"]) for row in group})
+    counts = {key: len({measurement_keys(row["config"], row["fidelity"]).config
+                        for row in group})
               for key, group in groups.items()}
     chosen = max(counts, key=counts.get)
     if len(groups) == 1:
@@ -69,18 +71,19 @@ def one_fidelity(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]
 def config_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per config of one fidelity: its knobs, its pooling kind, the rest of it (`rest`), its
     seeds, mean and sd of the best full-validation accuracy, and its size."""
-    if len({fidelity_id(row["fidelity"]) for row in rows}) > 1:
+    if len({measurement_keys(row["config"], row["fidelity"]).fidelity for row in rows}) > 1:
         raise ValueError("rows of several fidelities: pick one with one_fidelity(rows) first")
     by_config: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        by_config.setdefault(config_id(row["config"]), []).append(row)
+        key = measurement_keys(row["config"], row["fidelity"]).config
+        by_config.setdefault(key, []).append(row)
     frame = []
     for key, group in by_config.items():
         config = normalized_config(group[0]["config"])
         values = np.array([curve_value(row["curve"]) for row in group])
         measurements = group[0].get("measurements") or {}
         frame.append({
-            "config_id": key, **{knob: config[knob] for knob in KNOBS},
+            "config_key": key, **{knob: config[knob] for knob in KNOBS},
             POOLING: pooling_kind(config["pool_size"], config["pool_stride"]),
             "rest": json.dumps({k: v for k, v in config.items() if k not in KNOBS}, sort_keys=True),
             "seeds": len(values), "mean": float(values.mean()),
@@ -107,7 +110,7 @@ def matched_pairs(configs: pd.DataFrame, knob: str) -> pd.DataFrame:
                         right_on=[*fixed, "rest", knob], suffixes=("_low", "_high"))
     pairs = pd.DataFrame({
         "knob": knob, "low_value": matched[f"{knob}_low"], "high_value": matched[f"{knob}_high"],
-        "low_config": matched["config_id_low"], "high_config": matched["config_id_high"],
+        "low_config": matched["config_key_low"], "high_config": matched["config_key_high"],
         "low_mean": matched["mean_low"], "high_mean": matched["mean_high"],
         "difference": matched["mean_high"] - matched["mean_low"],
         **{k: matched[k] for k in fixed}, POOLING: matched[f"{POOLING}_low"]}, columns=columns)

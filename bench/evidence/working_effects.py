@@ -174,7 +174,7 @@ def working_effects(configs: pd.DataFrame, pairs: pd.DataFrame,
                     epochs: float) -> WorkingEffects:
     """Every step's effect among working pairs, its tests of dependence, and the failures."""
     rng = np.random.default_rng(RANDOM_SEED)
-    works = dict(zip(configs["config_id"], working(configs)))
+    works = dict(zip(configs["config_key"], working(configs)))
     pairs = pairs.assign(
         working=pairs["low_config"].map(works) & pairs["high_config"].map(works))
     effects, tests, strata = [], [], []

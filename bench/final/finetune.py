@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 from bench.store import layout, schema
 from bench.store.artifacts import download_weights, open_artifact_store
 from bench.final.evaluate import TestEvaluation, export_model, save_weights, score
-from bench.store.identity import fidelity_id, trial_config_id, trial_fidelity
-from bench.evidence.summary import gather
+from bench.store.identity import fidelity_key, trial_config_key, trial_fidelity
+from bench.evidence.gather import gather
 from bench.store.storage import settings_record
 from bench.store.studies import StudySource
 from bench.store.wording import within
@@ -167,8 +167,9 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
     evidence = gather([study, *others])
     if evidence is None:
         return best, study, None
-    best_fidelity = fidelity_id(trial_fidelity(best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
-    if evidence.budgets[0].fidelity_id != best_fidelity:
+    best_fidelity = fidelity_key(trial_fidelity(
+        best, study.user_attrs.get(schema.STUDY_ATTR_SETTINGS) or {}))
+    if evidence.budgets[0].fidelity_key != best_fidelity:
         # The evidence ranks one fidelity; the best trial has other training settings (a
         # space with training knobs), so configs of the two are not like with like.
         return best, study, None
@@ -184,7 +185,7 @@ def recommended_trial(settings: FinetuneSettings, study: optuna.Study
                    trial.number, index)
                   for index, source in enumerate(sources)
                   for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if trial_config_id(trial) == use["config_id"]]
+                  if trial_config_key(trial) == use["config_key"]]
     if not candidates:
         return best, study, None
     *_, number, index = min(candidates)

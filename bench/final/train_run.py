@@ -39,7 +39,8 @@ class TrainRun:
 
 
 def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
-    """Train `run`, measure the model, write a JSON summary; return its text and path."""
+    """Train `run`, measure the model, write its JSON record; return the summary it prints
+    and the record's path."""
     use_available_cores()
     device = pick_device(run.device)
     split = load_split(run.data_dir, run.validation_size, run.settings.seed, run.train_size)
@@ -74,7 +75,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
         if reference else None
     validation = [s["validation_accuracy"] for s in seeds]
     seconds = [s["training_seconds"] for s in seeds]
-    summary = {
+    run_record = {
         "preset": run.preset,
         "config": asdict(run.config),
         "train_settings": asdict(run.settings),
@@ -97,22 +98,22 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = Path(results_dir) / "train" / f"run-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2))
+    path.write_text(json.dumps(run_record, indent=2))
     over = f" over {run.repeats} seeds" if run.repeats > 1 else ""
-    seconds_text = (f"{summary['training_seconds']:.1f} s of training per seed (max "
-                    f"{summary['training_seconds_max']:.1f} s)" if over
-                    else f"{summary['training_seconds']:.1f} s of training")
+    seconds_text = (f"{run_record['training_seconds']:.1f} s of training per seed (max "
+                    f"{run_record['training_seconds_max']:.1f} s)" if over
+                    else f"{run_record['training_seconds']:.1f} s of training")
     lines = [
-        f"validation accuracy {summary['validation_accuracy']:.2%}{over} | "
+        f"validation accuracy {run_record['validation_accuracy']:.2%}{over} | "
         f"{metrics.parameters:,} params | {metrics.flops_per_image / 1e6:.2f} MFLOPs/image | "
-        f"train {summary['train_images_per_second']:,.0f} img/s, {seconds_text} | "
+        f"train {run_record['train_images_per_second']:,.0f} img/s, {seconds_text} | "
         f"{metrics.latency_text()} | "
         f"inference {metrics.inference_images_per_second:,.0f} img/s @256"
     ]
     if tests:
-        spread = (f" ± {summary['test_accuracy_std']:.2%} (sd; min {min(tests):.2%}, max "
+        spread = (f" ± {run_record['test_accuracy_std']:.2%} (sd; min {min(tests):.2%}, max "
                   f"{max(tests):.2%}, n={len(tests)} seeds)" if len(tests) > 1 else " (one seed)")
-        lines.append(f"test accuracy {summary['test_accuracy_mean']:.2%}{spread}")
+        lines.append(f"test accuracy {run_record['test_accuracy_mean']:.2%}{spread}")
     if reference:
         lines += reference.unreadable
     if check:

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
 from bench.store.reference import merge_shipped
-from bench.store.identity import Fidelity, fidelity_id
+from bench.store.identity import Fidelity, fidelity_key
 from bench.store.studies import StudySource
 from bench.search.interrupt import SignalGuard, exit_code
 from bench.search.settings import SearchSettings
@@ -35,7 +35,7 @@ from bench.search.study import quiet_optuna
 from bench.evidence.decisions import race_rounds
 from bench.evidence.reproduction import Reference, study_checks
 from bench.evidence.settings import ConfirmSettings
-from bench.evidence.summary import decided_line, gather
+from bench.evidence.gather import decided_line, gather
 from bench.evidence.targets import (Target, confirm_name, measured_pairs, open_comparisons,
                                     params_text, search_settings_of, targets)
 from bench.store.wording import counted
@@ -58,7 +58,7 @@ class ConfirmOutcome:
     signal: int | None = None
     rounds: int = 0
     open: set[tuple[str, str]] = field(default_factory=set)  # undecided comparisons at the end
-    decided: str = ""  # what the report will say is decided (summary.decided_line)
+    decided: str = ""  # what the report will say is decided (gather.decided_line)
     out_of_time: bool = False
     reproduction: list[str] = field(default_factory=list)  # against the shipped reference table
 
@@ -90,7 +90,7 @@ def resolve_study(settings: ConfirmSettings) -> tuple[optuna.Study, optuna.stora
 
 def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     """Race the targets on held-out seeds until every comparison with the best, and every FAQ
-    pair, is decided, or the budget (max seeds, minutes) ends; a rerun continues the race."""
+    pair, is decided, or a limit (max seeds, minutes) is reached; a rerun continues the race."""
     started = time.perf_counter()
     quiet_optuna()
     study, storage = resolve_study(settings)
@@ -121,7 +121,7 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     deadline = started + 60 * settings.minutes if settings.minutes else None
 
     with _Measurer(space, search, settings, confirm, distributions, outcome) as measurer:
-        fidelity = measurer.budget_id(chosen[0])
+        fidelity = measurer.fidelity_key_of(chosen[0])
 
         def open_configs() -> set[str]:
             evidence = gather([study, confirm], settings.margin)
@@ -196,10 +196,10 @@ class _Measurer:
         return Fidelity.of(train_settings, len(self.split.train), len(self.split.validation),
                            self.search.data_dir, self.device.type, self.split.seed)
 
-    def budget_id(self, target: Target) -> str:
-        """The budget the race measures at, as the evidence names it."""
+    def fidelity_key_of(self, target: Target) -> str:
+        """The fidelity key the race measures `target` at, as the evidence groups it."""
         _, train_settings = self.space.build(target.params, self.search.plan())
-        return fidelity_id(self._fidelity(train_settings).budget())
+        return fidelity_key(self._fidelity(train_settings))
 
     def _one(self, target: Target, seed: int) -> StoredCurve:
         _, train_settings = self.space.build(target.params, self.search.plan(seed))

@@ -1,10 +1,12 @@
-"""The benchmark's figures, per compare group: regret so far over seeds (pp below the table's
-best config mean; mean line, min..max band, log axis) against trials and against training seconds
-as small multiples (one panel per pruner, one line per sampler), and held-out regret against
-compute per combination (its mean with the regret table's 95% t interval).
+"""The benchmark's figures, per compare group: first the answer, each combination's regret
+against random without pruning paired by sampler seed (difference and 95% interval, the margin
+band shaded, coloured by decision); then regret so far over seeds (pp below the table's best
+config mean; mean line, min..max band, log axis) against trials and against training seconds as
+small multiples (one panel per pruner, one line per sampler), and regret on reserved seeds
+against compute per combination (its mean with the regret table's 95% t interval).
 
-Colour says the sampler; in the regret plot, marker symbol says the pruner (circle: none).
-Legends sit below the plot, so they fit a phone.
+Colour says the sampler (in the paired plot, the decision); in the regret plot, marker symbol
+says the pruner (circle: none). Legends sit below the plot, so they fit a phone.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
-from bench.benchmark.regret import PRUNER_NAMES, SAMPLER_NAMES, TOLERANCE_PP
-from bench.report.benchmark import Benchmark
+from bench.benchmark.regret import PRUNER_NAMES, SAMPLER_NAMES
+from bench.evidence import decisions
+from bench.report.benchmark import BASELINE_NAME, Benchmark
 from bench.report.page_parts import Plot
 from bench.report.plots import styled
 from bench.report.whole_space_plots import LEGEND_BELOW
@@ -25,30 +28,79 @@ from bench.report.whole_space_plots import LEGEND_BELOW
 REGRET_FLOOR_PP = 0.01  # a log axis has no zero: regret at or below it is drawn at it
 LOG_TICKS_PP = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 SYMBOLS = ["diamond", "square", "triangle-up", "x", "star"]
+DECISION_COLORS = {decisions.BETTER: "#1a9850", decisions.EQUIVALENT: "#4575b4",
+                   decisions.WORSE: "#d73027", decisions.UNDECIDED: "#888888"}
 
 
 def benchmark_plots(bench: Benchmark) -> list[Plot]:
-    """Three plots per compare group, in page order."""
+    """Four plots per compare group, in page order: the answer first."""
     plots = []
+    margin_pp = bench.margin * 100
     for group, regret in bench.regret.groupby("group", sort=False):
         styles = _styles(regret)
         reference = regret["table_best_accuracy"].iloc[0]
+        pairs = bench.pairs[bench.pairs["group"] == group] if len(bench.pairs) else bench.pairs
+        plots.append(paired_differences(
+            pairs, margin_pp, f"Benchmark {group}: regret against {BASELINE_NAME}, paired by "
+                              "sampler seed"))
         for frame, x, label in (
                 (bench.by_trials, "trials_finished", "trials finished"),
                 (bench.by_seconds, "cumulative_training_seconds", "cumulative training seconds")):
             plots.append(best_so_far(frame[frame["group"] == group], x, label, regret, reference,
-                                     f"Benchmark {group}: regret so far vs {label}"))
+                                     f"Benchmark {group}: regret so far vs {label}", margin_pp))
         plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], regret,
-                                       styles, f"Benchmark {group}: regret vs compute"))
+                                       styles, f"Benchmark {group}: regret vs compute",
+                                       margin_pp))
     return plots
 
 
+def paired_differences(pairs: pd.DataFrame, margin_pp: float, title: str) -> Plot:
+    """Each combination's mean regret difference from the baseline over paired sampler seeds
+    (below 0: lower regret) with its 95% interval, one row each, the +-margin band shaded and
+    the marker coloured by the decision; the differences' own scale, not a 0-100% axis."""
+    rows = pairs[(pairs["family"] == "baseline") & pairs["regret_difference_pp"].notna()] \
+        if len(pairs) else pairs
+    if rows.empty:
+        return Plot(title, skipped=f"no combination has regret pairs with {BASELINE_NAME}")
+    rows = rows.iloc[::-1]  # the table's first combination on top
+    figure = go.Figure()
+    figure.add_vrect(x0=-margin_pp, x1=margin_pp, fillcolor="#999", opacity=0.15,
+                     line={"color": "#555", "dash": "dot", "width": 1},
+                     annotation_text=f"±{margin_pp:.2g} pp margin", annotation_position="top left")
+    figure.add_vline(x=0, line={"color": "#555", "width": 1})
+    # the band's edges inside the axis, so it reads as a band and not as the background
+    low = min(rows["ci_low_pp"].min(), -margin_pp)
+    high = max(rows["ci_high_pp"].max(), margin_pp)
+    pad = (high - low) * 0.08
+    figure.update_xaxes(range=[low - pad, high + pad], zeroline=False)
+    for decision, color in DECISION_COLORS.items():
+        part = rows[rows["decision"] == decision]
+        if part.empty:
+            continue
+        figure.add_trace(go.Scatter(
+            x=part["regret_difference_pp"], y=part["combination"], mode="markers", name=decision,
+            marker={"color": color, "size": 11},
+            error_x={"type": "data", "symmetric": False,
+                     "array": (part["ci_high_pp"] - part["regret_difference_pp"]).fillna(0),
+                     "arrayminus": (part["regret_difference_pp"] - part["ci_low_pp"]).fillna(0)},
+            customdata=np.stack([part["pairs"], part["ci_low_pp"], part["ci_high_pp"]], axis=-1),
+            hovertemplate="%{y}: %{x:+.2f} pp (95% CI %{customdata[1]:+.2f} to "
+                          "%{customdata[2]:+.2f}) over %{customdata[0]} paired sampler seeds"
+                          f"<extra>{decision}</extra>"))
+    figure.update_layout(xaxis_title=f"regret minus {BASELINE_NAME}'s, pp (below 0: lower regret)",
+                         yaxis={"categoryorder": "array", "categoryarray": list(rows["combination"])},
+                         legend={**LEGEND_BELOW, "title": "decision"})
+    return Plot(title, styled(figure, height=120 + 32 * len(rows)))
+
+
 def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
-                reference: float, title: str) -> Plot:
+                reference: float, title: str,
+                margin_pp: float = decisions.MARGIN * 100) -> Plot:
     """One panel per pruner on a shared log y axis, one line per sampler: the mean over seeds of
     how far the best so far is below the table's best config mean, in pp, with its min..max band.
-    The best so far is on the search's own seed (the held-out regret of the pick is the next plot),
-    so it can reach or pass the table's best: drawn at REGRET_FLOOR_PP."""
+    The best so far is on the search's own seed (the pick's regret on reserved seeds is the next
+    plot), so it can reach or pass the table's best: drawn at REGRET_FLOOR_PP. A dotted line
+    marks the report's margin."""
     pruners = list(dict.fromkeys(regret["pruner"]))
     colors = _sampler_colors(regret)
     figure = make_subplots(rows=1, cols=len(pruners), shared_yaxes=True, horizontal_spacing=0.02,
@@ -66,9 +118,9 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
     if not figure.data:
         return Plot(title, skipped="no compare study has a completed trial")
     for column in range(1, len(pruners) + 1):
-        label_kwargs = ({"annotation_text": f"{TOLERANCE_PP:g} pp",
+        label_kwargs = ({"annotation_text": f"margin {margin_pp:g} pp",
                          "annotation_position": "top right"} if column == len(pruners) else {})
-        figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
+        figure.add_hline(y=margin_pp, line={"color": "#555", "dash": "dot", "width": 1},
                          row=1, col=column, exclude_empty_subplots=False, **label_kwargs)
     figure.update_xaxes(title_text=label)
     figure.update_yaxes(type="log", tickvals=LOG_TICKS_PP)
@@ -104,9 +156,9 @@ def _line_with_band(rows: pd.DataFrame, x: str, label: str, name: str, color: st
 
 
 def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str, dict],
-                      title: str) -> Plot:
-    """Each seed's held-out regret against its compute (small), and each combination's mean
-    (large): compute ± std over seeds, regret with its interval from the regret table."""
+                      title: str, margin_pp: float = decisions.MARGIN * 100) -> Plot:
+    """Each seed's regret on reserved seeds against its compute (small), and each combination's
+    mean (large): compute ± std over seeds, regret with its interval from the regret table."""
     figure = go.Figure()
     rows = regret.set_index("combination")
     for name, style in styles.items():
@@ -123,7 +175,7 @@ def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str
             marker={"color": style["color"], "symbol": style["symbol"], "size": 7, "opacity": 0.45},
             customdata=np.stack([seeds["study"], seeds["replayed_trials"],
                                  seeds["trials_with_curve"]], axis=-1),
-            hovertemplate="%{customdata[0]}<br>compute %{x:,.4g} s<br>held-out regret "
+            hovertemplate="%{customdata[0]}<br>compute %{x:,.4g} s<br>regret "
                           "%{y:.2f} pp<br>"
                           "replayed trials %{customdata[1]} of %{customdata[2]}<extra></extra>"))
         figure.add_trace(go.Scatter(
@@ -136,15 +188,16 @@ def regret_vs_compute(runs: pd.DataFrame, regret: pd.DataFrame, styles: dict[str
                      "array": [0.0 if pd.isna(high) else high - row["regret_pp_mean"]],
                      "arrayminus": [0.0 if pd.isna(low) else row["regret_pp_mean"] - low]},
             hovertemplate=f"{name}: mean over {len(seeds)} seeds<br>compute %{{x:,.4g}} s<br>"
-                          f"held-out regret %{{y:.2f}} pp ({interval})<br>replayed trials "
+                          f"regret %{{y:.2f}} pp ({interval})<br>replayed trials "
                           f"{seeds['replayed_trials'].sum()} of {seeds['trials_with_curve'].sum()}"
                           "<extra></extra>"))
     if not figure.data:
-        return Plot(title, skipped="no compare study has a held-out regret (the notes say why)")
-    figure.add_hline(y=TOLERANCE_PP, line={"color": "#555", "dash": "dot", "width": 1},
-                     annotation_text=f"{TOLERANCE_PP:g} pp", annotation_position="top right")
+        return Plot(title, skipped="no compare study has a regret (the notes say why)")
+    figure.add_hline(y=margin_pp, line={"color": "#555", "dash": "dot", "width": 1},
+                     annotation_text=f"margin {margin_pp:g} pp", annotation_position="top right")
+    figure.add_hline(y=0, line={"color": "#555", "width": 1})
     figure.update_layout(xaxis_title="compute used per seed (training seconds)",
-                         yaxis_title="held-out regret (pp below the best config's value)",
+                         yaxis_title="regret on reserved seeds (pp below the baseline)",
                          legend={**LEGEND_BELOW, "title": "sampler + pruner"})
     return Plot(title, styled(figure, height=480))
 

@@ -9,7 +9,7 @@ import pandas as pd
 from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured
 from bench.evidence.budgets import AGREEMENT_METHOD, MIN_CONFIGS
 from bench.evidence.decisions import ALPHA, UNDECIDED
-from bench.evidence.summary import Evidence
+from bench.evidence.gather import Evidence
 from bench.report.page_parts import Folded, Section
 from bench.store.identity import KNOBS
 from bench.store.wording import counted, epochs_label, mflop
@@ -41,7 +41,7 @@ def verdicts_table(evidence: Evidence) -> pd.DataFrame:
     for knob in KNOBS:
         row = {"knob": KNOB_NAMES[knob]}
         for budget in evidence.budgets:
-            mine = (pairs[(pairs["fidelity_id"] == budget.fidelity_id) & (pairs["knob"] == knob)]
+            mine = (pairs[(pairs["fidelity_key"] == budget.fidelity_key) & (pairs["knob"] == knob)]
                     if len(pairs) else pairs)
             row[epochs_label(budget.epochs)] = (
                 claim_verdict(mine["decision"].tolist(), CLAIMS[knob].direction)

@@ -11,7 +11,7 @@ from bench.store import layout
 from bench.evidence.targets import CONFIRM_SUFFIX, confirmed_name
 from bench.store.identity import KNOBS
 from bench.evidence.decisions import MARGIN
-from bench.evidence.summary import Evidence, gather
+from bench.evidence.gather import Evidence, gather
 from bench.report import benchmark, budgets, glance, tables, write
 from bench.report.benchmark import split_compare
 from bench.report.benchmark_plots import benchmark_plots
@@ -82,7 +82,7 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
         notes += evidence.notes
     named = _ordinary_tables(studies, evidence, settings.top) if studies else {}
     named.update(reference.tables)
-    bench = benchmark.summarize(compared) if compared else None
+    bench = benchmark.summarize(compared, settings.margin) if compared else None
     if bench is not None:
         named.update(bench.tables())
         notes += bench.notes
@@ -103,9 +103,10 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
     parts["reference details"] = reference.sections
     if bench is not None:
         parts["benchmark"] = [Section(
-            "Benchmark", lines=[*verdicts, Folded("Definitions", benchmark.DEFINITIONS)],
+            "Benchmark", lines=[*verdicts,
+                                Folded("Definitions", benchmark.definitions(settings.margin))],
             tables=[(f"{named['regret'][0]} (every column in regret.csv)",
-                     benchmark.regret_on_page(bench.regret))], plots=benchmark_plots(bench))]
+                     benchmark.regret_on_page(bench))], plots=benchmark_plots(bench))]
     sections = [section for part in PAGE_ORDER for section in parts.get(part, [])]
     summary = headline if evidence is None else [  # three short lines, the headline folded
         *glance.summary_lines(evidence),
@@ -179,7 +180,7 @@ def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
                 faq_forest(pairs),
                 accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)])],
             "faq answers": [Section(
-                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_id"].iloc[0]),
+                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_key"].iloc[0]),
                 tables=[(f"{named['faq'][0]} (every column in faq.csv)",
                          glance.faq_columns(pairs))])],
             "budgets": [budgets_section] if budgets_section else [],
@@ -205,9 +206,9 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
     ranked, measured = evidence.ranked, evidence.measurements
     lines = list(evidence.headline)
     use = ranked[ranked["recommended"]].iloc[0]
-    finals = tables.final_models_by_config(studies).set_index("config_id")
-    if use["config_id"] in finals.index:
-        final = finals.loc[use["config_id"]]
+    finals = tables.final_models_by_config(studies).set_index("config_key")
+    if use["config_key"] in finals.index:
+        final = finals.loc[use["config_key"]]
         if final["repeats"] > 1:
             lines.append(f"Test accuracy of the one to use (finetune run {final['run']}, "
                          f"{final['repeats']} seeds): {pct(final['test_accuracy_mean'])} ± "
@@ -218,7 +219,7 @@ def _summary_lines(studies: list[StudyData], evidence: Evidence | None) -> list[
                          f"seed): {pct(final['test_accuracy_mean'])}{tables.on_test_images(final)}.")
     else:
         lines.append(f"Test accuracy of the one to use: not measured yet ({_how_to_test(use, measured)}).")
-    lines.append(f"{counts}; {measured['config_id'].nunique()} distinct configs, {len(measured)} "
+    lines.append(f"{counts}; {measured['config_key'].nunique()} distinct configs, {len(measured)} "
                  f"measurements (config x fidelity x seed; replays and repeats of one measurement "
                  f"count once).")
     return lines
@@ -229,7 +230,7 @@ def _how_to_test(config: pd.Series, measured: pd.DataFrame) -> str:
     searches = {confirmed_name(name) for name in measured["study"]}
     if len(searches) == 1:  # one search and its confirm: finetune --best takes the one to use
         return f"`mnist-bench finetune --best --study {searches.pop()}` trains and tests it"
-    sources = measured[(measured["config_id"] == config["config_id"])
+    sources = measured[(measured["config_key"] == config["config_key"])
                        & ~measured["study"].str.endswith(CONFIRM_SUFFIX)]
     if len(sources):
         source = sources.iloc[0]

@@ -12,7 +12,7 @@ from bench.evidence.answers import (
     measured, overfitting_answer,
 )
 from bench.evidence.decisions import MIN_SEEDS
-from bench.evidence.summary import Evidence, decided_line
+from bench.evidence.gather import Evidence, decided_line
 from bench.report.page_parts import Folded
 from bench.store.identity import KNOBS
 from bench.store.wording import epochs_label, mflop, mflop_cell, pct, points, pp
@@ -27,7 +27,7 @@ def summary_lines(evidence: Evidence) -> list[str]:
                 "The one to use: the best, until `mnist-bench confirm` decides.",
                 "Nothing is decided yet: `mnist-bench confirm` measures the top configs on "
                 "held-out seeds."]
-    if use["config_id"] == best["config_id"]:
+    if use["config_key"] == best["config_key"]:
         to_use = f"the best (no cheaper config is shown equivalent to it within {margin})"
     else:
         to_use = (f"{describe(use)}, {use['decision']} to the best within {margin}, at "
@@ -55,11 +55,11 @@ def knob_answers(pairs: pd.DataFrame, main_fidelity: str) -> list[str | Folded]:
     """Per FAQ knob: its short line, then its full sentences in a collapsible block. Pairs are
     judged per budget (fidelity), the main one first; another budget's untested knobs are left
     out."""
-    budgets = [pairs[pairs["fidelity_id"] == main_fidelity] if len(pairs) else pairs]
+    budgets = [pairs[pairs["fidelity_key"] == main_fidelity] if len(pairs) else pairs]
     if len(pairs):
-        others = pairs[pairs["fidelity_id"] != main_fidelity].sort_values("budget_epochs",
+        others = pairs[pairs["fidelity_key"] != main_fidelity].sort_values("budget_epochs",
                                                                           kind="stable")
-        budgets += [group for _, group in others.groupby("fidelity_id", sort=False)]
+        budgets += [group for _, group in others.groupby("fidelity_key", sort=False)]
     items: list[str | Folded] = []
     for budget in budgets:
         epochs = budget["budget_epochs"].iloc[0] if len(budgets) > 1 and len(budget) else None

@@ -13,7 +13,7 @@ import pandas as pd
 from bench.store import layout, schema
 from bench.store.schema import (STATE_COMPLETE, STATE_FAILED, STATE_INVALID, STATE_PRUNED,
                                  STATE_RUNNING)
-from bench.store.identity import trial_config_id
+from bench.store.identity import trial_config_key
 from bench.store.studies import StudySource
 
 _OPTUNA_STATES = {
@@ -88,8 +88,9 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = [_trial_row(trial) for trial in study.get_trials(deepcopy=False)]
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["trial", "config_id", "state", "validation_accuracy", "learning_curve",
-                                      "replayed", "training_seconds", "full_seconds", "seconds"])
+        frame = pd.DataFrame(columns=["trial", "config_key", "state", "validation_accuracy",
+                                      "learning_curve", "replayed", "training_seconds",
+                                      "full_seconds", "seconds"])
     return frame
 
 
@@ -110,7 +111,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
         last_epoch = trial.last_step
     row = {
         "trial": trial.number,
-        "config_id": trial_config_id(trial),  # one id per distinct network and training
+        "config_key": trial_config_key(trial),  # one id per distinct network and training
         "state": state,
         "validation_accuracy": trial.value,
         "epochs_trained": epochs_trained,

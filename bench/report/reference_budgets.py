@@ -126,7 +126,7 @@ def _regret_sentence(change: bc.BudgetChange) -> str:
     short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
     if regret.empty:
         return f"Held-out regret at {long} of the {short} best: not measured (no seed in common)."
-    configs = change.long.configs.set_index("config_id")
+    configs = change.long.configs.set_index(change.long.configs["config_key"].map(bc.network_key))
     picks = sorted({answers.cell(configs.loc[pick], with_fc=True) for pick in regret["pick"]})
     return (f"The {_adjective(change.short.epochs)} best of these networks ({'; '.join(picks)}) "
             f"has a held-out regret at {long} of {regret['regret_pp'].mean():+.2f} pp against the "

@@ -45,13 +45,13 @@ def final_models_table(studies: list[StudyData]) -> pd.DataFrame:
 
 
 def final_models_by_config(studies: list[StudyData]) -> pd.DataFrame:
-    """The newest finetune run of each config (config_id), with its test accuracy."""
+    """The newest finetune run of each config (config_key), with its test accuracy."""
     finals = latest_final_models(studies)
-    ids = pd.concat([s.trials[["trial", "config_id"]].assign(study=s.name) for s in studies],
+    ids = pd.concat([s.trials[["trial", "config_key"]].assign(study=s.name) for s in studies],
                     ignore_index=True)
     finals = finals.merge(ids, how="inner", left_on=["study", "trial_number"],
                           right_on=["study", "trial"])
-    return finals.drop_duplicates("config_id")[["config_id", "run", "test_accuracy_mean",
+    return finals.drop_duplicates("config_key")[["config_key", "run", "test_accuracy_mean",
                                                 "test_accuracy_std", "repeats", "test_images",
                                                 "test_data"]]
 
@@ -71,7 +71,7 @@ def accuracy_table(ranked: pd.DataFrame, finals: pd.DataFrame, limit: int = 10) 
     mean and t interval, the decision against the best within +-margin with the difference and
     its interval, the trials that asked for each (replays folded in), the one to use, and test
     accuracy where the config was finetuned (only final evaluation reads the test set)."""
-    table = ranked.head(limit).merge(finals, how="left", on="config_id")
+    table = ranked.head(limit).merge(finals, how="left", on="config_key")
     for column in ("difference", "diff_ci_low", "diff_ci_high", "margin"):  # differences in pp
         table[f"{column}_pp"] = table[column] * 100
     columns = [*config_columns(ranked), "selection_value", "heldout_seeds", "mean", "ci_low",
@@ -99,13 +99,13 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
     fixed, the paired difference with its interval and verdict, and both configs' exact cost."""
     if pairs.empty:
         return pd.DataFrame(columns=["knob", "low_value", "high_value", "fixed", "pairs"])
-    table = pairs.drop(columns=["low_config", "high_config", "fidelity_id", "confidence",
+    table = pairs.drop(columns=["low_config", "high_config", "fidelity_key", "confidence",
                                 "effect", "gap_effect"]).copy()
     # the claim's verdict per knob at each budget: pairs at other epochs never answer together
     verdicts = {(knob, fidelity): claim_verdict(list(group["decision"]), CLAIMS[knob].direction)
-                for (knob, fidelity), group in pairs.groupby(["knob", "fidelity_id"])}
+                for (knob, fidelity), group in pairs.groupby(["knob", "fidelity_key"])}
     table.insert(1, "claim_verdict", [verdicts[key] for key in zip(pairs["knob"],
-                                                                   pairs["fidelity_id"])])
+                                                                   pairs["fidelity_key"])])
     table["fixed"] = table["fixed"].map(lambda d: ", ".join(f"{k}={v}" for k, v in d.items()))
     training = table.pop("training_label") if "training_label" in table else None
     if training is not None and training.astype(bool).any():  # the training held fixed too

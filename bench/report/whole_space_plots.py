@@ -40,7 +40,7 @@ def knob_plot(space: WholeSpace, knob: str) -> Plot:
     if pairs.empty:
         return Plot(title, skipped=f"no two measured configs differ only in {KNOB_NAMES[knob]} "
                                    "at neighbouring values")
-    works = dict(zip(space.configs["config_id"], working(space.configs)))
+    works = dict(zip(space.configs["config_key"], working(space.configs)))
     good = pairs["low_config"].map(works) & pairs["high_config"].map(works)
     position = {(row["low_value"], row["high_value"]): i for i, row in steps.iterrows()}
     x = np.array([position[key] for key in zip(pairs["low_value"], pairs["high_value"])], float)

@@ -54,6 +54,8 @@ class Objective:
     # A replay draws any recorded seed, as a real search meets seed noise; the grid, which fills
     # the table seed by seed, replays only its own seed.
     replay_other_seeds: bool = True
+    # Recorded seeds no query may draw: compare scores its picks on them (bench.benchmark.compare).
+    reserved_seeds: frozenset[int] = frozenset()
     data_dir: Path | None = None  # part of a curve's fidelity
     artifacts: Any = None  # Optuna artifact store for the best trials' weights; None: keep none
 
@@ -116,12 +118,14 @@ class Objective:
 
     def _recorded(self, trial: optuna.Trial, config: CNNConfig, fidelity: Fidelity,
                   seed: int) -> StoredCurve | None:
-        """What the table knows of this config: one of its complete seeds, drawn per query as
-        NAS-Bench-201 does (reproducibly from study and trial), else this search's own partial
-        curve, which training continues."""
+        """What the table knows of this config: one of its complete seeds but the reserved ones,
+        drawn per query as NAS-Bench-201 does (reproducibly from study and trial), else this
+        search's own partial curve, which training continues."""
         if self.curves is None:
             return None
         recorded = self.curves.seeds(config, fidelity) if self.replay_other_seeds else {}
+        recorded = {seed: curve for seed, curve in recorded.items()
+                    if seed not in self.reserved_seeds}
         if recorded:
             rng = np.random.default_rng([zlib.crc32(self.study_name.encode()), trial.number])
             return recorded[sorted(recorded)[rng.integers(len(recorded))]]

@@ -6,7 +6,7 @@ with an `end_reason`; the search then writes its files and exits with 128 + the 
 
 A worker killed outright (SIGKILL, out of memory) leaves its trial RUNNING: every worker and every
 rerun fails it (at once on the same machine, after its heartbeat's grace period elsewhere), retries
-it, and waits for the last running trials rather than stop short of the budget.
+it, and waits for the last running trials rather than stop short of the trial limit.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from mnist_cnn.train import available_cores, pick_device, use_available_cores
 POLL_SECONDS = 1.0
 
 
-class _BudgetSpent(Exception):
-    """Another worker claimed the last place in the budget between our check and our trial."""
+class _TrialLimitReached(Exception):
+    """Another worker claimed the last place under the trial limit between our check and our
+    trial."""
 
 
 @dataclass
@@ -159,7 +160,7 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
         try:
             while _wait_for_place(study, storage, settings, started, guard,
                                   announce=progress or worker_index == 0):
-                study.optimize(claimed_objective, n_trials=1, catch=(_BudgetSpent,),
+                study.optimize(claimed_objective, n_trials=1, catch=(_TrialLimitReached,),
                                callbacks=[after_trial])
         except SearchInterrupted:
             pass
@@ -174,9 +175,9 @@ def _run_worker_here(settings: SearchSettings, space: SearchSpace, split: TrainV
 def _wait_for_place(study: optuna.Study, storage: optuna.storages.RDBStorage,
                     settings: SearchSettings, started: float, guard: SignalGuard,
                     announce: bool) -> bool:
-    """Whether to start another trial: True once the budget has a free place. While running
-    trials hold the last places, waits: they finish, or their worker is found dead and they are
-    failed and retried here (a queued retry takes a free place like a new trial)."""
+    """Whether to start another trial: True once the trial limit leaves a free place. While
+    running trials hold the last places, waits: they finish, or their worker is found dead and
+    they are failed and retried here (a queued retry takes a free place like a new trial)."""
     announced: set[int] = set()
     while guard.received is None:
         fail_dead_trials(study, storage)  # a dead worker on this machine: at once
@@ -215,13 +216,14 @@ def _announce_heartbeat_waits(running: list[optuna.trial.FrozenTrial], settings:
 
 def _claim_place(study: optuna.Study, trial: optuna.Trial, total: int) -> None:
     """Trial numbers are handed out in order under a lock, so the trials numbered below ours
-    decide exactly whether the budget still has a place for ours (a queued retry numbered below
-    ours is taken first by whoever asks next, so it holds its place)."""
+    decide exactly whether the trial limit still leaves a place for ours (a queued retry
+    numbered below ours is taken first by whoever asks next, so it holds its place)."""
     earlier = [t for t in claimed_trials(study) if t.number < trial.number]
     if len(earlier) >= total:
+        # the stored text keeps its words ("budget": the trial limit), as older trials have it
         trial.set_user_attr(schema.ATTR_END_REASON, "not run: the budget was already claimed by "
                                                     "other workers")
-        raise _BudgetSpent(f"trial {trial.number} is beyond the study's {total} trials")
+        raise _TrialLimitReached(f"trial {trial.number} is beyond the study's {total} trials")
 
 
 def _worker_main(settings: SearchSettings, worker_index: int, threads: int) -> None:
@@ -282,7 +284,7 @@ def _run_worker_processes(settings: SearchSettings, study: optuna.Study) -> int 
 def _report_killed(workers: list[multiprocessing.Process],
                    killed: list[multiprocessing.Process]) -> None:
     """A worker killed by a signal (SIGKILL, out of memory) is reported once; the live ones
-    fail its trial at once (same machine) and take over its place in the budget."""
+    fail its trial at once (same machine) and take over its place under the trial limit."""
     for worker in workers:
         if worker.exitcode is not None and worker.exitcode < 0 and worker not in killed:
             killed.append(worker)

@@ -123,13 +123,13 @@ class SearchSpace:
     description: str
     params: tuple[Param, ...]
     fixed: dict[str, Any]
-    # Networks over this forward cost are not trained: the space's time budget.
+    # Networks over this forward cost are not trained: the space's FLOP limit.
     max_mflops_per_image: float | None = None
     # A designed subset: the only param values (network knobs) that are trained; None: all.
     points: tuple[dict[str, Any], ...] | None = None
 
     def check(self, config: CNNConfig) -> None:
-        """Raise InvalidConfig unless `config` makes a network within the space's FLOP budget
+        """Raise InvalidConfig unless `config` makes a network within the space's FLOP limit
         and, in a space of designed points, is one of them."""
         validate(config)
         if self.points is not None and not any(
@@ -139,6 +139,7 @@ class SearchSpace:
         if self.max_mflops_per_image is not None:
             mflops = forward_flops(config) / 1e6
             if mflops > self.max_mflops_per_image:
+                # the message keeps its words ("budget": this limit), as stored trials have it
                 raise InvalidConfig(f"{mflops:.1f} MFLOP per image is over the space's budget of "
                                     f"{self.max_mflops_per_image:g} (max_mflops_per_image)")
 
@@ -174,7 +175,7 @@ class SearchSpace:
                        for p in self.params},
             "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in self.fixed.items()},
         }
-        if self.max_mflops_per_image is not None:  # absent before budgets: old studies still match
+        if self.max_mflops_per_image is not None:  # absent before limits: old studies still match
             described["max_mflops_per_image"] = self.max_mflops_per_image
         if self.points is not None:
             described["points"] = [dict(point) for point in self.points]
@@ -242,13 +243,14 @@ def parse_space(text: str, name: str, source: str) -> SearchSpace:
     for param in params:
         if param.name in fixed:
             raise SpaceError(f"{source}: {param.name} is both searched (params) and fixed")
-    budget = data.get("max_mflops_per_image")
-    if budget is not None and (not _is_number(budget) or budget <= 0):
-        raise SpaceError(f"{source}: max_mflops_per_image: must be a positive number, got {budget!r}")
+    flop_limit = data.get("max_mflops_per_image")
+    if flop_limit is not None and (not _is_number(flop_limit) or flop_limit <= 0):
+        raise SpaceError(f"{source}: max_mflops_per_image: must be a positive number, "
+                         f"got {flop_limit!r}")
     _check_builds(params, fixed, source)
     points = _parse_points(data["points"], params, source) if "points" in data else None
     return SearchSpace(name, source, description, params, fixed,
-                       float(budget) if budget is not None else None, points)
+                       float(flop_limit) if flop_limit is not None else None, points)
 
 
 def _parse_points(raw: Any, params: tuple[Param, ...], source: str) -> tuple[dict[str, Any], ...]:

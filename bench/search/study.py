@@ -33,7 +33,7 @@ from bench.search.spaces import SearchSpace
 # Trials that count toward --trials: finished with a result. FAIL trials (interrupted, crashed,
 # or a worker's lost heartbeat) do not count: they are retried or replaced.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-# Trials that hold a place in the budget: counted ones plus those running or queued.
+# Trials that hold a place under the trial limit: counted ones plus those running or queued.
 CLAIMED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 DEAD_WORKER_REASON = "worker {} is gone"  # end_reason of a trial failed by `fail_dead_trials`
 # Settings that must match to resume a study: they decide what a trial's value means.

@@ -11,6 +11,7 @@ tabular HPO benchmarks (NAS-Bench-201, HPOBench) do, and what lets `mnist-bench 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sqlite3
@@ -23,8 +24,8 @@ from typing import Any, Iterable, Iterator
 import pandas as pd
 import torch
 
-from bench.store import schema
-from bench.store.identity import Fidelity, canonical, config_key, curve_key
+from bench.store import legacy, schema
+from bench.store.identity import Fidelity, canonical, measurement_keys
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, best_validation_accuracy
 
@@ -80,7 +81,11 @@ class CurveTable:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect(write=True) as connection:
-                _upgrade(connection)
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                legacy.upgrade_curves(connection, version, schema.CURVES_SCHEMA_VERSION, _create,
+                                      lambda config, fidelity, *rest: _put(
+                                          connection, config, Fidelity.from_record(fidelity),
+                                          *rest))
                 _create(connection)
                 connection.execute(f"PRAGMA user_version = {schema.CURVES_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
@@ -112,7 +117,7 @@ class CurveTable:
 
     def get(self, config: CNNConfig | dict, fidelity: Fidelity, seed: int) -> StoredCurve | None:
         """The measurement of `config` at `fidelity` with `seed`, complete or partial."""
-        key = curve_key(config, fidelity, seed)
+        key = _row_key(config, fidelity, seed)
         if key in self._complete:
             return self._complete[key]
         with self._connect() as connection:
@@ -128,7 +133,7 @@ class CurveTable:
         with self._connect() as connection:
             rows = connection.execute(
                 f"SELECT {COLUMNS} FROM curves WHERE config_key = ? AND complete = 1 "
-                "ORDER BY seed", (config_key(config, fidelity),)).fetchall()
+                "ORDER BY seed", (_group_key(config, fidelity),)).fetchall()
         return {stored.seed: stored for stored in map(_stored, rows)}
 
     def put(self, config: CNNConfig | dict, fidelity: Fidelity, seed: int,
@@ -186,12 +191,13 @@ class CurveTable:
         with self._connect() as connection:
             return [_stored(row) for row in connection.execute(query + " ORDER BY rowid")]
 
-    def load(self) -> dict[str, dict[int, StoredCurve]]:
-        """Every complete curve, by config key (config_key) and seed: read once, for callers
-        that look up many configs."""
-        table: dict[str, dict[int, StoredCurve]] = {}
+    def load(self) -> dict[tuple[str, str], dict[int, StoredCurve]]:
+        """Every complete curve, by (config key, fidelity key) (`measurement_keys`) and seed:
+        read once, for callers that look up many configs."""
+        table: dict[tuple[str, str], dict[int, StoredCurve]] = {}
         for stored in self.curves(complete_only=True):
-            table.setdefault(config_key(stored.config, stored.fidelity), {})[stored.seed] = stored
+            keys = measurement_keys(stored.config, stored.fidelity)
+            table.setdefault(keys, {})[stored.seed] = stored
         return table
 
     def frame(self) -> pd.DataFrame:
@@ -215,12 +221,12 @@ def _put(connection: sqlite3.Connection, config: dict, fidelity: Fidelity, seed:
          curve: list[dict], complete: bool, measurements: dict, source: str, host: str,
          recorded_at: str, threads: int | None) -> bool:
     """Insert unless the table has a complete curve, or (for a partial one) one as long."""
-    key = curve_key(config, fidelity, seed)
+    key = _row_key(config, fidelity, seed)
     existing = connection.execute("SELECT curve, complete FROM curves WHERE key = ?",
                                   (key,)).fetchone()
     if existing and (existing[1] or (not complete and len(json.loads(existing[0])) >= len(curve))):
         return False
-    _insert(connection, key, config_key(config, fidelity), seed, canonical(config),
+    _insert(connection, key, _group_key(config, fidelity), seed, canonical(config),
             asdict(fidelity), curve, complete, measurements, source, host, recorded_at, threads)
     return True
 
@@ -236,27 +242,15 @@ def _insert(connection: sqlite3.Connection, key: str, group_key: str, seed: int,
          int(complete), json.dumps(measurements), source, host, recorded_at, threads))
 
 
-def _upgrade(connection: sqlite3.Connection) -> None:
-    """Move a version-1 or -2 table to this layout (see schema.CURVES_SCHEMA_VERSION)."""
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(curves)")}
-    if not columns or "threads" in columns:
-        return
-    seed_column = "seed" if "seed" in columns else "NULL"
-    rows = connection.execute(f"SELECT config, fidelity, {seed_column}, curve, complete, "
-                              "measurements, source, host, recorded_at FROM curves").fetchall()
-    connection.execute("DROP TABLE curves")
-    _create(connection)
-    for config, fidelity, seed, curve, complete, measurements, source, host, recorded_at in rows:
-        fidelity_dict = json.loads(fidelity)
-        if seed is None:  # version 1: the seed inside the fidelity
-            seed = int(fidelity_dict["train_settings"].pop("seed", 0))
-        study = source.rsplit("#", 1)[0]
-        fidelity_dict["split_seed"] = None if study.endswith("-confirm") else int(seed)
-        config_dict = json.loads(config)
-        _insert(connection, curve_key(config_dict, fidelity_dict, seed),
-                config_key(config_dict, fidelity_dict), seed, config_dict, fidelity_dict,
-                json.loads(curve), bool(complete), json.loads(measurements), source, host,
-                recorded_at, None)
+def _group_key(config: CNNConfig | dict, fidelity: Fidelity) -> str:
+    """The `config_key` column: a hash of the config key and the fidelity key, the rows of one
+    config's seeds at one fidelity."""
+    return hashlib.sha256("\n".join(measurement_keys(config, fidelity)).encode()).hexdigest()
+
+
+def _row_key(config: CNNConfig | dict, fidelity: Fidelity, seed: int) -> str:
+    """The `key` column: config, fidelity and seed."""
+    return hashlib.sha256(f"{_group_key(config, fidelity)}/{int(seed)}".encode()).hexdigest()
 
 
 def _create(connection: sqlite3.Connection) -> None:

@@ -1,11 +1,14 @@
-"""What a measurement is of: one config identity and one fidelity, for every part of the suite.
+"""What a measurement is of: one config key and one fidelity key, for every part of the suite.
 
-A measurement is (config, fidelity, seed) -> curve, value, cost. The curve table stores a row as
-the network (`CNNConfig`) and the full `Fidelity` (every training setting but the seed, the data,
-the split, the device kind). The evidence ranks configs as a network *with its training knobs*
-(batch size, learning rate, ...), so that a space that searches them ranks their settings
-together, under the *budget* (`Fidelity.budget`): the same information, partitioned
-differently. `config_key` and (`config_id`, `fidelity_id`) therefore group the same rows.
+A measurement is (config, fidelity, seed) -> curve, value, cost. The config is the network with
+the training knobs a space may search (`TRAINING_KNOBS`: batch size, learning rate, ...); the
+fidelity is everything else that decides what a value means (epochs, evaluations, subset and
+split sizes, the data, the device kind, the split seed). `config_key` and `fidelity_key` make the
+two keys; the curve table files a row under them and the evidence groups measurements by them.
+
+What is stored is unchanged: a trial's and a curve row's `fidelity` record (`Fidelity.record()`)
+holds every training setting but the seed, knobs included, and a row's `config` the network
+alone; the keys take the knobs out of the one and add them to the other.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import torch
 
-from bench.store import schema
+from bench.store import legacy, schema
 from mnist_cnn.data import data_fingerprint
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import TrainSettings, resolve_precision
@@ -32,18 +35,52 @@ TRAINING_NAMES = {"batch_size": "batch", "learning_rate": "lr", "weight_decay": 
                   "lr_schedule": "schedule", "augment": "augment"}
 
 
-def measured_config(network: dict[str, Any], train_settings: dict[str, Any]) -> dict[str, Any]:
-    """The network with the training settings that are part of the config, under "training"."""
+def config_of(network: CNNConfig | dict[str, Any],
+              train_settings: dict[str, Any]) -> dict[str, Any]:
+    """The config: the network with the training settings that are part of it, under "training"."""
+    network_dict = asdict(network) if isinstance(network, CNNConfig) else network
     training = {k: train_settings[k] for k in TRAINING_KNOBS if k in train_settings}
-    return {**normalized_config(network), "training": training}
+    return {**normalized_config(network_dict), "training": training}
 
 
-def trial_config_id(trial: optuna.trial.FrozenTrial) -> str | None:
-    """The config id of a trial: its network and training (None when it recorded no config)."""
+def config_key(config: dict[str, Any]) -> str:
+    """The config key: the config (`config_of`) as canonical JSON, so equal configs have equal
+    keys whatever study or table measured them. Given a network alone, it keys the network."""
+    return json.dumps(normalized_config(config), sort_keys=True)
+
+
+def fidelity_key(fidelity: "Fidelity | dict[str, Any]") -> str:
+    """The fidelity key: a short stable hash of a fidelity record (`Fidelity.record()`) without
+    the seed and the training knobs, which belong to the config."""
+    record = asdict(fidelity) if isinstance(fidelity, Fidelity) else fidelity
+    values = dict(record)
+    values["train_settings"] = {k: v for k, v in (values.get("train_settings") or {}).items()
+                                if k != "seed" and k not in TRAINING_KNOBS}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class MeasurementKeys(NamedTuple):
+    """What a measurement is of, as keys: its config and its fidelity (the seed aside)."""
+
+    config: str
+    fidelity: str
+
+
+def measurement_keys(network: CNNConfig | dict[str, Any],
+                     fidelity: "Fidelity | dict[str, Any]") -> MeasurementKeys:
+    """The keys of a network measured at a recorded fidelity: a curve row's, or a trial's (its
+    `config` and `fidelity` attrs)."""
+    record = asdict(fidelity) if isinstance(fidelity, Fidelity) else fidelity
+    return MeasurementKeys(config_key(config_of(network, record.get("train_settings") or {})),
+                           fidelity_key(record))
+
+
+def trial_config_key(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The config key of a trial: its network and training (None when it recorded no config)."""
     network = trial.user_attrs.get(schema.ATTR_CONFIG)
     if not network:
         return None
-    return config_id(measured_config(network, trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS) or {}))
+    return config_key(config_of(network, trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS) or {}))
 
 
 def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -56,50 +93,19 @@ def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def config_id(config: dict[str, Any]) -> str:
-    """A config as canonical JSON: equal networks, equal ids, whatever study measured them."""
-    return json.dumps(normalized_config(config), sort_keys=True)
-
-
-def fidelity_id(fidelity: dict[str, Any]) -> str:
-    """A short stable id of a fidelity record (bench.store.curves.Fidelity.record())."""
-    return hashlib.sha256(json.dumps(fidelity, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def trial_seed(trial: optuna.trial.FrozenTrial) -> int | None:
     """The training seed behind a trial's value (the drawn one, when it was replayed)."""
-    seed = trial.user_attrs.get(schema.ATTR_SEED)
-    if seed is None:
-        seed = (trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS) or {}).get("seed")
-    return seed
+    return legacy.recorded_seed(trial.user_attrs)
 
 
 def trial_fidelity(trial: optuna.trial.FrozenTrial, search_settings: dict[str, Any]) -> dict:
-    """The trial's fidelity: its recorded one (trials recorded before fidelities were: the same
-    fields rebuilt from its train settings and its study's search settings), with the training
-    settings that belong to the config taken out."""
+    """The trial's fidelity record, as it recorded it (or rebuilt for a trial recorded before
+    fidelities were: see bench.store.legacy)."""
     recorded = trial.user_attrs.get(schema.ATTR_FIDELITY)
     if recorded:
-        return budget(recorded)
-    settings = trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS) or {}
-    return budget({"train_settings": settings, "train_size": search_settings.get("train_size"),
-                   "validation_size": search_settings.get("validation_size"),
-                   "data": search_settings.get("data_dir") or "shipped",
-                   "device_kind": search_settings.get("device") or "unrecorded"})
-
-
-def budget(fidelity: dict[str, Any]) -> dict[str, Any]:
-    """A fidelity record without the seed and the training knobs that belong to the config:
-    what the budget fixes, under which the evidence ranks configs."""
-    values = dict(fidelity)
-    values["train_settings"] = {k: v for k, v in (values.get("train_settings") or {}).items()
-                                if k != "seed" and k not in TRAINING_KNOBS}
-    return values
-
-
-# Training settings added after curves were first recorded, with the value every older curve had:
-# left out of the fidelity at that value, so older rows still match.
-ADDED_LATER = {"interim_validation_size": None, "precision": None}
+        return recorded
+    return legacy.rebuilt_fidelity(trial.user_attrs.get(schema.ATTR_TRAIN_SETTINGS) or {},
+                                   search_settings)
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,9 @@ class Fidelity:
         device = torch.device(device_kind)
         if resolve_precision(device, settings.precision) == resolve_precision(device):
             values["precision"] = None  # the device's default, named or not: one fidelity
+        added_later = legacy.ADDED_LATER
         train_settings = {k: v for k, v in values.items()
-                          if k != "seed" and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+                          if k != "seed" and not (k in added_later and v == added_later[k])}
         return cls(train_settings, int(train_size), int(validation_size), data, device_kind,
                    int(split_seed))
 
@@ -141,29 +148,10 @@ class Fidelity:
         """JSON-ready, for a trial's user attrs: the report groups measurements by it."""
         return canonical(asdict(self))
 
-    def budget(self) -> dict[str, Any]:
-        """The record without the training knobs that belong to the config (see `budget`)."""
-        return budget(self.record())
-
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Fidelity":
-        """The inverse of `record`; a record from before the split was kept has split_seed None."""
-        return cls(**{"split_seed": None, **record})
-
-
-def config_key(config: CNNConfig | dict, fidelity: Fidelity | dict) -> str:
-    """A hash of the canonical JSON of config and fidelity: one config's measurements, any seed."""
-    config_dict = asdict(config) if isinstance(config, CNNConfig) else dict(config)
-    fidelity_dict = asdict(fidelity) if isinstance(fidelity, Fidelity) else dict(fidelity)
-    text = json.dumps({"config": canonical(normalized_config(config_dict)),
-                       "fidelity": canonical(fidelity_dict)},
-                      sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def curve_key(config: CNNConfig | dict, fidelity: Fidelity | dict, seed: int) -> str:
-    """The row key: config, fidelity and seed."""
-    return hashlib.sha256(f"{config_key(config, fidelity)}/{int(seed)}".encode()).hexdigest()
+        """The inverse of `record` (for older records, see bench.store.legacy.fidelity_fields)."""
+        return cls(**legacy.fidelity_fields(record))
 
 
 def canonical(value: Any) -> Any:

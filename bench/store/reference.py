@@ -15,7 +15,7 @@ import torch
 
 from bench.store import layout
 from bench.store.curves import CurveTable
-from bench.store.identity import config_key
+from bench.store.identity import measurement_keys
 
 SUFFIX = ".jsonl"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -26,16 +26,17 @@ class ReferenceTableError(ValueError):
 
 
 def export_reference(table: CurveTable, path: Path, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Write the table's complete rows to `path` (sorted by config key and seed, one JSON object
-    a line) and a manifest beside it; returns the manifest."""
+    """Write the table's complete rows to `path` (sorted by fidelity key, config key and seed,
+    one JSON object a line) and a manifest beside it; returns the manifest."""
     rows = [row for row in table.rows() if row["complete"]]
-    rows.sort(key=lambda row: (config_key(row["config"], row["fidelity"]), row["seed"]))
+    rows.sort(key=lambda row: (*reversed(measurement_keys(row["config"], row["fidelity"])),
+                               row["seed"]))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
-    configs = {config_key(row["config"], row["fidelity"]) for row in rows}
+    configs = {measurement_keys(row["config"], row["fidelity"]) for row in rows}
     manifest = {
         "rows": len(rows), "configs": len(configs),
         "seeds": sorted({row["seed"] for row in rows}),

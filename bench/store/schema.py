@@ -52,8 +52,8 @@ STATE_COMPLETE, STATE_PRUNED, STATE_INVALID, STATE_FAILED, STATE_RUNNING = (
 # The curve table (bench.store.curves): one row per (config, fidelity, seed).
 CURVES_SQL = """
 CREATE TABLE IF NOT EXISTS curves (
-    key TEXT PRIMARY KEY,        -- sha256 of the canonical JSON of config, fidelity and seed
-    config_key TEXT NOT NULL,    -- sha256 of config and fidelity: the rows of one config's seeds
+    key TEXT PRIMARY KEY,        -- sha256 of config key, fidelity key and seed (store.identity)
+    config_key TEXT NOT NULL,    -- sha256 of config key and fidelity key: one config's seeds
     seed INTEGER NOT NULL,       -- the training seed (weights, data order)
     config TEXT NOT NULL,        -- JSON of dataclasses.asdict(CNNConfig)
     fidelity TEXT NOT NULL,      -- JSON of Fidelity (no seed)
@@ -67,9 +67,5 @@ CREATE TABLE IF NOT EXISTS curves (
 );
 CREATE INDEX IF NOT EXISTS curves_config_key ON curves (config_key);
 """
-# Version 1 keyed a row by config and fidelity with the seed inside the fidelity; version 2 had no
-# split seed in the fidelity and no thread count. Opening an older table moves its rows to this
-# layout once (bench.store.curves): a search's or grid's row was scored on the split of its own
-# seed; a confirm's row on its study's split, which the row does not say, so it keeps split_seed
-# None and is never replayed again.
-CURVES_SCHEMA_VERSION = 3
+# The layout's version; bench.store.legacy moves a table of an older one to it once, on opening.
+CURVES_SCHEMA_VERSION = 4

@@ -13,7 +13,7 @@ from bench.evidence.answers import headline, knob_answer, overfitting_answer
 from bench.evidence.budgets import Budget, agreement_table
 from bench.evidence.decisions import BETTER, EQUIVALENT, MARGIN, MIN_SEEDS, WORSE, Looks
 from bench.evidence.measurements import measurements
-from bench.evidence.statistics import config_summary, decide_pairs, knob_pairs, rank_against_best
+from bench.evidence.statistics import config_statistics, decide_pairs, knob_pairs, rank_against_best
 from bench.store import schema
 from bench.store.identity import KNOBS
 from bench.store.wording import counted, points
@@ -32,7 +32,7 @@ class Evidence:
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)  # main against each other budget
 
     def budget(self, fidelity: str) -> Budget | None:
-        return next((b for b in self.budgets if b.fidelity_id == fidelity), None)
+        return next((b for b in self.budgets if b.fidelity_key == fidelity), None)
 
 
 def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence | None:
@@ -48,27 +48,29 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
     looks = race_looks(studies)
     if measured.empty:
         return None
-    summary = config_summary(measured)
-    main = measured["fidelity_id"].value_counts().index[0]
+    per_config = config_statistics(measured)
+    main = measured["fidelity_key"].value_counts().index[0]
     heldout = {fidelity: {config: rows.sort_values("seed")["validation_accuracy"].to_numpy(float)
-                          for config, rows in group.groupby("config_id")}
-               for fidelity, group in measured[~measured["selection"]].groupby("fidelity_id")}
-    found = [knob_pairs(measured, summary, knob) for knob in KNOBS]
+                          for config, rows in group.groupby("config_key")}
+               for fidelity, group in measured[~measured["selection"]].groupby("fidelity_key")}
+    found = [knob_pairs(measured, per_config, knob) for knob in KNOBS]
     pairs = decide_pairs(pd.concat([f for f in found if len(f)], ignore_index=True)
                          if any(len(f) for f in found) else pd.DataFrame(), margin, looks)
-    searched = measured[(measured["fidelity_id"] == main) & measured["selection"]]
-    selected_from = searched["config_id"].nunique()
-    selection = summary[summary["fidelity_id"] == main].set_index("config_id")["selection_value"]
-    epochs = measured.groupby("fidelity_id")["epochs"].first()
+    searched = measured[(measured["fidelity_key"] == main) & measured["selection"]]
+    selected_from = searched["config_key"].nunique()
+    selection = (per_config[per_config["fidelity_key"] == main].set_index("config_key")
+                 ["selection_value"])
+    epochs = measured.groupby("fidelity_key")["epochs"].first()
     others = sorted((fidelity for fidelity, configs in heldout.items() if fidelity != main
                      and any(len(values) >= MIN_SEEDS for values in configs.values())),
                     key=lambda fidelity: (epochs.get(fidelity) or 0, fidelity))
-    budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), summary, heldout.get(fidelity, {}),
+    budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), per_config,
+                       heldout.get(fidelity, {}),
                        pairs, margin, selected_from, None if fidelity == main else selection,
                        looks)
                for fidelity in [main, *others]]
     notes = []
-    unranked = measured["fidelity_id"].nunique() - len(budgets)
+    unranked = measured["fidelity_key"].nunique() - len(budgets)
     if unranked:
         notes.append(f"{counted(unranked, 'other fidelity', 'other fidelities')} (other epochs, "
                      "data or settings) measured without held-out seeds: the evidence ranks only "
@@ -89,21 +91,21 @@ def race_looks(studies: list[optuna.Study]) -> Looks:
     return Looks(min(p["seeds"] for p in planned), max(p["max_seeds"] for p in planned))
 
 
-def _budget(fidelity: str, epochs: float, summary: pd.DataFrame, heldout: dict, pairs: pd.DataFrame,
-            margin: float, selected_from: int, selection: pd.Series | None,
+def _budget(fidelity: str, epochs: float, per_config: pd.DataFrame, heldout: dict,
+            pairs: pd.DataFrame, margin: float, selected_from: int, selection: pd.Series | None,
             looks: Looks) -> Budget:
     """One budget's configs against its best, and its FAQ answers. `selection`: the search's
     values at the main budget, for a budget the search did not measure (confirm --epochs)."""
-    frame = summary[summary["fidelity_id"] == fidelity].reset_index(drop=True)
+    frame = per_config[per_config["fidelity_key"] == fidelity].reset_index(drop=True)
     if selection is not None:
-        frame["selection_value"] = frame["config_id"].map(selection)
+        frame["selection_value"] = frame["config_key"].map(selection)
     # Configs with held-out seeds first (the ones with an interval), each group by mean: a lucky
     # single seed, or a search's own value, is never listed above a held-out mean.
     ranked = rank_against_best(frame, heldout, margin, looks).assign(
         repeated=lambda f: f["heldout_seeds"] >= MIN_SEEDS).sort_values(
         ["repeated", "mean", "seeds"], ascending=[False, False, False], kind="stable",
         ignore_index=True).drop(columns="repeated")
-    own = pairs[pairs["fidelity_id"] == fidelity] if len(pairs) else pairs
+    own = pairs[pairs["fidelity_key"] == fidelity] if len(pairs) else pairs
     answers = [line for knob in KNOBS
                for line in knob_answer(knob, own[own["knob"] == knob] if len(own) else own)]
     answers += overfitting_answer(own[own["knob"] == "fc_width"] if len(own) else own)
