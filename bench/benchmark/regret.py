@@ -228,14 +228,14 @@ def _old_regret(runs: pd.DataFrame, notes: list[str]) -> pd.Series:
     regret = pd.Series(np.nan, index=runs.index)
     for group, rows in runs.groupby("group", sort=False):
         table_best = pd.to_numeric(rows["table_best_accuracy"], errors="coerce")
-        reference = (float(table_best.max()) if table_best.notna().any()
-                     else float(rows["picked_config_accuracy"].max()))
+        best_value = (float(table_best.max()) if table_best.notna().any()
+                      else float(rows["picked_config_accuracy"].max()))
         heldout = pd.to_numeric(rows["picked_config_heldout_accuracy"], errors="coerce")
-        regret[rows.index] = (reference - heldout) * 100
+        regret[rows.index] = (best_value - heldout) * 100
         notes.append(f"group {group}: {len(rows)} studies were written by a compare before "
                      f"reserved seeds, so their regret is the old one ({int(heldout.notna().sum())}"
                      f" have it): the pick's seeds its study did not draw against the table's "
-                     f"best mean over all seeds ({pct(reference)}), which the maximum of noisy "
+                     f"best mean over all seeds ({pct(best_value)}), which the maximum of noisy "
                      "means overstates; `mnist-bench compare` with a new --group scores them on "
                      "reserved seeds")
     return regret
@@ -322,7 +322,7 @@ def paired_table(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
     """Per group, two kinds of families of paired decisions (PAIRED_METHOD): every combination
     against BASELINE ("baseline"), and each pruner with a sampler against that sampler without
     pruning ("pruner <name>"). A pair is sampler seed k of both; differences are regret minus
-    the reference's regret (pp), so below 0 is better."""
+    the regret of the combination compared with (pp), so below 0 is better."""
     frames = []
     for group, rows in runs.groupby("group", sort=False):
         combos = list(dict.fromkeys(zip(rows["sampler"], rows["pruner"])))
@@ -334,8 +334,8 @@ def paired_table(runs: pd.DataFrame, margin: float) -> pd.DataFrame:
         for family, members in families.items():
             if members:
                 frames.append(_family(group, family, members, rows, margin))
-    columns = ["group", "family", "combination", "sampler", "pruner", "reference",
-               "reference_sampler", "reference_pruner", "pairs", "regret_difference_pp",
+    columns = ["group", "family", "combination", "sampler", "pruner", "compared_with",
+               "compared_with_sampler", "compared_with_pruner", "pairs", "regret_difference_pp",
                "ci_low_pp", "ci_high_pp", "decision", "p_different", "p_equivalent",
                "more_seeds", "margin_pp"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
@@ -346,9 +346,9 @@ def _family(group: str, family: str, members: list, rows: pd.DataFrame,
     """One family's paired comparisons, decided together (Holm)."""
     by_seed = rows.set_index(["sampler", "pruner", "seed"])["regret_pp"].sort_index()
     comparisons, records = [], []
-    for (sampler, pruner), (ref_sampler, ref_pruner) in members:
+    for (sampler, pruner), (with_sampler, with_pruner) in members:
         mine = by_seed.loc[(sampler, pruner)].dropna()
-        theirs = by_seed.loc[(ref_sampler, ref_pruner)].dropna()
+        theirs = by_seed.loc[(with_sampler, with_pruner)].dropna()
         shared = mine.index.intersection(theirs.index)
         regret_differences = (mine[shared] - theirs[shared]).to_numpy(float)
         # decisions compare accuracies (higher is better): a lower regret is a higher accuracy
@@ -358,8 +358,8 @@ def _family(group: str, family: str, members: list, rows: pd.DataFrame,
         records.append({
             "group": group, "family": family, "combination": combination_name(sampler, pruner),
             "sampler": sampler, "pruner": pruner,
-            "reference": combination_name(ref_sampler, ref_pruner),
-            "reference_sampler": ref_sampler, "reference_pruner": ref_pruner,
+            "compared_with": combination_name(with_sampler, with_pruner),
+            "compared_with_sampler": with_sampler, "compared_with_pruner": with_pruner,
             "pairs": len(shared),
             "regret_difference_pp": (float(regret_differences.mean()) if len(shared)
                                      else np.nan),

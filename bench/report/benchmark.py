@@ -42,7 +42,7 @@ def definitions(margin: float) -> list[str]:
         f"Regret per combination: mean over sampler seeds with a {CONFIDENCE:.0%} Student's t "
         "interval (n: studies with a regret; no interval under two).",
         f"Decisions: {PAIRED_METHOD}; margin {within(margin)} (report --margin). A difference is "
-        "a regret minus the reference's, below 0 is better; undecided says about how many "
+        "a regret minus that of the combination compared with, below 0 is better; undecided says about how many "
         "sampler seeds would decide.",
         "Compute: training seconds from the recorded learning curves (a replayed trial costs what "
         "its curve cost when measured). Without pruning: every pruned trial counted at its full "

@@ -38,7 +38,7 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
     margin_pp = bench.margin * 100
     for group, regret in bench.regret.groupby("group", sort=False):
         styles = _styles(regret)
-        reference = regret["table_best_accuracy"].iloc[0]
+        best_accuracy = regret["table_best_accuracy"].iloc[0]
         pairs = bench.pairs[bench.pairs["group"] == group] if len(bench.pairs) else bench.pairs
         plots.append(paired_differences(
             pairs, margin_pp, f"Benchmark {group}: regret against {BASELINE_NAME}, paired by "
@@ -46,7 +46,8 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
         for frame, x, label in (
                 (bench.by_trials, "trials_finished", "trials finished"),
                 (bench.by_seconds, "cumulative_training_seconds", "cumulative training seconds")):
-            plots.append(best_so_far(frame[frame["group"] == group], x, label, regret, reference,
+            plots.append(best_so_far(frame[frame["group"] == group], x, label, regret,
+                                     best_accuracy,
                                      f"Benchmark {group}: regret so far vs {label}", margin_pp))
         plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], regret,
                                        styles, f"Benchmark {group}: regret vs compute",
@@ -94,7 +95,7 @@ def paired_differences(pairs: pd.DataFrame, margin_pp: float, title: str) -> Plo
 
 
 def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
-                reference: float, title: str,
+                best_accuracy: float, title: str,
                 margin_pp: float = decisions.MARGIN * 100) -> Plot:
     """One panel per pruner on a shared log y axis, one line per sampler: the mean over seeds of
     how far the best so far is below the table's best config mean, in pp, with its min..max band.
@@ -112,7 +113,7 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
             if rows.empty:
                 continue
             for trace in _line_with_band(rows, x, label, SAMPLER_NAMES.get(sampler, sampler),
-                                         color, reference, show_legend=sampler not in shown):
+                                         color, best_accuracy, show_legend=sampler not in shown):
                 figure.add_trace(trace, row=1, col=column)
             shown.add(sampler)
     if not figure.data:
@@ -131,11 +132,11 @@ def best_so_far(frame: pd.DataFrame, x: str, label: str, regret: pd.DataFrame,
 
 
 def _line_with_band(rows: pd.DataFrame, x: str, label: str, name: str, color: str,
-                    reference: float, show_legend: bool) -> list[go.Scatter]:
+                    best_accuracy: float, show_legend: bool) -> list[go.Scatter]:
     """A sampler's min..max band over seeds (light) and its mean line, as regret in pp below
-    `reference` (the worst seed is the band's top), grouped in the legend."""
+    `best_accuracy` (the worst seed is the band's top), grouped in the legend."""
     def regret(column: str) -> pd.Series:
-        return ((reference - rows[column]) * 100).clip(lower=REGRET_FLOOR_PP)
+        return ((best_accuracy - rows[column]) * 100).clip(lower=REGRET_FLOOR_PP)
 
     xs, upper = _steps(rows[x], regret("best_validation_accuracy_min"))
     _, lower = _steps(rows[x], regret("best_validation_accuracy_max"))
