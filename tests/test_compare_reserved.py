@@ -228,7 +228,7 @@ def test_a_sampler_that_wins_only_on_lucky_seeds_does_not_win_on_reserved_seeds(
     assert random["regret_pp_mean"] == pytest.approx((0.9868 - fmean([0.9903, 0.9904])) * 100)
     assert random["regret_pp_mean"] < 0 < tpe["regret_pp_mean"] + 0.1
     pair = bench.pairs.set_index("combination").loc["TPE without pruning"]
-    assert (pair["reference"], pair["pairs"], pair["decision"]) == (
+    assert (pair["compared_with"], pair["pairs"], pair["decision"]) == (
         "random without pruning", STUDY_SEEDS, "worse")
     sampler_line = bench.verdicts[-1]
     assert sampler_line.startswith("On the faq space, without pruning, after 2 trials, against "

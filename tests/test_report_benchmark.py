@@ -155,7 +155,7 @@ def test_paired_rows_are_the_mean_of_per_seed_differences_with_a_paired_t_interv
                   "pruner hyperband": lambda name: name.replace("+Hyperband", " without pruning")}
     for (family, name), row in pairs.iterrows():
         reference = references[family](name)
-        assert row["reference"] == reference
+        assert row["compared_with"] == reference
         differences = np.subtract(REGRETS[name], REGRETS[reference])  # seed k with seed k
         half = T_TWO_SEEDS * max(differences.std(ddof=1), 0.02) / 2 ** 0.5
         assert row["pairs"] == 2
@@ -231,11 +231,11 @@ def _rows(*rows, seeds: int = 10) -> pd.DataFrame:
 
 
 def _pairs(*rows, family: str = "baseline", seeds: int = 10) -> pd.DataFrame:
-    """Hand-made paired decisions: (sampler, pruner, reference pruner, difference pp, decision)."""
+    """Hand-made paired decisions: (sampler, pruner, difference pp, decision)."""
     return pd.DataFrame([{
         "group": GROUP, "family": family, "combination": regret.combination_name(s, p),
         "sampler": s, "pruner": p,
-        "reference": regret.combination_name(*(("random", "none") if family == "baseline"
+        "compared_with": regret.combination_name(*(("random", "none") if family == "baseline"
                                                else (s, "none"))),
         "pairs": seeds, "regret_difference_pp": d, "ci_low_pp": d - 0.1, "ci_high_pp": d + 0.1,
         "decision": decision, "more_seeds": 7 if decision == "undecided" else 0}
