@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
+from bench.store.damage import check_curve_table
 from bench.store.identity import Fidelity, config_key
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
@@ -184,6 +185,8 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     group = settings.group_for(space)
     # bad data fails before anything is written
     split = load_split(base.data_dir, base.validation_size, base.data_seed, base.train_size)
+    check_curve_table(base.curve_table_path)  # so do a damaged table
+    storage, where = group_storage(base, group)  # and a damaged journal or storage
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)
@@ -192,7 +195,6 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
             for sampler in settings.samplers for pruner in settings.pruners
             for seed in range(settings.seeds)]
-    storage, where = group_storage(base, group)
     complete, incomplete = _existing(storage, jobs, settings, space)
     for name in incomplete:
         optuna.delete_study(study_name=name, storage=storage)

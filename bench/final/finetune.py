@@ -399,7 +399,7 @@ def _prepare_run_dir(run_dir: Path, settings: FinetuneSettings) -> None:
                   for k in given if k not in RUN_IDENTITY and saved.get(k) != given[k]]
         if differ:
             raise ValueError(f"--resume with other settings than {run_dir}'s: {', '.join(differ)}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(run_dir)
     settings_path.write_text(json.dumps(settings.to_json(), indent=2))
 
 
@@ -415,6 +415,7 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     split = load_split(  # bad sizes fail before the run folder is made
         settings.data_dir, settings.validation_size or start.validation_size, start.split_seed,
         settings.train_size)
+    test = load_test_set(settings.data_dir)  # missing test files fail before any training
     run_dir = layout.finetune_dir(settings.results_dir, study_name,
                                   settings.run or start.run)
     _prepare_run_dir(run_dir, settings)
@@ -422,8 +423,7 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     repeats = [train_repeat(start, settings, split, settings.seed + i, run_dir, device)
                for i in range(settings.repeats)]
 
-    # All selection is done; only now are the test files read, once.
-    test = load_test_set(settings.data_dir)
+    # All selection is done; only now is the test set scored, once.
     models = [_model(start.config, r.weights, device) for r in repeats]
     evaluations = [score(model, test, device, settings.precision) for model in models]
     chosen = max(range(len(repeats)), key=lambda i: repeats[i].best_validation_accuracy)

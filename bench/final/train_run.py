@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.evidence.reproduction import Measured, Reference
+from bench.store import layout
 from bench.store.identity import Fidelity
 from mnist_cnn.data import load_split, load_test_set
 from mnist_cnn.metrics import measure_model
@@ -43,6 +44,10 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     use_available_cores()
     device = pick_device(run.device)
     split = load_split(run.data_dir, run.validation_size, run.settings.seed, run.train_size)
+    # Missing test files and an output folder that cannot be made fail before any training; the
+    # test set is scored once, after every model is final.
+    test_set = load_test_set(run.data_dir) if run.test else None
+    out_dir = layout.make_folder(Path(results_dir) / "train")
     results = []
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)
@@ -54,12 +59,9 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
                                 loss=f"{record.train_loss:.3f}")
 
             results.append(train(run.config, settings, split, device, on_evaluation=show))
-    # Every model is final before the test files are read, once.
-    tests = []
-    if run.test:
-        test_set = load_test_set(run.data_dir)
-        tests = [evaluate(r.model, test_set, device, precision=run.settings.precision).accuracy
-                 for r in results]
+    tests = [] if test_set is None else [
+        evaluate(r.model, test_set, device, precision=run.settings.precision).accuracy
+        for r in results]
     metrics = measure_model(results[0].model, precision=run.settings.precision)
     seeds = [{"seed": run.settings.seed + i, "validation_accuracy": r.history[-1].validation_accuracy,
               "validation_loss": r.history[-1].validation_loss,
@@ -95,8 +97,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
            if check else {}),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = Path(results_dir) / "train" / f"run-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"run-{stamp}.json"
     path.write_text(json.dumps(summary, indent=2))
     over = f" over {run.repeats} seeds" if run.repeats > 1 else ""
     seconds_text = (f"{summary['training_seconds']:.1f} s of training per seed (max "
