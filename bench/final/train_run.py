@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.evidence.reproduction import Measured, Reference
 from bench.store import layout
 from bench.store.identity import Fidelity
-from mnist_cnn.data import load_split, load_test_set
+from mnist_cnn.data import load_split, load_test_set, require_test_files
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.progress import progress_bar
@@ -44,10 +44,9 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     use_available_cores()
     device = pick_device(run.device)
     split = load_split(run.data_dir, run.validation_size, run.settings.seed, run.train_size)
-    # Missing test files and an output folder that cannot be made fail before any training; the
-    # test set is scored once, after every model is final.
-    test_set = load_test_set(run.data_dir) if run.test else None
-    out_dir = layout.make_folder(Path(results_dir) / "train")
+    if run.test:
+        require_test_files(run.data_dir)  # missing ones fail before any training
+    out_dir = layout.make_folder(Path(results_dir) / "train")  # so does an unmakeable folder
     results = []
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)
@@ -59,9 +58,12 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
                                 loss=f"{record.train_loss:.3f}")
 
             results.append(train(run.config, settings, split, device, on_evaluation=show))
-    tests = [] if test_set is None else [
-        evaluate(r.model, test_set, device, precision=run.settings.precision).accuracy
-        for r in results]
+    # Every model is final before the test files are read, once.
+    tests = []
+    if run.test:
+        test_set = load_test_set(run.data_dir)
+        tests = [evaluate(r.model, test_set, device, precision=run.settings.precision).accuracy
+                 for r in results]
     metrics = measure_model(results[0].model, precision=run.settings.precision)
     seeds = [{"seed": run.settings.seed + i, "validation_accuracy": r.history[-1].validation_accuracy,
               "validation_loss": r.history[-1].validation_loss,
