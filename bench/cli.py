@@ -170,16 +170,6 @@ def check_results_dir(results_dir: Path) -> Path:
     return path
 
 
-def ensure_results_dir(results_dir: Path) -> Path:
-    """The results folder, checked and made (for a command that writes into it at once)."""
-    path = check_results_dir(results_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise click.BadParameter(f"cannot create {path}: {error.strerror}", param_hint="--results-dir")
-    return path
-
-
 def check_plain_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A study, group or run name: one plain folder name (bench.store.layout.check_name)."""
     if value is None:
@@ -703,7 +693,7 @@ def figures(out, trials, workers, worker_trials, train_size, validation_size, sp
     `mnist-bench figures --device cuda`."""
     from bench.machine.figures import run_figures
 
-    settings = FiguresSettings(out=out, device=device, results_dir=ensure_results_dir(results_dir),
+    settings = FiguresSettings(out=out, device=device, results_dir=check_results_dir(results_dir),
                                data_dir=data_dir, trials=trials, workers=workers,
                                worker_trials=worker_trials, train_size=train_size,
                                validation_size=validation_size, speed_images=speed_images,

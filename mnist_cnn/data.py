@@ -194,6 +194,17 @@ def _idx_problem(path: Path, error: Exception) -> str:
             "labels starts with 00 00 08 03 or 00 00 08 01")
 
 
+def require_test_files(data_dir: str | Path | None) -> None:
+    """Missing test files fail now, in one line, without reading them: a command that scores
+    on the test set only after training learns of them before it trains."""
+    source = resolve_data_dir(data_dir)
+    if source == shipped_data_dir():
+        return  # fetched when first read, if the package was installed without them
+    for name in TEST_FILES:
+        if _source_file(source, name) is None:
+            raise DataError(f"{name} (or {name}.gz) not found in {source}")
+
+
 def describe_data(data_dir: str | Path | None) -> str:
     """Which MNIST files `data_dir` means, for a sentence: the shipped copy, or the folder."""
     source = resolve_data_dir(data_dir)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -380,8 +381,22 @@ def _save_checkpoint(path, epochs_done, model, optimizer, scheduler, result, *ge
     os.replace(tmp, path)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read (cut short or overwritten on disk): bad input naming it."""
+
+
+def read_checkpoint(path: Path, weights_only: bool = True) -> Any:
+    """What `torch.save` wrote at `path`; a damaged file is one line saying which and what to do."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().split(". ")[0] or type(error).__name__
+        raise CheckpointError(f"checkpoint {path} is damaged ({reason}): delete it and rerun "
+                              "to train again what it held") from None
+
+
 def _load_checkpoint(path, model, optimizer, scheduler, result, *generators) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path, weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
@@ -397,5 +412,5 @@ def checkpoint_history(path: Path) -> list[EpochRecord]:
     """The learning curve saved in a checkpoint: what a resumed run has already done."""
     if not Path(path).exists():
         return []
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path, weights_only=False)
     return [EpochRecord(**r) for r in state["history"]]

@@ -1,9 +1,11 @@
 """Every mistake a user makes is one `Error:` line and exit 2, and changes nothing on disk.
 
-Each row runs the real console entry point in a subprocess, in a folder holding a results
-folder with a study, a compare group, the shipped reference table and a report already written;
-every file under that folder is hashed before and after, so a row fails when the refused
-command created, changed or removed anything, the old report included.
+Each row runs the console entry point's `main()` (in this process; one row and the bug test in
+a subprocess), in a folder holding a results folder with a study, a compare group, the shipped
+reference table and a report already written; a row's setup may damage a file first (a study
+database, a journal, a curve table, saved weights). Every file under that folder is hashed
+before and after, so a row fails when the refused command created, changed or removed
+anything, the old report included. A bug, unlike a mistake, keeps its traceback.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def workplace(tmp_path_factory, tiny_mnist) -> Path:
     run.mkdir(parents=True)
     (run / layout.FINETUNE_CONFIG).write_text("{}")
     (run / layout.FINETUNE_METRICS).write_text("{}")
+    train_only = write_tiny_mnist(root / "train-only", train=300, test=20)
+    for path in train_only.glob("t10k-*"):
+        path.unlink()
     garbage = write_tiny_mnist(root / "garbage", train=100, test=20, gz=False)
     (garbage / "train-images-idx3-ubyte").write_bytes(b"not an IDX file at all")
     made = run_cli("report", "results", cwd=root)
@@ -87,19 +92,68 @@ def workplace(tmp_path_factory, tiny_mnist) -> Path:
     return root
 
 
+
+def damage_pages(path: Path, tables: tuple[str, ...]) -> None:
+    """Garbage over the first page of each of `tables` in the SQLite file at `path`: the file
+    opens, and the first read of those tables fails."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        pages = [page for (page,) in connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name IN "
+            f"({', '.join('?' * len(tables))})", tables)]
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    connection.close()
+    data = bytearray(path.read_bytes())
+    for page in pages:  # numbered from 1
+        data[(page - 1) * page_size : page * page_size] = bytes([0xA5]) * page_size
+    path.write_bytes(bytes(data))
+
+
 def damage(root: Path) -> None:
     """Garbage over the pages of two of alpha's tables: the file opens, and Optuna's first read of
     them fails (where it used to end in a traceback about values "exceeding max length")."""
-    path = root / "results" / "alpha" / "study.db"
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-        pages = [page for (page,) in connection.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name IN ('study_user_attributes', "
-            "'trial_user_attributes')")]
-    connection.close()
-    data = bytearray(path.read_bytes())
-    for page in pages:  # numbered from 1, 4,096 bytes each
-        data[(page - 1) * 4096 : page * 4096] = bytes([0xA5]) * 4096
-    path.write_bytes(bytes(data))
+    damage_pages(root / "results" / "alpha" / "study.db",
+                 ("study_user_attributes", "trial_user_attributes"))
+
+
+def damage_journal(root: Path) -> None:
+    """Garbage in the middle of the compare group's journal: a line that is not JSON."""
+    path = layout.study_journal(root / "results", "compare-faq")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[len(lines) // 2] = b"\xa5" * 40 + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+def write_curves(root: Path) -> None:
+    """A whole curve table holding the shipped reference rows."""
+    from bench.store.curves import CurveTable
+    from bench.store.reference import read_reference
+
+    CurveTable(root / "results" / "curves.db").add_rows(
+        read_reference(root / "results" / "reference" / "faq-cpu.jsonl"))
+
+
+def write_damaged_curves(root: Path) -> None:
+    """The curve table of write_curves, its curves' pages overwritten."""
+    write_curves(root)
+    damage_pages(root / "results" / "curves.db", ("curves",))
+
+
+def write_damaged_weights(root: Path) -> None:
+    """A finetune run whose weights file is cut short, its config as finetune writes it."""
+    import dataclasses
+    import json
+
+    import torch
+
+    from mnist_cnn.model import CNNConfig, build_model
+
+    run = layout.finetune_dir(root / "results", "alpha", "trial_2")
+    config = CNNConfig()
+    (run / layout.FINETUNE_CONFIG).write_text(json.dumps(dataclasses.asdict(config)))
+    torch.save(build_model(config).state_dict(), run / layout.FINETUNE_WEIGHTS)
+    weights = (run / layout.FINETUNE_WEIGHTS).read_bytes()
+    (run / layout.FINETUNE_WEIGHTS).write_bytes(weights[: len(weights) // 2])
+    (run / layout.FINETUNE_EXPORT).write_bytes(weights[: len(weights) // 2])
 
 
 # (row id, arguments, words the one line must hold, setup before the run)
@@ -156,6 +210,73 @@ ROWS = [
      ["finetune", "--best", "--data-dir", "data", "--validation-size", "200", "--train-size",
       "5000"], "--train-size 5000", None),
     ("compare a group name with a path", ["compare", "--group", "a/b"], "not a plain name", None),
+    ("confirm a damaged study", ["confirm", "--study", "alpha"], "results/alpha/study.db", damage),
+    ("confirm the default study, damaged", ["confirm"], "results/alpha/study.db", damage),
+    ("finetune the best of a damaged study", ["finetune", "--best", "--study", "alpha"],
+     "results/alpha/study.db", damage),
+    ("finetune the default study, damaged", ["finetune", "--best"], "results/alpha/study.db",
+     damage),
+    ("search resuming a damaged study",
+     ["search", "--study-name", "alpha", "--data-dir", "data", "--validation-size", "200",
+      "--train-size", "200", "--trials", "1"], "results/alpha/study.db", damage),
+    ("compare with a damaged journal",
+     ["compare", "--group", "compare-faq", "--data-dir", "data", "--validation-size", "200",
+      "--train-size", "200", "--seeds", "1", "--trials", "1"], "journal.log", damage_journal),
+    ("compare with a damaged storage",
+     ["compare", "--storage", "sqlite:///results/alpha/study.db", "--data-dir", "data",
+      "--validation-size", "200", "--train-size", "200", "--seeds", "1", "--trials", "1"],
+     "results/alpha/study.db", damage),
+    ("merge a damaged curve table", ["merge-curves", "results/curves.db", "--into", "x.db"],
+     "results/curves.db", write_damaged_curves),
+    ("merge into a damaged curve table",
+     ["merge-curves", "results/reference/faq-cpu.jsonl", "--into", "results/curves.db"],
+     "results/curves.db", write_damaged_curves),
+    ("search with a damaged curve table",
+     ["search", "--space", "faq", "--data-dir", "data", "--validation-size", "200",
+      "--train-size", "200", "--trials", "1"], "results/curves.db", write_damaged_curves),
+    ("evaluate weights cut short", ["evaluate", "results/alpha/finetune/trial_2/weights.pt"],
+     "weights.pt", write_damaged_weights),
+    ("evaluate an export cut short", ["evaluate", "results/alpha/finetune/trial_2"],
+     "model.pt2", write_damaged_weights),
+    ("speed on garbage IDX files", ["speed", "--data-dir", "garbage"],
+     "is not a valid MNIST IDX file", None),
+    ("figures on garbage IDX files", ["figures", "--data-dir", "garbage", "--results-dir", "new",
+                                      "--out", "new.json"], "is not a valid MNIST IDX file", None),
+    ("report a damaged compare journal", ["report", "results"],
+     "compare journal results/compare-faq/journal.log is damaged", damage_journal),
+    ("report a curve table as the storage",
+     ["report", "results", "--storage", "sqlite:///results/curves.db"],
+     "results/curves.db is not a study database", write_curves),
+    ("search on a curve table as the storage",
+     ["search", "--storage", "sqlite:///results/curves.db", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"],
+     "results/curves.db is not a study database", write_curves),
+    ("search replaying from a study database",
+     ["search", "--replay", "results/alpha/study.db", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"],
+     "results/alpha/study.db is not a curve table", None),
+    ("merge into a study database",
+     ["merge-curves", "results/reference/faq-cpu.jsonl", "--into", "results/alpha/study.db"],
+     "results/alpha/study.db is not a curve table", None),
+    ("search resuming a study at another fidelity",
+     ["search", "--study-name", "alpha", "--epochs", "3", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"], "use the same settings",
+     None),
+    ("search into a folder that cannot be made",
+     ["search", "--results-dir", "/proc/mnist-bench", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"], "cannot create /proc/mnist-bench",
+     None),
+    ("train into a folder that cannot be made",
+     ["train", "--results-dir", "/proc/mnist-bench", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"], "cannot create /proc/mnist-bench",
+     None),
+    ("train --test without test files",
+     ["train", "--test", "--data-dir", "train-only", "--validation-size", "100", "--results-dir",
+      "new"], "t10k-images-idx3-ubyte", None),
+    ("finetune without test files",
+     ["finetune", "--best", "--data-dir", "train-only", "--validation-size", "100"],
+     "t10k-images-idx3-ubyte", None),
+    ("figures into a folder that cannot be made",
+     ["figures", "--results-dir", "/proc/mnist-bench", "--out", "new.json", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"],
+     "cannot create /proc/mnist-bench", None),
+    ("figures writing under a file",
+     ["figures", "--out", "results/alpha/study.db/figures.json", "--results-dir", "new", "--data-dir", "data", "--validation-size", "200", "--train-size", "200"],
+     "cannot create results/alpha/study.db", None),
 ]
 
 
@@ -241,3 +362,20 @@ def test_a_shared_storage_with_a_study_no_folder_can_take_still_reports_the_othe
         optuna.create_study(study_name=name, storage=url)
     loaded = StudySource(tmp_path / "results", url).load_related(None)
     assert [study.study_name for _, study in loaded] == ["alpha"]
+
+
+def test_an_unexpected_error_is_a_bug_and_keeps_its_traceback(workplace, tmp_path):
+    """A bug is not bad input: its exception is not turned into one line or exit 2. Here
+    `report`'s library call raises a KeyError, as a bug would; Python prints the whole
+    traceback and exits 1."""
+    shutil.copytree(workplace, tmp_path / "workplace")
+    broken = ("import bench.report; "
+              "bench.report.build_report = lambda settings: {}['a bug']; "
+              "from bench.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", broken, "report", "results"],
+                            capture_output=True, text=True, cwd=tmp_path / "workplace",
+                            timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.rstrip().endswith("KeyError: 'a bug'")
+    assert not any(line.startswith("Error: ") for line in result.stderr.splitlines())

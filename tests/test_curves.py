@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from bench.store.curves import CurveTable, CurveTableError
+from bench.store.damage import DamagedFile
 from bench.store.identity import Fidelity, config_key, config_of, fidelity_key, measurement_keys
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, TrainSettings
@@ -224,7 +225,7 @@ def test_a_folder_or_foreign_file_is_refused_in_one_line(tmp_path):
         CurveTable(tmp_path)
     foreign = tmp_path / "notes.db"
     foreign.write_text("not a database " * 100)
-    with pytest.raises(CurveTableError, match="cannot use"):
+    with pytest.raises(DamagedFile, match="notes.db is not a curve table"):
         CurveTable(foreign)
 
 

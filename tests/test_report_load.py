@@ -8,7 +8,8 @@ from report_studies import write_finetune, write_study
 from bench.report.load import (
     NothingToReport, load_studies, trials_frame, with_completed_trials,
 )
-from bench.store.studies import StudyNotFound, StudySource, StudyUnreadable
+from bench.store.damage import DamagedFile
+from bench.store.studies import StudyNotFound, StudySource
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_missing_folder_no_study_and_unknown_name_are_bad_input(results, tmp_pat
 def test_damaged_storage_is_named_in_one_line(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "study.db").write_text("not a database")
-    with pytest.raises(StudyUnreadable, match="cannot read .*broken/study.db") as raised:
+    with pytest.raises(DamagedFile, match="broken/study.db is not a study database") as raised:
         load_studies(StudySource(tmp_path))
     assert "\n" not in str(raised.value)
 

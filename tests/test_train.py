@@ -221,3 +221,17 @@ def test_a_record_stored_before_the_training_subset_was_scored_still_loads():
                seconds=3.0, images_per_second=900.0, interim=False)
     record = EpochRecord(**old)
     assert record.train_subset_loss is None and record.train_subset_accuracy is None
+
+
+def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path):
+    """A checkpoint cut short on disk (a --resume after a crash) is bad input that says which
+    file and what to do, not torch's traceback; a whole one reads back."""
+    from mnist_cnn.train import CheckpointError, read_checkpoint
+
+    path = tmp_path / "seed_0_done.pt"
+    torch.save({"weights": torch.arange(1000.0)}, path)
+    assert torch.equal(read_checkpoint(path)["weights"], torch.arange(1000.0))
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="seed_0_done.pt is damaged .*delete it") as raised:
+        read_checkpoint(path)
+    assert "\n" not in str(raised.value)

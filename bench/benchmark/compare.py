@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from bench.store import layout, schema
 from bench.store.curves import CurveTable, StoredCurve
+from bench.store.damage import check_curve_table
 from bench.store.identity import Fidelity, MeasurementKeys, measurement_keys
 from bench.store.reference import merge_shipped
 from bench.benchmark.grid import valid_grid
@@ -226,6 +227,9 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     group = settings.group_for(space)
     # bad data fails before anything is written
     split = load_split(base.data_dir, base.validation_size, base.data_seed, base.train_size)
+    check_curve_table(base.curve_table_path)  # so do a damaged table
+    # and a damaged journal or storage; a group not made yet is made once the settings pass
+    opened = group_storage(base, group) if _group_made(base, group) else None
     table = CurveTable(base.curve_table_path)  # an unusable table path fails now
     for merged in merge_shipped(base.results_dir, table):
         tqdm.write(merged)
@@ -234,10 +238,10 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     if base.seed in reserved:
         raise ValueError(_RESERVED_TRAINING_SEED.format(seed=base.seed))
     note = coverage.note(space, table.path)
+    storage, where = opened or group_storage(base, group)
     jobs = [StudyJob(f"{group}-{sampler}-{pruner}-seed{seed}", sampler, pruner, seed)
             for sampler in settings.samplers for pruner in settings.pruners
             for seed in range(settings.seeds)]
-    storage, where = group_storage(base, group)
     complete, incomplete = _existing(storage, jobs, settings, space, reserved)
     for name in incomplete:
         optuna.delete_study(study_name=name, storage=storage)
@@ -257,6 +261,12 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
                           invalid=writer.invalid, coverage=final, table_note=note,
                           seconds=time.perf_counter() - started, reserved_seeds=reserved,
                           signal=received)
+
+
+def _group_made(base: SearchSettings, group: str) -> bool:
+    """Whether the group's storage exists already (--storage is always opened as given)."""
+    return (base.storage is not None or layout.study_db(base.results_dir, group).is_file()
+            or layout.study_journal(base.results_dir, group).is_file())
 
 
 def group_storage(base: SearchSettings, group: str) -> tuple[optuna.storages.BaseStorage, str]:

@@ -28,7 +28,7 @@ from bench.store.storage import settings_record
 from bench.store.studies import StudySource
 from bench.store.wording import within
 from mnist_cnn.data import (ImageSet, TrainValidationSplit, data_fingerprint, describe_data,
-                            load_split, load_test_set)
+                            load_split, load_test_set, require_test_files)
 from mnist_cnn.metrics import describe_latency, measure_model
 from mnist_cnn.model import CNNConfig, build_model, validate
 from mnist_cnn.progress import progress_bar
@@ -40,6 +40,7 @@ from mnist_cnn.train import (
     checkpoint_history,
     pick_device,
     prepare_model,
+    read_checkpoint,
     train,
     use_available_cores,
 )
@@ -137,7 +138,7 @@ class RepeatResult:
 
     @classmethod
     def load(cls, path: Path) -> "RepeatResult":
-        return cls(**torch.load(path, map_location="cpu", weights_only=True))
+        return cls(**read_checkpoint(path))
 
 
 def _pick_trial(study: optuna.Study, study_name: str, number: int | None) -> optuna.trial.FrozenTrial:
@@ -293,7 +294,7 @@ class EarlyStopping:
             if record.validation_accuracy > self.best_accuracy:
                 self.best_accuracy, self.best_epoch = record.validation_accuracy, record.epoch
         if done and self.best_path.exists():
-            self.best_weights = torch.load(self.best_path, map_location="cpu", weights_only=True)
+            self.best_weights = read_checkpoint(self.best_path)
 
     def __call__(self, record: EpochRecord, model: torch.nn.Module) -> None:
         if record.validation_accuracy > self.best_accuracy:
@@ -400,7 +401,7 @@ def _prepare_run_dir(run_dir: Path, settings: FinetuneSettings) -> None:
                   for k in given if k not in RUN_IDENTITY and saved.get(k) != given[k]]
         if differ:
             raise ValueError(f"--resume with other settings than {run_dir}'s: {', '.join(differ)}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    layout.make_folder(run_dir)
     settings_path.write_text(json.dumps(settings.to_json(), indent=2))
 
 
@@ -416,6 +417,7 @@ def run_finetune(settings: FinetuneSettings) -> tuple[dict, Path]:
     split = load_split(  # bad sizes fail before the run folder is made
         settings.data_dir, settings.validation_size or start.validation_size, start.split_seed,
         settings.train_size)
+    require_test_files(settings.data_dir)  # missing ones fail before any training
     run_dir = layout.finetune_dir(settings.results_dir, study_name,
                                   settings.run or start.run)
     _prepare_run_dir(run_dir, settings)

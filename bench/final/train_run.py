@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.evidence.reproduction import Measured, Reference
+from bench.store import layout
 from bench.store.identity import Fidelity
-from mnist_cnn.data import load_split, load_test_set
+from mnist_cnn.data import load_split, load_test_set, require_test_files
 from mnist_cnn.metrics import measure_model
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.progress import progress_bar
@@ -44,6 +45,9 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
     use_available_cores()
     device = pick_device(run.device)
     split = load_split(run.data_dir, run.validation_size, run.settings.seed, run.train_size)
+    if run.test:
+        require_test_files(run.data_dir)  # missing ones fail before any training
+    out_dir = layout.make_folder(Path(results_dir) / "train")  # so does an unmakeable folder
     results = []
     for offset in range(run.repeats):
         settings = replace(run.settings, seed=run.settings.seed + offset)
@@ -96,8 +100,7 @@ def run_training(run: TrainRun, results_dir: Path) -> tuple[str, Path]:
            if check else {}),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = Path(results_dir) / "train" / f"run-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"run-{stamp}.json"
     path.write_text(json.dumps(run_record, indent=2))
     over = f" over {run.repeats} seeds" if run.repeats > 1 else ""
     seconds_text = (f"{run_record['training_seconds']:.1f} s of training per seed (max "

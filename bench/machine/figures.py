@@ -76,7 +76,13 @@ def run_figures(settings: FiguresSettings,
     from bench.machine.speed import run_speed_benchmark
     from mnist_cnn.train import pick_device
 
+    from mnist_cnn.data import load_split
+
     device = str(pick_device(settings.device))
+    search = settings.search()  # data the steps cannot load fail here, not as five failed steps
+    load_split(search.data_dir, search.validation_size, search.data_seed, search.train_size)
+    for folder in (Path(settings.out).parent, settings.results_dir):  # so do unmakeable outputs
+        layout.make_folder(folder)
     figures: dict[str, Any] = {"device": device, "machine": machine(),
                                "settings": _jsonable(asdict(settings)), "steps": {}}
 

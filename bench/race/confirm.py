@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from bench.store import schema
 from bench.store.curves import CurveTable, StoredCurve
+from bench.store.damage import check_curve_table
 from bench.store.reference import merge_shipped
 from bench.store.identity import Fidelity, fidelity_key
 from bench.store.studies import StudySource
@@ -99,6 +100,7 @@ def run_confirm(settings: ConfirmSettings) -> ConfirmOutcome:
     space = load_space(search.space)
     chosen, skipped = targets(study, space, search, settings)
     stored = study.user_attrs[schema.STUDY_ATTR_SETTINGS]
+    check_curve_table(search.curve_table_path)  # damaged: refused before the race is made
     confirm = optuna.create_study(study_name=confirm_name(name, settings.epochs, stored["epochs"]),
                                   storage=storage,
                                   direction="maximize", load_if_exists=True)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from bench.store import layout, schema
 from bench.store.artifacts import open_artifact_store, remove_superseded_weights
 from bench.store.curves import CurveTable
+from bench.store.damage import check_curve_table
 from bench.search.objective import Objective
 from bench.search.interrupt import SearchInterrupted, SignalGuard, exit_code
 from bench.search.settings import SearchSettings
@@ -100,10 +101,13 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
     pick_device(settings.device)
     split = load_split(settings.data_dir, settings.validation_size, settings.data_seed,
                        settings.train_size)
+    check_curve_table(settings.curve_table_path)  # damaged: refused before the study is made
     storage = search_storage(settings, space)
+    open_artifact_store(settings.artifact_location, create=False)  # a bad location fails here
+    study = open_study(settings, space, storage=storage)  # once here, before any worker starts
+    # made once a resume with other settings is refused
     artifacts = open_artifact_store(settings.artifact_location)
     CurveTable(settings.curve_table_path)
-    study = open_study(settings, space, storage=storage)  # once here, before any worker starts
     finished_before = len(counted_trials(study))
     started = time.perf_counter()
     started_at = datetime.now()  # the clock Optuna's storage stamps trials with

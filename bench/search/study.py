@@ -105,7 +105,7 @@ def search_storage(settings: SearchSettings, space: SearchSpace) -> optuna.stora
     """The storage of the search's study (for SQLite, its folder is made first)."""
     name = settings.name_for(space)
     if settings.storage is None:
-        layout.study_dir(settings.results_dir, name).mkdir(parents=True, exist_ok=True)
+        layout.make_folder(layout.study_dir(settings.results_dir, name))
     return open_storage(settings.storage_url(name), settings.heartbeat_interval,
                         settings.grace_period)
 

@@ -35,7 +35,8 @@ def weights_filename(trial_number: int) -> str:
 
 
 def open_artifact_store(location: str | Path, create: bool = True):
-    """The store at `location`: s3://bucket, gs://bucket, or a folder (made when `create`)."""
+    """The store at `location`: s3://bucket, gs://bucket, or a folder (made when `create`; a
+    file in its path is refused either way)."""
     text = str(location)
     if text.startswith(("s3://", "gs://")):
         scheme, bucket = text.split("://", 1)
@@ -55,6 +56,10 @@ def open_artifact_store(location: str | Path, create: bool = True):
             raise ArtifactStoreError(f"artifact store {text} needs {package}: "
                                      f"pip install {package}") from None
     folder = Path(text)
+    existing = next((path for path in (folder, *folder.absolute().parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():  # found before anything is made
+        raise ArtifactStoreError(f"cannot create artifact folder {folder}: {existing} is not a "
+                                 "folder")
     if create:
         try:
             folder.mkdir(parents=True, exist_ok=True)

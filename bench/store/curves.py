@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from bench.store import legacy, schema
+from bench.store.damage import check_curve_table
 from bench.store.identity import Fidelity, canonical, measurement_keys
 from mnist_cnn.model import CNNConfig
 from mnist_cnn.train import EpochRecord, best_validation_accuracy
@@ -78,6 +79,7 @@ class CurveTable:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_file():
             raise CurveTableError(f"curve table {self.path} is not a file")
+        check_curve_table(self.path)  # a damaged table is refused before anything writes to it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect(write=True) as connection:
@@ -87,7 +89,9 @@ class CurveTable:
                                           connection, config, Fidelity.from_record(fidelity),
                                           *rest))
                 _create(connection)
-                connection.execute(f"PRAGMA user_version = {schema.CURVES_SCHEMA_VERSION}")
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version != schema.CURVES_SCHEMA_VERSION:  # setting it again writes the file
+                    connection.execute(f"PRAGMA user_version = {schema.CURVES_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise CurveTableError(f"cannot use {self.path} as a curve table: {error}") from None
         except OSError as error:

@@ -35,6 +35,21 @@ def check_name(name: str, what: str = "study name") -> str:
     return name
 
 
+class FolderError(ValueError):
+    """An output folder that cannot be made (a file in its path, a read-only or virtual file
+    system): bad input, found before a command trains or writes anything else."""
+
+
+def make_folder(path: Path) -> Path:
+    """`path` made with its parents, or FolderError in one line."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FolderError(f"cannot create {path}: {error.strerror}") from None
+    return path
+
+
 def curve_table(results_dir: Path) -> Path:
     """The default curve table: searches record into it and replay from it."""
     return Path(results_dir) / "curves.db"

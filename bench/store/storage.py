@@ -19,6 +19,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from bench.store import layout
+from bench.store.damage import STUDY_ADVICE, STUDY_TABLES, check_sqlite_file, journal_damage
 
 STORAGE_ATTEMPTS = 4
 MAX_RETRY = 2  # a trial whose worker dies is run again at most this many times, then replaced
@@ -39,7 +40,13 @@ def storage_url(storage: str | None, results_dir: Path, study_name: str) -> str:
 
 def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                  grace_period: int = GRACE_PERIOD) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats: a killed worker's trial turns FAIL and is retried."""
+    """Optuna's RDB storage with heartbeats: a killed worker's trial turns FAIL and is retried.
+    A SQLite file that is there is checked whole first: a damaged one is refused, untouched."""
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        check_sqlite_file(make_url(url).database or "", "study database", STUDY_ADVICE,
+                          STUDY_TABLES)
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             return _rdb_storage(url, heartbeat_interval, grace_period)
@@ -62,6 +69,8 @@ def open_journal(path: Path) -> optuna.storages.JournalStorage:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except ValueError as error:  # a line that is not JSON (or text): Optuna cannot replay it
+        raise journal_damage(path, error) from None
     except OSError as error:
         raise StorageError(f"cannot open journal {path}: {error.strerror}") from None
 

@@ -15,6 +15,7 @@ import optuna
 from sqlalchemy.engine import make_url
 
 from bench.store import layout, schema
+from bench.store.damage import DamagedFile
 from bench.store.storage import hidden_url, open_journal, open_storage, storage_url
 
 LISTED = 6  # names a message lists before "and N more"
@@ -24,8 +25,8 @@ class StudyNotFound(ValueError):
     """The storage or the name points at no study: bad input."""
 
 
-class StudyUnreadable(ValueError):
-    """A study file that is there but cannot be read (damaged, or not Optuna's): bad input."""
+class StudyUnreadable(DamagedFile):
+    """A study file that is there but cannot be read (not Optuna's): bad input."""
 
 
 def short_list(names: list[str]) -> str:
@@ -165,6 +166,8 @@ class StudySource:
                               for name in sorted(optuna.get_all_study_names(storage))]
                     for study in loaded:  # read it all now: damage anywhere shows here
                         study.user_attrs, study.get_trials(deepcopy=False)
+                except DamagedFile:  # names the file and what to do already
+                    raise
                 except Exception as error:  # a damaged or foreign file: say which, in one line
                     raise StudyUnreadable(f"cannot read {layout.study_file(self.results_dir, folder)}: "
                                         f"{root_cause(error)} (move it aside to report the "
