@@ -35,8 +35,9 @@ from bench.evidence.working_effects import (RANDOM_SEED, cluster_interval, clust
 from bench.store.curves import curve_value
 from bench.store.identity import config_key
 
-__all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "SAME", "REGRET_METHOD", "BudgetChange", "budget_change", "network_seeds",
-           "network_key", "restricted", "step_changes", "transfer_regret"]
+__all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "REGRET_METHOD", "SAME", "BudgetChange",
+           "budget_change", "network_key", "network_seeds", "restricted", "step_changes",
+           "transfer_regret"]
 
 STEP = ["knob", "low_value", "high_value"]
 SAME, CHANGES, NOT_SHOWN = "same", "changes", "differs, change not shown"
@@ -156,14 +157,15 @@ def transfer_regret(short: dict[str, dict[int, float]],
 
 
 def budget_change(short_rows: list[dict[str, Any]], long_rows: list[dict[str, Any]],
-                  space: str = "faq") -> BudgetChange:
+                  space: str = "faq", long: ws.WholeSpace | None = None) -> BudgetChange:
     """The FAQ at both budgets over the long table's networks, and the short budget's ranking of
-    them (tau and held-out regret)."""
+    them (tau and held-out regret); `long`, when the caller has it, is the long table's
+    whole_space, not computed again."""
     long_seeds = network_seeds(long_rows)
     networks = set(long_seeds)
     short_kept = restricted(short_rows, networks)
     short_seeds = network_seeds(short_kept)
-    long = ws.whole_space(long_rows, space=space)
+    long = long or ws.whole_space(long_rows, space=space)
     short = ws.whole_space(short_kept, space=space)
     as_arrays = {name: {n: np.array(list(v.values())) for n, v in table.items()}
                  for name, table in (("short", short_seeds), ("long", long_seeds))}

@@ -12,6 +12,7 @@ import pandas as pd
 
 from bench.evidence import budget_change as bc
 from bench.evidence import overfitting as of
+from bench.evidence import whole_space as ws
 from bench.evidence.budgets import AGREEMENT_METHOD
 from bench.evidence.answers import KNOB_NAMES, capitalized
 from bench.report import reference_answers as answers
@@ -74,7 +75,7 @@ def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], sco
 
 
 def _epochs(rows: list[dict[str, Any]]) -> float:
-    kept, _ = bc.ws.one_fidelity(rows)
+    kept, _ = ws.one_fidelity(rows)
     return float(kept[0]["fidelity"]["train_settings"]["epochs"])
 
 

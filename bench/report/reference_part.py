@@ -38,10 +38,11 @@ def reference_part(results_dir: Path) -> ReferencePart:
     folded at the end); and, per two tables of the same networks at two budgets, the FAQ at both
     side by side, right after the shorter budget's answers."""
     part = ReferencePart()
+    spaces: dict[Path, ws.WholeSpace] = {}
     references = [(path, rows) for path in layout.reference_tables(results_dir)
                   if (rows := read_reference(path))]
     for path, rows in references:
-        space = ws.whole_space(rows, space=path.stem.split("-")[0])
+        space = spaces[path] = ws.whole_space(rows, space=path.stem.split("-")[0])
         effects = space.working
         best = answers.best_table(space)
         lead, claims = answers.lead(space), answers.claims_sentence(effects)
@@ -72,7 +73,8 @@ def reference_part(results_dir: Path) -> ReferencePart:
                     lines=[*details, Folded("Definitions", methods)], tables=shown[2:],
                     plots=whole_space_plots(space)))
     for (short, short_rows), (long, long_rows) in budgets.comparable(references):
-        change = bc.budget_change(short_rows, long_rows, space=long.stem.split("-")[0])
+        change = bc.budget_change(short_rows, long_rows, space=long.stem.split("-")[0],
+                                  long=spaces[long])
         sections, lines, table = budgets.budget_section(
             change, long_rows, f"{short.name} against {long.name}", long.name)
         name = f"reference_{long.stem.replace('-', '_')}_against_{short.stem.replace('-', '_')}"
