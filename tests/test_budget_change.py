@@ -106,6 +106,21 @@ def test_held_out_regret_chooses_on_the_other_seeds_and_scores_on_the_held_out_o
     assert regret.loc[0, "regret_pp"] == pytest.approx((0.97 - 0.95) * 100)
 
 
+def test_a_named_pick_is_scored_on_each_seed_against_the_best_chosen_on_the_others():
+    long = {"a": {0: 0.95, 1: 0.95, 2: 0.95}, "b": {0: 0.99, 1: 0.99, 2: 0.93},
+            "c": {0: 0.97, 1: 0.97, 2: 0.999}}
+    regret = bc.pick_regret({"the search's pick": "a", "never measured": "z"}, long)
+    assert list(regret["label"].unique()) == ["the search's pick"]  # z has no long runs
+    by_seed = regret.set_index("held_out_seed")
+    assert list(by_seed["long_best"]) == ["c", "c", "b"]  # chosen without the held-out seed
+    assert list(by_seed["regret_pp"]) == pytest.approx([2.0, 2.0, -2.0])
+    # the short table's best over every network it measured, not only the long table's
+    short = {"a": {0: 0.99, 1: 0.99, 2: 0.99}, "b": {0: 0.90, 1: 0.90, 2: 0.90},
+             "c": {0: 0.91, 1: 0.91, 2: 0.91}, "d": {0: 0.995, 1: 0.995, 2: 0.995}}
+    transfer = bc.transfer_regret(short, long)
+    assert (transfer["pick"] == "a").all() and (transfer["whole_best"] == "d").all()
+
+
 @pytest.mark.skipif(SLICE is None, reason="the ten-epoch slice is not measured yet")
 def test_the_shipped_tables_one_epoch_against_ten():
     change = bc.budget_change(read_reference(ROOT / "faq-cpu.jsonl"), read_reference(SLICE))

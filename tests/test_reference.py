@@ -166,9 +166,10 @@ SLICE = next((path for path in (REFERENCE.parent / SLICE_NAME,
 
 @pytest.mark.skipif(SLICE is None, reason="the ten-epoch slice is not measured yet")
 def test_the_ten_epoch_slice_holds_designed_configs_at_the_tutorial_training_as_its_manifest_says():
-    """Every row is one of the slice's 40 designed points at ten epochs of constant Adam 1e-3,
-    one evaluation an epoch with its training-subset scores, split 0; the manifest counts them,
-    and its status is "complete" exactly when every point has seeds 0, 1 and 2."""
+    """Every row is one of the slice's 40 designed points or 2 picked ones at ten epochs of
+    constant Adam 1e-3, one evaluation an epoch with its training-subset scores, split 0; the
+    manifest counts them, its status is "complete" exactly when every point has seeds 0, 1 and 2,
+    and the networks it names as picks are measured."""
     from collections import defaultdict
 
     from bench.benchmark.grid import valid_grid
@@ -176,12 +177,15 @@ def test_the_ten_epoch_slice_holds_designed_configs_at_the_tutorial_training_as_
     from bench.search.spaces import load_space
     from bench.store.identity import measurement_keys
 
-    settings = SearchSettings(space="faq-tutorial", epochs=10, evaluations_per_epoch=1)
-    points = valid_grid(load_space("faq-tutorial"), settings)
-    assert len(points) == 40
-    keys = {measurement_keys(config, Fidelity.of(train, 55_000, settings.validation_size, None,
-                                                 "cpu", 0))
-            for _, config, train in points}
+    keys = set()
+    for space, designed in (("faq-tutorial", 40), ("faq-tutorial-picks", 2)):
+        settings = SearchSettings(space=space, epochs=10, evaluations_per_epoch=1)
+        points = valid_grid(load_space(space), settings)
+        assert len(points) == designed
+        keys |= {measurement_keys(config, Fidelity.of(train, 55_000, settings.validation_size,
+                                                      None, "cpu", 0))
+                 for _, config, train in points}
+    assert len(keys) == 42  # the picks are not among the designed configs
     rows = read_reference(SLICE)
     manifest = json.loads(manifest_path(SLICE).read_text())
     assert manifest["rows"] == len(rows) > 0 and manifest["threads"] == [1]
@@ -194,3 +198,6 @@ def test_the_ten_epoch_slice_holds_designed_configs_at_the_tutorial_training_as_
         seeds[key].add(row["seed"])
     covered = all(SEEDS <= seeds.get(key, set()) for key in keys)
     assert covered == manifest["status"].startswith("complete"), manifest["status"]
+    for network in manifest.get("picks", {}).values():  # what the report gives a regret for
+        assert any(key.config == measurement_keys(network, rows[0]["fidelity"]).config
+                   for key in seeds)

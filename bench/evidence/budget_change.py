@@ -36,8 +36,8 @@ from bench.store.curves import curve_value
 from bench.store.identity import config_key
 
 __all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "REGRET_METHOD", "SAME", "BudgetChange",
-           "budget_change", "network_key", "network_seeds", "restricted", "step_changes",
-           "transfer_regret"]
+           "budget_change", "network_key", "network_seeds", "pick_regret", "restricted",
+           "step_changes", "transfer_regret"]
 
 STEP = ["knob", "low_value", "high_value"]
 SAME, CHANGES, NOT_SHOWN = "same", "changes", "differs, change not shown"
@@ -62,6 +62,8 @@ class BudgetChange:
     steps: pd.DataFrame  # per step: both effects, directions, answer, change_pp and interval
     agreement: dict[str, float]  # kendall_agreement of the two budgets' means
     regret: pd.DataFrame  # per held-out seed: the pick, the long best, their scores, regret_pp
+    picks: pd.DataFrame  # the same for each named pick (pick_regret), by its label
+    short_networks: int  # networks the short table measured (the long one's and others)
 
 
 def network_seeds(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
@@ -139,37 +141,76 @@ def _answer(short: int, long: int, change_low: float, change_high: float) -> str
 def transfer_regret(short: dict[str, dict[int, float]],
                     long: dict[str, dict[int, float]]) -> pd.DataFrame:
     """Per seed of the long table measured by every network in both: the short budget's best and
-    the long budget's best chosen on the other seeds, both scored on this one (regret in pp)."""
+    the long budget's best chosen on the other seeds, both scored on this one (regret in pp).
+    `whole_best` is the short budget's best over every network it measured, chosen alike: where
+    it is the pick, the pick is also the best of the whole short table."""
     networks = sorted(set(short) & set(long))
-    seeds = sorted(set.intersection(*(set(long[n]) for n in networks))) if networks else []
     rows = []
-    for held in seeds:
-        def chosen(table: dict[str, dict[int, float]]) -> str:
-            means = {n: np.mean([v for s, v in table[n].items() if s != held] or [np.nan])
-                     for n in networks}
-            return max((n for n in networks if not np.isnan(means[n])), key=means.get)
-        pick, best = chosen(short), chosen(long)
-        rows.append({"held_out_seed": held, "pick": pick, "long_best": best,
-                     "pick_score": long[pick][held], "long_best_score": long[best][held],
-                     "regret_pp": (long[best][held] - long[pick][held]) * 100})
-    return pd.DataFrame(rows, columns=["held_out_seed", "pick", "long_best", "pick_score",
-                                       "long_best_score", "regret_pp"])
+    for held in _held_out_seeds(networks, long):
+        row = _held_out_regret(_chosen(short, networks, held), networks, long, held)
+        rows.append({**row, "whole_best": _chosen(short, sorted(short), held)})
+    return pd.DataFrame(rows, columns=[*REGRET_COLUMNS, "whole_best"])
+
+
+def pick_regret(picks: dict[str, str], long: dict[str, dict[int, float]]) -> pd.DataFrame:
+    """Per named pick (label -> network key, chosen elsewhere, e.g. by a one-epoch search) and per
+    seed of the long table: the long budget's best chosen on the other seeds, both scored on this
+    one. A pick the long table did not measure at every seed gets no rows."""
+    networks = sorted(long)
+    rows = []
+    for label, pick in picks.items():
+        if pick not in long:
+            continue
+        for held in _held_out_seeds(networks, long):
+            if held in long[pick]:
+                rows.append({"label": label, **_held_out_regret(pick, networks, long, held)})
+    return pd.DataFrame(rows, columns=["label", *REGRET_COLUMNS])
+
+
+REGRET_COLUMNS = ["held_out_seed", "pick", "long_best", "pick_score", "long_best_score",
+                  "regret_pp"]
+
+
+def _held_out_seeds(networks: list[str], long: dict[str, dict[int, float]]) -> list[int]:
+    """The long table's seeds every one of `networks` has."""
+    return sorted(set.intersection(*(set(long[n]) for n in networks))) if networks else []
+
+
+def _chosen(table: dict[str, dict[int, float]], networks: list[str], held: int) -> str:
+    """The network with the highest mean over the seeds but `held`."""
+    means = {n: np.mean([v for s, v in table[n].items() if s != held] or [np.nan])
+             for n in networks}
+    return max((n for n in networks if not np.isnan(means[n])), key=means.get)
+
+
+def _held_out_regret(pick: str, networks: list[str], long: dict[str, dict[int, float]],
+                     held: int) -> dict[str, Any]:
+    """The pick scored on the held-out seed against the long best chosen on the other seeds."""
+    best = _chosen(long, networks, held)
+    return {"held_out_seed": held, "pick": pick, "long_best": best,
+            "pick_score": long[pick][held], "long_best_score": long[best][held],
+            "regret_pp": (long[best][held] - long[pick][held]) * 100}
 
 
 def budget_change(short_rows: list[dict[str, Any]], long_rows: list[dict[str, Any]],
-                  space: str = "faq", long: ws.WholeSpace | None = None) -> BudgetChange:
+                  space: str = "faq", long: ws.WholeSpace | None = None,
+                  picks: dict[str, dict[str, Any]] | None = None) -> BudgetChange:
     """The FAQ at both budgets over the long table's networks, and the short budget's ranking of
-    them (tau and held-out regret); `long`, when the caller has it, is the long table's
-    whole_space, not computed again."""
+    them (tau and held-out regret, also of each named pick: label -> network); `long`, when the
+    caller has it, is the long table's whole_space, not computed again."""
     long_seeds = network_seeds(long_rows)
     networks = set(long_seeds)
     short_kept = restricted(short_rows, networks)
-    short_seeds = network_seeds(short_kept)
+    short_all = network_seeds(short_rows)
+    short_seeds = {n: short_all[n] for n in networks if n in short_all}
     long = long or ws.whole_space(long_rows, space=space)
     short = ws.whole_space(short_kept, space=space)
     as_arrays = {name: {n: np.array(list(v.values())) for n, v in table.items()}
                  for name, table in (("short", short_seeds), ("long", long_seeds))}
     return BudgetChange(short=short, long=long, steps=step_changes(short, long),
                         agreement=kendall_agreement(as_arrays["short"], as_arrays["long"]),
-                        regret=transfer_regret(short_seeds, long_seeds))
+                        regret=transfer_regret(short_all, long_seeds),
+                        picks=pick_regret({label: config_key(network) for label, network
+                                           in (picks or {}).items()}, long_seeds),
+                        short_networks=len(short_all))
 

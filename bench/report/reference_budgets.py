@@ -19,7 +19,10 @@ from bench.report import reference_answers as answers
 from bench.report.page_parts import Folded, Section
 from bench.store.wording import counted
 
-__all__ = ["budget_section", "comparable", "side_by_side"]
+__all__ = ["END", "START", "budget_section", "budgets_markdown", "comparable", "side_by_side"]
+
+# The README's block of the FAQ at two budgets lies between these markers.
+START, END = "<!-- reference-budgets:start -->", "<!-- reference-budgets:end -->"
 
 
 def comparable(tables: list[tuple[Path, list[dict[str, Any]]]]
@@ -53,15 +56,14 @@ def side_by_side(change: bc.BudgetChange) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], scope: str,
-                   long_scope: str) -> tuple[list[Section], list[str], pd.DataFrame]:
+def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], short_name: str,
+                   long_name: str) -> tuple[list[Section], list[str], pd.DataFrame, str]:
     """The sections (the answers at both budgets, the ranking, the over-fitting claim), their
-    sentences (for summary.md) and the side-by-side table (for the CSV)."""
+    sentences (for summary.md), the side-by-side table (for the CSV) and the README's block."""
     table = side_by_side(change)
     short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
-    changed, ranking = _changed_sentence(change), [_agreement_sentence(change),
-                                                  _regret_sentence(change)]
-    overfitting = [answer.sentence() for answer in of.fc_overfitting(of.run_frame(long_rows))]
+    scope, long_scope = f"{short_name} against {long_name}", long_name
+    changed, ranking, overfitting = _sentences(change, long_rows)
     methods = [capitalized(bc.CHANGE_METHOD) + ".", capitalized(AGREEMENT_METHOD) + ".",
                capitalized(bc.REGRET_METHOD) + ".", "Over-fitting: " + of.METHOD + "."]
     sections = [
@@ -71,7 +73,40 @@ def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], sco
         Section(f"Does {short} rank what {long} find? ({scope})", lines=ranking),
         Section(f"Does a large FC layer over-fit? At {long} ({long_scope})",
                 lines=[*overfitting, Folded("Definitions", methods)])]
-    return sections, [changed, *ranking, *overfitting], table
+    markdown = budgets_markdown(change, table, (changed, ranking, overfitting),
+                                [short_name, long_name], long_rows)
+    return sections, [changed, *ranking, *overfitting], table, markdown
+
+
+def budgets_markdown(change: bc.BudgetChange, table: pd.DataFrame,
+                     sentences: tuple[str, list[str], list[str]], names: list[str],
+                     long_rows: list[dict[str, Any]]) -> str:
+    """The block the README's section on the two budgets is, between its markers: regenerate it
+    with `mnist-bench report` (reference_<long>_against_<short>_answers.md) and paste it.
+    `table` is side_by_side(change), `sentences` _sentences(change, long_rows), `names` the
+    short and long tables' file names."""
+    short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
+    (short_name, long_name), (changed, ranking, overfitting) = names, sentences
+    seeds = sorted({len(v) for v in bc.network_seeds(long_rows).values()})
+    lines = [START,
+             f"The same {len(change.long.configs)} networks at {short} ({short_name}) and at "
+             f"{long} ({long_name}), {'-'.join(map(str, seeds))} seeds each; each step's effect "
+             "among the networks that work at that budget, by the method above.", "",
+             f"| knob | step | {short}, pp (95% CI) | {long}, pp (95% CI) | change, pp (95% CI) "
+             "| answer |", "|---|---|---|---|---|---|"]
+    for _, row in table.iterrows():
+        lines.append(f"| {row['knob']} | {row['step']} | {row[f'{short}, pp']} | "
+                     f"{row[f'{long}, pp']} | {row['change, pp']} | {row['answer']} |")
+    lines += ["", *[f"- {line}" for line in (changed, *ranking, *overfitting)], END]
+    return "\n".join(lines) + "\n"
+
+
+def _sentences(change: bc.BudgetChange, long_rows: list[dict[str, Any]]
+               ) -> tuple[str, list[str], list[str]]:
+    """What changed, how far the short budget ranks the long one, and the over-fitting claim."""
+    ranking = [_agreement_sentence(change), _regret_sentence(change), *_pick_sentences(change)]
+    overfitting = [answer.sentence() for answer in of.fc_overfitting(of.run_frame(long_rows))]
+    return _changed_sentence(change), ranking, overfitting
 
 
 def _epochs(rows: list[dict[str, Any]]) -> float:
@@ -127,10 +162,32 @@ def _regret_sentence(change: bc.BudgetChange) -> str:
     short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
     if regret.empty:
         return f"Held-out regret at {long} of the {short} best: not measured (no seed in common)."
+    picks = "; ".join(sorted({_network(change, pick) for pick in regret["pick"]}))
+    whole = (f", also the {_adjective(change.short.epochs)} best of all "
+             f"{counted(change.short_networks, 'network')} measured"
+             if (regret["pick"] == regret["whole_best"]).all()
+             and change.short_networks > len(change.long.configs) else "")
+    return (f"The {_adjective(change.short.epochs)} best of these networks ({picks}{whole}) "
+            f"has a held-out regret at {long} of {_regret(regret)} against the "
+            f"{_adjective(change.long.epochs)} best.")
+
+
+def _pick_sentences(change: bc.BudgetChange) -> list[str]:
+    """One sentence per named pick (the manifest's `picks`) measured at the long budget."""
+    long = answers.budget(change.long.epochs)
+    return [f"{capitalized(label)} ({_network(change, rows['pick'].iloc[0])}) has a held-out "
+            f"regret at {long} of {_regret(rows)} against the "
+            f"{_adjective(change.long.epochs)} best."
+            for label, rows in change.picks.groupby("label", sort=False)]
+
+
+def _network(change: bc.BudgetChange, network: str) -> str:
     configs = change.long.configs.set_index(change.long.configs["config_key"].map(bc.network_key))
-    picks = sorted({answers.cell(configs.loc[pick], with_fc=True) for pick in regret["pick"]})
-    return (f"The {_adjective(change.short.epochs)} best of these networks ({'; '.join(picks)}) "
-            f"has a held-out regret at {long} of {regret['regret_pp'].mean():+.2f} pp against the "
-            f"{_adjective(change.long.epochs)} best (mean over "
+    return answers.cell(configs.loc[network], with_fc=True)
+
+
+def _regret(regret: pd.DataFrame) -> str:
+    """Mean regret over the held-out seeds, with their range."""
+    return (f"{regret['regret_pp'].mean():+.2f} pp (mean over "
             f"{counted(len(regret), 'held-out seed')}, {regret['regret_pp'].min():+.2f} to "
-            f"{regret['regret_pp'].max():+.2f}).")
+            f"{regret['regret_pp'].max():+.2f})")

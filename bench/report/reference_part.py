@@ -19,7 +19,7 @@ from bench.report import reference_budgets as budgets
 from bench.report.page_parts import Folded, Section
 from bench.report.whole_space_plots import whole_space_plots
 from bench.store import layout
-from bench.store.reference import read_reference
+from bench.store.reference import read_reference, reference_picks
 
 
 @dataclass
@@ -74,11 +74,12 @@ def reference_part(results_dir: Path) -> ReferencePart:
                     plots=whole_space_plots(space)))
     for (short, short_rows), (long, long_rows) in budgets.comparable(references):
         change = bc.budget_change(short_rows, long_rows, space=long.stem.split("-")[0],
-                                  long=spaces[long])
-        sections, lines, table = budgets.budget_section(
-            change, long_rows, f"{short.name} against {long.name}", long.name)
+                                  long=spaces[long], picks=reference_picks(long))
+        sections, lines, table, markdown = budgets.budget_section(change, long_rows, short.name,
+                                                                  long.name)
         name = f"reference_{long.stem.replace('-', '_')}_against_{short.stem.replace('-', '_')}"
         part.tables[name] = (sections[0].title, table)
+        part.files[f"{name}_answers.md"] = markdown
         part.answers += lines
         part.lead[1:1] = sections  # right after the short budget's answers
     return part

@@ -73,6 +73,17 @@ def manifest_path(path: Path) -> Path:
     return Path(path).with_suffix(MANIFEST_SUFFIX)
 
 
+def reference_picks(path: Path) -> dict[str, dict[str, Any]]:
+    """The networks a reference table's manifest names as picked elsewhere, label -> network
+    (e.g. what the default search picked at one epoch), so the report can give their regret at
+    the table's budget; none when the manifest has no `picks` or cannot be read."""
+    try:
+        manifest = json.loads(manifest_path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return dict(manifest.get("picks") or {})
+
+
 def read_reference(path: Path) -> list[dict[str, Any]]:
     """The rows of a reference file, as `CurveTable.add_rows` takes them."""
     try:
