@@ -9,6 +9,7 @@ from typing import Iterable
 import optuna
 import pandas as pd
 
+from bench.evidence import overfitting as of
 from bench.evidence.answers import headline, knob_answer, overfitting_answer
 from bench.evidence.budgets import Budget, agreement_table
 from bench.evidence.decisions import BETTER, EQUIVALENT, MARGIN, MIN_SEEDS, WORSE, Looks
@@ -67,7 +68,8 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
     budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), per_config,
                        heldout.get(fidelity, {}),
                        pairs, margin, selected_from, None if fidelity == main else selection,
-                       looks)
+                       looks, measured[(measured["fidelity_key"] == fidelity)
+                                       & ~measured["selection"]])
                for fidelity in [main, *others]]
     notes = []
     unranked = measured["fidelity_key"].nunique() - len(budgets)
@@ -93,8 +95,9 @@ def race_looks(studies: list[optuna.Study]) -> Looks:
 
 def _budget(fidelity: str, epochs: float, per_config: pd.DataFrame, heldout: dict,
             pairs: pd.DataFrame, margin: float, selected_from: int, selection: pd.Series | None,
-            looks: Looks) -> Budget:
-    """One budget's configs against its best, and its FAQ answers. `selection`: the search's
+            looks: Looks, runs: pd.DataFrame) -> Budget:
+    """One budget's configs against its best, its FAQ answers and, at two or more epochs, the
+    over-fitting claim judged on its held-out `runs` (measurements). `selection`: the search's
     values at the main budget, for a budget the search did not measure (confirm --epochs)."""
     frame = per_config[per_config["fidelity_key"] == fidelity].reset_index(drop=True)
     if selection is not None:
@@ -109,7 +112,11 @@ def _budget(fidelity: str, epochs: float, per_config: pd.DataFrame, heldout: dic
     answers = [line for knob in KNOBS
                for line in knob_answer(knob, own[own["knob"] == knob] if len(own) else own)]
     answers += overfitting_answer(own[own["knob"] == "fc_width"] if len(own) else own)
-    return Budget(fidelity, epochs, ranked, headline(ranked, selected_from), answers)
+    budget = Budget(fidelity, epochs, ranked, headline(ranked, selected_from), answers)
+    if epochs >= of.MIN_EPOCHS:
+        scored = of.measured_runs(runs)
+        budget.fc_overfitting, budget.scored_runs = of.fc_overfitting(scored), len(scored)
+    return budget
 
 
 DECIDED = (BETTER, EQUIVALENT, WORSE)

@@ -94,7 +94,8 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
 
     headline = _summary_lines(studies, evidence) if studies else []
     verdicts = bench.verdicts if bench is not None else []
-    answers = [*evidence.answers, *budgets.agreement_sentences(evidence)] if evidence else []
+    answers = ([*evidence.answers, *budgets.agreement_sentences(evidence),
+                *budgets.overfitting_sentences(evidence)] if evidence else [])
     out.files.append(_write(out.out_dir / "summary.md",
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
