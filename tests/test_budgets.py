@@ -175,14 +175,14 @@ def test_a_longer_budget_answers_the_overfitting_claim_on_its_runs_paired_along_
     assert evidence.budgets[0].fc_overfitting == []
     twelve = evidence.budgets[1]
     gap, late = twelve.fc_overfitting
-    assert twelve.scored_runs == 30  # five configs, six seeds; FC 128/256/512 share a base
     assert gap.verdict == of.SUPPORTED and (gap.bases, gap.seeds, gap.pairs, gap.runs) == (
         1, 6, 12, 18)
     assert ((gap.steps["estimate"] - 0.01).abs() < 0.003).all()
     assert list(gap.steps["pairs"]) == [6, 6]
     assert late.verdict == of.UNDECIDED  # flat accuracy, but one base gives no interval
     lines = budgets.overfitting_sentences(evidence)
-    assert lines == [gap.sentence("12 epochs"), late.sentence("12 epochs")]
+    assert lines == twelve.overfitting == [gap.sentence("12 epochs"), late.sentence("12 epochs")]
+    assert all(line in twelve.answers for line in lines)  # the budget's FAQ answers: one method
     assert lines[0].startswith(
         "At 12 epochs, the claim \"a large FC layer overfits\", judged by the generalization gap "
         "at the last epoch (validation loss minus training-subset loss): supported (1 base, "
@@ -212,11 +212,11 @@ def test_a_longer_budget_without_fc_pairs_says_so_in_one_line():
                             train_subset_loss=None if params["fc_width"] == 128 else 0.02)
     evidence = gather([search, twelve])
     assert [b.epochs for b in evidence.budgets] == [1, 12]
-    assert evidence.budgets[1].fc_overfitting == [] and evidence.budgets[1].scored_runs == 6
+    assert evidence.budgets[1].fc_overfitting == []
     assert budgets.overfitting_sentences(evidence) == [
         "At 12 epochs, the claim \"a large FC layer overfits\": not measured (no two of its 6 "
         "runs with a training-subset score share a base config and a seed at neighbouring FC "
-        "widths)."]
+        "widths; 2 other runs recorded before the subset was scored)."]
     section = budgets.budgets_section(evidence)
     assert budgets.overfitting_sentences(evidence)[0] in section.lines
     assert not any(isinstance(line, Folded) and line.label == "Definitions"

@@ -37,7 +37,7 @@ class Budget:
     headline: list[str]
     answers: list[str]
     fc_overfitting: list[FcOverfitting] = field(default_factory=list)  # [] without an FC pair
-    scored_runs: int = 0  # held-out runs whose curves scored the training subset
+    overfitting: list[str] = field(default_factory=list)  # the claim in words (also in answers)
 
 
 def kendall_agreement(first: dict[str, np.ndarray], second: dict[str, np.ndarray],

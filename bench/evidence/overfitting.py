@@ -235,10 +235,18 @@ class FcOverfitting:
                 f"({self.counts()}): {found} ({numbers}).")
 
 
-def unmeasured_sentence(at: str, runs: int) -> str:
-    """The one line for a budget whose runs hold no FC-width pair."""
-    return (f"{_claim(at)}: not measured (no two of its {counted(runs, 'run')} with a "
-            "training-subset score share a base config and a seed at neighbouring FC widths).")
+def unmeasured_sentence(at: str, runs: int, scored: int) -> str:
+    """The one line for a budget whose `runs` (`scored` of them with a training-subset score)
+    hold no FC-width pair."""
+    if not scored:
+        why = (f"none of its {counted(runs, 'run')} scored the training subset: recorded before "
+               "it was measured; rerun confirm")
+    else:
+        why = (f"no two of its {counted(scored, 'run')} with a training-subset score share a base "
+               "config and a seed at neighbouring FC widths" + (
+                   f"; {counted(runs - scored, 'other run')} recorded before the subset was "
+                   "scored" if scored < runs else ""))
+    return f"{_claim(at)}: not measured ({why})."
 
 
 def _claim(at: str) -> str:

@@ -94,17 +94,10 @@ def agreement_sentences(evidence: Evidence) -> list[str]:
 
 
 def overfitting_sentences(evidence: Evidence) -> list[str]:
-    """The over-fitting claim at each other budget than the main one (whose FAQ answers hold
-    it) of two or more epochs, judged on its held-out runs paired along FC width
-    (bench.evidence.overfitting), or one line saying it has no such pair."""
-    lines = []
-    for budget in evidence.budgets[1:]:
-        if budget.epochs < of.MIN_EPOCHS:
-            continue
-        at = epochs_label(budget.epochs)
-        lines += ([answer.sentence(at) for answer in budget.fc_overfitting]
-                  or [of.unmeasured_sentence(at, budget.scored_runs)])
-    return lines
+    """The over-fitting claim at each budget of two or more epochs but the main one (whose FAQ
+    answers hold it), judged on its held-out runs paired along FC width."""
+    return [line for budget in evidence.budgets[1:] if budget.epochs >= of.MIN_EPOCHS
+            for line in budget.overfitting]
 
 
 def budgets_section(evidence: Evidence) -> Section | None:

@@ -181,7 +181,9 @@ def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
                 faq_forest(pairs),
                 accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)])],
             "faq answers": [Section(
-                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_key"].iloc[0]),
+                "FAQ answers", lines=glance.knob_answers(
+                    pairs, ranked["fidelity_key"].iloc[0],
+                    {budget.fidelity_key: budget.overfitting for budget in evidence.budgets}),
                 tables=[(f"{named['faq'][0]} (every column in faq.csv)",
                          glance.faq_columns(pairs))])],
             "budgets": [budgets_section] if budgets_section else [],
