@@ -3,11 +3,14 @@ held-out seeds, and the agreement between budgets measured with an interval."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import optuna
 import pytest
 
 from bench.evidence.budgets import kendall_agreement
+from bench.evidence import overfitting as of
 from bench.evidence.decisions import WORSE
 from bench.evidence.gather import gather
 from bench.store import schema
@@ -49,9 +52,11 @@ def test_unrelated_rankings_are_called_agreeing_or_reversed_in_at_most_5_percent
     assert called / 300 <= 0.05
 
 
-def two_budgets(rng: np.random.Generator):
+def two_budgets(rng: np.random.Generator, subset_loss: Callable[[int], float] | None = None):
     """A search at one epoch, confirm at one epoch and at twelve (6 held-out seeds each): at
-    twelve epochs FC 512 (the search's pick) falls 0.5 pp behind FC 256 (BEST)."""
+    twelve epochs FC 512 (the search's pick) falls 0.5 pp behind FC 256 (BEST). With
+    `subset_loss`, the twelve-epoch curves scored the training subset at `subset_loss(fc)`, plus
+    noise (the gap: 0.06 minus it); without, they predate that."""
     search = optuna.create_study(study_name="s", direction="maximize")
     search.set_user_attr(schema.STUDY_ATTR_SETTINGS, {"epochs": 1})
     one = optuna.create_study(study_name="s-confirm", direction="maximize")
@@ -64,7 +69,9 @@ def two_budgets(rng: np.random.Generator):
         add_measurement(search, params, 0, mean_one + 0.002)  # the seed that selected it
         for seed in range(1, 7):
             add_measurement(one, params, seed, mean_one + rng.normal(0, 0.0005))
-            add_measurement(twelve, params, seed, mean_twelve + rng.normal(0, 0.0005), epochs=12)
+            add_measurement(twelve, params, seed, mean_twelve + rng.normal(0, 0.0005), epochs=12,
+                            train_subset_loss=None if subset_loss is None else
+                            subset_loss(params["fc_width"]) + rng.normal(0, 0.001))
     return gather([search, one, twelve])
 
 
@@ -132,14 +139,20 @@ def test_the_report_shows_the_budgets_side_by_side_and_every_sentence_agrees():
     assert section is not None and len(section.tables) == 3
 
 
-def test_a_budget_confirmed_alone_is_ranked_and_its_agreement_is_not_measured():
-    """confirm --epochs 12 before any confirm at the search's budget: the race's own gather (the
-    search and the twelve-epoch study only) must rank the new budget, with no agreement to give."""
-    rng = np.random.default_rng(2)
+def search_and_twelve() -> tuple[optuna.Study, optuna.Study]:
+    """An empty search at one epoch and its empty confirm at twelve."""
     search = optuna.create_study(study_name="s", direction="maximize")
     search.set_user_attr(schema.STUDY_ATTR_SETTINGS, {"epochs": 1})
     twelve = optuna.create_study(study_name="s-epochs12-confirm", direction="maximize")
     twelve.set_user_attr(schema.STUDY_ATTR_CONFIRM, "s")
+    return search, twelve
+
+
+def test_a_budget_confirmed_alone_is_ranked_and_its_agreement_is_not_measured():
+    """confirm --epochs 12 before any confirm at the search's budget: the race's own gather (the
+    search and the twelve-epoch study only) must rank the new budget, with no agreement to give."""
+    rng = np.random.default_rng(2)
+    search, twelve = search_and_twelve()
     for params in CONFIGS:
         add_measurement(search, params, 0, 0.985 + rng.normal(0, 0.001))
     for params in CONFIGS[:2]:  # fewer measurements than the search: its budget stays the main one
@@ -148,3 +161,63 @@ def test_a_budget_confirmed_alone_is_ranked_and_its_agreement_is_not_measured():
     evidence = gather([search, twelve])
     assert [b.epochs for b in evidence.budgets] == [1, 12]
     assert evidence.agreement.iloc[0]["configs"] == 0 and np.isnan(evidence.agreement.iloc[0]["tau"])
+
+
+def test_a_longer_budget_answers_the_overfitting_claim_on_its_runs_paired_along_fc_width():
+    """At twelve epochs FC 128 -> 256 -> 512 of one base, six seeds each, with a gap planted to
+    grow 0.01 a doubling: the claim is supported there, named with its budget and n, in the
+    budgets section and the sentences summary.md takes; one epoch judges nothing."""
+    from bench.report import budgets
+    from bench.report.page_parts import Folded
+
+    evidence = two_budgets(np.random.default_rng(1),
+                           subset_loss=lambda fc: 0.05 - 0.01 * np.log2(fc / 128))
+    assert evidence.budgets[0].fc_overfitting == []
+    twelve = evidence.budgets[1]
+    gap, late = twelve.fc_overfitting
+    assert gap.verdict == of.SUPPORTED and (gap.bases, gap.seeds, gap.pairs, gap.runs) == (
+        1, 6, 12, 18)
+    assert ((gap.steps["estimate"] - 0.01).abs() < 0.003).all()
+    assert list(gap.steps["pairs"]) == [6, 6]
+    assert late.verdict == of.UNDECIDED  # flat accuracy, but one base gives no interval
+    lines = budgets.overfitting_sentences(evidence)
+    assert lines == twelve.overfitting == [gap.sentence("12 epochs"), late.sentence("12 epochs")]
+    assert all(line in twelve.answers for line in lines)  # the budget's FAQ answers: one method
+    assert lines[0].startswith(
+        "At 12 epochs, the claim \"a large FC layer overfits\", judged by the generalization gap "
+        "at the last epoch (validation loss minus training-subset loss): supported (1 base, "
+        "6 seeds, 12 pairs of 18 runs): it grows with FC width")
+    section = budgets.budgets_section(evidence)
+    assert all(line in section.lines for line in lines)
+    (definitions,) = [line for line in section.lines
+                      if isinstance(line, Folded) and line.label == "Definitions"]
+    assert definitions.lines == ["Over-fitting: " + of.METHOD + "."]
+
+
+def test_a_longer_budget_without_fc_pairs_says_so_in_one_line():
+    """Twelve epochs of three bases with one FC width each, and FC 128 of one of them only in
+    curves from before the training subset was scored: no pair to judge, said in one line that
+    counts the scored runs; no method to define."""
+    from bench.report import budgets
+    from bench.report.page_parts import Folded
+
+    rng = np.random.default_rng(3)
+    search, twelve = search_and_twelve()
+    for params in CONFIGS:
+        for seed in (0, 10):  # more measurements than at twelve: the search's budget is the main
+            add_measurement(search, params, seed, 0.985 + rng.normal(0, 0.001))
+    for params in CONFIGS[:4]:  # kernel 3, 7 and 5 at FC 256, and kernel 5 at FC 128
+        for seed in (1, 2):
+            add_measurement(twelve, params, seed, 0.99 + rng.normal(0, 0.001), epochs=12,
+                            train_subset_loss=None if params["fc_width"] == 128 else 0.02)
+    evidence = gather([search, twelve])
+    assert [b.epochs for b in evidence.budgets] == [1, 12]
+    assert evidence.budgets[1].fc_overfitting == []
+    assert budgets.overfitting_sentences(evidence) == [
+        "At 12 epochs, the claim \"a large FC layer overfits\": not measured (no two of its 6 "
+        "runs with a training-subset score share a base config and a seed at neighbouring FC "
+        "widths; 2 other runs recorded before the subset was scored)."]
+    section = budgets.budgets_section(evidence)
+    assert budgets.overfitting_sentences(evidence)[0] in section.lines
+    assert not any(isinstance(line, Folded) and line.label == "Definitions"
+                   for line in section.lines)

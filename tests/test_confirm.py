@@ -295,3 +295,36 @@ def test_confirm_at_another_budget_is_a_study_and_a_budget_of_its_own(results):
     # three configs are too few for a rank correlation (bench.evidence.budgets.MIN_CONFIGS)
     assert ("Rank agreement between 1 epoch and 2 epochs: not measured (3 configs have 2+ "
             "held-out seeds at both; it needs 5)") in summary
+
+
+def test_confirm_at_two_epochs_judges_the_overfitting_claim_on_its_fc_pairs(results):
+    """`confirm --epochs 2` with its sweep measures the best's FC neighbours on the same held-out
+    seeds: the report judges the over-fitting claim at 2 epochs on those pairs, naming the
+    budget, bases, seeds and pairs, with each step's estimate from the trials' own curves."""
+    import json
+
+    done = run("confirm", "--results-dir", str(results), "--top", "1", "--max-seeds", "2",
+               "--epochs", "2")
+    assert done.returncode == 0, done.stderr
+    runs = {}  # base -> {(fc width, seed): last gap}, from the trials' curves
+    for trial in load(results, STUDY + "-epochs2-confirm").get_trials(
+            states=(TrialState.COMPLETE,)):
+        config = trial.user_attrs[schema.ATTR_CONFIG]
+        last = [r for r in trial.user_attrs[schema.ATTR_LEARNING_CURVE] if not r["interim"]][-1]
+        base = json.dumps({k: v for k, v in config.items() if k != "fc_width"}, sort_keys=True)
+        runs.setdefault(base, {})[config["fc_width"], trial_seed(trial)] = (
+            last["validation_loss"] - last["train_subset_loss"])
+    (paired,) = [by_run for by_run in runs.values() if len({w for w, _ in by_run}) > 1]
+    widths, seeds = sorted({w for w, _ in paired}), sorted({s for _, s in paired})
+    assert len(paired) == len(widths) * len(seeds) and len(seeds) == 2
+    report = run("report", str(results))
+    assert report.returncode == 0, report.stderr
+    summary = (results / "report" / "summary.md").read_text()
+    (line,) = [line for line in summary.splitlines() if line.startswith(
+        "- At 2 epochs, the claim \"a large FC layer overfits\", judged by the generalization gap")]
+    pairs = (len(widths) - 1) * len(seeds)
+    assert f"(1 base, 2 seeds, {pairs} pairs of {len(paired)} runs)" in line
+    for low, high in zip(widths, widths[1:]):
+        step = sum(paired[high, s] - paired[low, s] for s in seeds) / 2  # Hodges-Lehmann of two
+        assert f"FC {low} -> {high}: {step:+.4f} (no interval from one base, 2 pairs" in line
+    assert "At 2 epochs, the claim" in (results / "report" / "index.html").read_text()

@@ -16,7 +16,7 @@ from scipy import stats
 
 from bench.store import schema
 from bench.evidence.answers import (NO_EFFECT, SUPPORTED, UNDECIDED, claim_verdict, knob_answer,
-                                   overfitting_answer, pair_sentence)
+                                   pair_sentence)
 from bench.evidence.decisions import EQUIVALENT, MARGIN, WORSE
 from bench.evidence.measurements import KNOBS, measurements
 from bench.evidence.statistics import (config_statistics, decide_pairs, knob_pairs,
@@ -247,17 +247,24 @@ def fc_study(train_subset_losses: dict[int, float] | None) -> optuna.Study:
     return study
 
 
-def test_the_overfitting_claim_is_judged_by_the_training_subset_gap_or_not_at_all():
-    larger_gap = overfitting_answer(pairs_of(fc_study({256: 0.03, 512: 0.01}), "fc_width"))
-    assert len(larger_gap) == 1 and f"overfits\" is {SUPPORTED}" in larger_gap[0]
-    assert ("validation loss minus the loss on a fixed subset of 1,000 training images, at the "
-            "end of training") in larger_gap[0]
-    assert "FC 256 -> 512: gap +0.02" in larger_gap[0]
-    old = overfitting_answer(pairs_of(fc_study(None), "fc_width"))
-    assert old == ["FC width and over-fitting: the tutorial's claim \"a large FC layer overfits\" "
-                   "is not judged: FC 256 -> 512 at 2 epochs: not measured: curves recorded "
-                   "before the training-subset evaluation; rerun confirm."]
-
+def test_the_overfitting_claim_is_judged_on_runs_paired_along_fc_width_or_not_at_all():
+    """At two epochs a budget's FAQ answers judge the claim as bench.evidence.overfitting does
+    (one method at every budget of 2+ epochs); curves from before the training subset was scored
+    are named, not judged."""
+    budget = gather([fc_study({256: 0.03, 512: 0.01})]).budgets[0]
+    gap, _ = budget.fc_overfitting
+    assert budget.overfitting == [answer.sentence("2 epochs") for answer in budget.fc_overfitting]
+    assert all(line in budget.answers for line in budget.overfitting)
+    assert budget.overfitting[0].startswith(
+        "At 2 epochs, the claim \"a large FC layer overfits\", judged by the generalization gap "
+        "at the last epoch (validation loss minus training-subset loss): ")
+    assert "(1 base, 4 seeds, 4 pairs of 8 runs)" in budget.overfitting[0]
+    assert gap.steps.iloc[0]["estimate"] == pytest.approx(0.02, abs=0.003)  # 0.05 - 0.03
+    old = gather([fc_study(None)]).budgets[0]
+    assert old.fc_overfitting == [] and old.overfitting == [
+        "At 2 epochs, the claim \"a large FC layer overfits\": not measured (none of its 8 runs "
+        "scored the training subset: recorded before it was measured; rerun confirm)."]
+    assert old.overfitting[0] in old.answers
 
 
 def test_decisions_pay_for_the_looks_the_confirm_race_planned():

@@ -52,8 +52,13 @@ def test_a_knob_without_pairs_is_untested_and_a_budget_is_named():
                                                                     "supported (")
 
 
+def overfitting(evidence) -> dict[str, list[str]]:
+    return {budget.fidelity_key: budget.overfitting for budget in evidence.budgets}
+
+
 def test_each_knob_line_is_followed_by_its_full_sentences_folded(evidence):
-    items = glance.knob_answers(evidence.pairs, evidence.ranked["fidelity_key"].iloc[0])
+    items = glance.knob_answers(evidence.pairs, evidence.ranked["fidelity_key"].iloc[0],
+                                overfitting(evidence))
     lines, folds = items[::2], items[1::2]
     assert all(isinstance(line, str) for line in lines) and len(lines) == 5
     assert all(isinstance(fold, Folded) for fold in folds)
@@ -62,6 +67,7 @@ def test_each_knob_line_is_followed_by_its_full_sentences_folded(evidence):
     assert lines[1].startswith("Conv stride: supported (")  # the planted -0.8 pp
     assert folds[1].lines == knob_answer("stride", stride)
     assert folds[4].lines[-1].startswith("FC width and over-fitting")
+    assert folds[4].lines[-1] == evidence.budgets[0].overfitting[-1]  # one epoch: not judged
 
 
 def test_summary_is_three_short_lines_from_the_ranked_configs(evidence):
@@ -111,7 +117,8 @@ def test_pairs_of_another_budget_get_lines_of_their_own_after_the_main_ones(evid
     main = evidence.pairs["fidelity_key"].iloc[0]
     longer = evidence.pairs[evidence.pairs["knob"] == "stride"].assign(fidelity_key="twelve",
                                                                        budget_epochs=12.0)
-    items = glance.knob_answers(pd.concat([evidence.pairs, longer], ignore_index=True), main)
+    items = glance.knob_answers(pd.concat([evidence.pairs, longer], ignore_index=True), main,
+                                overfitting(evidence))
     lines = items[::2]
     assert len(lines) == 5 + 1  # every knob at the main budget; only stride was measured at 12
     assert lines[1].startswith("Conv stride at 1 epoch: supported (")

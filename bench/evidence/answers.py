@@ -167,37 +167,15 @@ def knob_answer(knob: str, pairs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def overfitting_answer(fc_pairs: pd.DataFrame) -> list[str]:
-    """The over-fitting claim, judged only at budgets of two or more epochs: in one epoch every
-    batch is unseen, so the training loss is no measure of fitting the training set. The gap is
-    measured on a fixed training subset; pairs whose curves predate that are named, not judged."""
+def one_epoch_overfitting(fc_pairs: pd.DataFrame) -> list[str]:
+    """The over-fitting claim at a budget under two epochs where FC pairs were measured: not
+    judged, for in one epoch every batch is unseen, so the training loss is no measure of
+    fitting the training set (from two epochs bench.evidence.overfitting judges it)."""
     if fc_pairs.empty:
         return []
-    judged = fc_pairs[fc_pairs["budget_epochs"].fillna(1) >= 2]
-    if judged.empty:
-        return [f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" cannot be "
-                "judged at one epoch (every training batch is new, so there is no gap between "
-                "seen and unseen data to measure); confirm at two or more epochs to judge it."]
-    measured = judged[judged["gap_difference"].notna()]
-    unmeasured = judged[judged["gap_difference"].isna()]
-    claim = f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" is"
-    not_measured = (", ".join(f"FC {row['low_value']} -> {row['high_value']} at "
-                              f"{row['budget_epochs']:g} epochs"
-                              for _, row in unmeasured.iterrows())
-                    + ": not measured: curves recorded before the training-subset evaluation; "
-                    "rerun confirm.")
-    if measured.empty:
-        return [f"{claim} not judged: {not_measured}"]
-    verdict = claim_verdict([{1: decisions.BETTER, -1: decisions.WORSE}.get(e, decisions.UNDECIDED)
-                             for e in measured["gap_effect"]], +1)
-    images = " or ".join(f"{n:,.0f}" for n in sorted(set(measured["gap_images"].dropna())))
-    lines = [f"{claim} {verdict} by the gap, validation loss minus the loss on a fixed subset of "
-             f"{images} training images, at the end of training ("
-             + "; ".join(f"FC {row['low_value']} -> {row['high_value']}: gap "
-                         f"{row['gap_difference']:+.4f} (95% CI {row['gap_ci_low']:+.4f} to "
-                         f"{row['gap_ci_high']:+.4f}, {row['budget_epochs']:g} epochs)"
-                         for _, row in measured.iterrows()) + ")."]
-    return lines + ([not_measured] if len(unmeasured) else [])
+    return [f"FC width and over-fitting: the tutorial's claim \"{OVERFIT_CLAIM}\" cannot be "
+            "judged at one epoch (every training batch is new, so there is no gap between "
+            "seen and unseen data to measure); confirm at two or more epochs to judge it."]
 
 
 def claim_verdict(decided: list[str], direction: int) -> str:

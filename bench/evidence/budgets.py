@@ -5,7 +5,7 @@ p-value, and only over 5+ configs: under that, unrelated rankings read as agreem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from scipy import stats
 
 from bench.evidence.answers import describe
 from bench.evidence.decisions import MIN_SEEDS
+from bench.evidence.overfitting import FcOverfitting
 
 RESAMPLES = 2000
 PERMUTATIONS = 9999  # every pairing (an exact p-value) up to 7 configs, a random 9,999 above
@@ -27,13 +28,16 @@ AGREEMENT_METHOD = ("Kendall's tau-b between the budgets' held-out means, over t
 @dataclass
 class Budget:
     """The evidence at one budget (fidelity): its configs ranked against its best, the one to
-    use, and the FAQ verdicts, each decided on that budget's held-out seeds only."""
+    use, the FAQ verdicts, each decided on that budget's held-out seeds only, and at two or more
+    epochs the over-fitting claim judged on those seeds' runs paired along FC width."""
 
     fidelity_key: str
     epochs: float
     ranked: pd.DataFrame
     headline: list[str]
     answers: list[str]
+    fc_overfitting: list[FcOverfitting] = field(default_factory=list)  # [] without an FC pair
+    overfitting: list[str] = field(default_factory=list)  # the claim in words (also in answers)
 
 
 def kendall_agreement(first: dict[str, np.ndarray], second: dict[str, np.ndarray],

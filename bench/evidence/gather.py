@@ -9,14 +9,15 @@ from typing import Iterable
 import optuna
 import pandas as pd
 
-from bench.evidence.answers import headline, knob_answer, overfitting_answer
+from bench.evidence import overfitting as of
+from bench.evidence.answers import headline, knob_answer, one_epoch_overfitting
 from bench.evidence.budgets import Budget, agreement_table
 from bench.evidence.decisions import BETTER, EQUIVALENT, MARGIN, MIN_SEEDS, WORSE, Looks
 from bench.evidence.measurements import measurements
 from bench.evidence.statistics import config_statistics, decide_pairs, knob_pairs, rank_against_best
 from bench.store import schema
 from bench.store.identity import KNOBS
-from bench.store.wording import counted, points
+from bench.store.wording import counted, epochs_label, points
 
 
 @dataclass
@@ -67,7 +68,8 @@ def gather(studies: Iterable[optuna.Study], margin: float = MARGIN) -> Evidence 
     budgets = [_budget(fidelity, float(epochs.get(fidelity) or 0), per_config,
                        heldout.get(fidelity, {}),
                        pairs, margin, selected_from, None if fidelity == main else selection,
-                       looks)
+                       looks, measured[(measured["fidelity_key"] == fidelity)
+                                       & ~measured["selection"]])
                for fidelity in [main, *others]]
     notes = []
     unranked = measured["fidelity_key"].nunique() - len(budgets)
@@ -93,8 +95,9 @@ def race_looks(studies: list[optuna.Study]) -> Looks:
 
 def _budget(fidelity: str, epochs: float, per_config: pd.DataFrame, heldout: dict,
             pairs: pd.DataFrame, margin: float, selected_from: int, selection: pd.Series | None,
-            looks: Looks) -> Budget:
-    """One budget's configs against its best, and its FAQ answers. `selection`: the search's
+            looks: Looks, runs: pd.DataFrame) -> Budget:
+    """One budget's configs against its best, its FAQ answers and, at two or more epochs, the
+    over-fitting claim judged on its held-out `runs` (measurements). `selection`: the search's
     values at the main budget, for a budget the search did not measure (confirm --epochs)."""
     frame = per_config[per_config["fidelity_key"] == fidelity].reset_index(drop=True)
     if selection is not None:
@@ -108,8 +111,25 @@ def _budget(fidelity: str, epochs: float, per_config: pd.DataFrame, heldout: dic
     own = pairs[pairs["fidelity_key"] == fidelity] if len(pairs) else pairs
     answers = [line for knob in KNOBS
                for line in knob_answer(knob, own[own["knob"] == knob] if len(own) else own)]
-    answers += overfitting_answer(own[own["knob"] == "fc_width"] if len(own) else own)
-    return Budget(fidelity, epochs, ranked, headline(ranked, selected_from), answers)
+    judged, overfitting = _overfitting(epochs, runs,
+                                       own[own["knob"] == "fc_width"] if len(own) else own)
+    return Budget(fidelity, epochs, ranked, headline(ranked, selected_from),
+                  answers + overfitting, judged, overfitting)
+
+
+def _overfitting(epochs: float, runs: pd.DataFrame, fc_pairs: pd.DataFrame
+                 ) -> tuple[list[of.FcOverfitting], list[str]]:
+    """The over-fitting claim at a budget, judged on its held-out `runs` paired along FC width
+    from two epochs on, and in words: the verdicts, one line where no FC pair was measured, or
+    (under two epochs, where FC pairs were) why it cannot be judged."""
+    if epochs < of.MIN_EPOCHS:
+        return [], one_epoch_overfitting(fc_pairs)
+    if runs.empty:  # no held-out seed yet: the FAQ answers say to run confirm
+        return [], []
+    scored = of.measured_runs(runs)
+    judged, at = of.fc_overfitting(scored), epochs_label(epochs)
+    return judged, ([answer.sentence(at) for answer in judged]
+                    or [of.unmeasured_sentence(at, len(runs), len(scored))])
 
 
 DECIDED = (BETTER, EQUIVALENT, WORSE)

@@ -26,7 +26,7 @@ from bench.store.identity import (KNOBS, config_key, fidelity_key, config_of,
 COLUMNS = ["fidelity_key", "config_key", "seed", "validation_accuracy", "selection", "loss_gap",
            "accuracy_gap", "gap_images", "queries", "study", "trial", "config", *KNOBS,
            "parameters", "flops_per_image", "latency_ms_batch1", "train_images_per_second",
-           "training_seconds", "train_images", "epochs", "resolution"]
+           "training_seconds", "train_images", "epochs", "resolution", "curve"]
 
 
 DEFAULT_VALIDATION_SIZE = 5000  # for trials that did not record their fidelity
@@ -94,6 +94,7 @@ def _row(study_name: str, trial: optuna.trial.FrozenTrial,
         "train_images": train_images, "epochs": settings.get("epochs"),
         # one validation image: the finest step an accuracy moves in
         "resolution": 1.0 / validation_images,
+        "curve": curve,  # every evaluation, for what a budget of 2+ epochs shows (overfitting)
     }
 
 

@@ -29,6 +29,9 @@ from bench.store.identity import KNOBS, measurement_keys, normalized_config
 from bench.store.wording import counted, points, pp
 
 FC = "fc_width"
+MIN_EPOCHS = 2  # in one epoch every training batch is unseen: nothing over-fits yet
+RUN_COLUMNS = ["config_key", "base", *KNOBS, POOLING, "rest", "seed", "lowest_loss_epoch",
+               "last_epoch", "last_gap", "late_accuracy_loss", "gaps"]
 PERMUTATIONS = 9999
 RESAMPLES = 1999
 RANDOM_SEED = 0
@@ -89,22 +92,37 @@ def run_measures(curve: Iterable[dict[str, Any]]) -> dict[str, float]:
 
 
 def run_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run of one fidelity (the one with most configs): its knobs, base, seed,
-    measures and per-epoch gaps."""
+    """One row per run of one fidelity (the one with most configs) of a curve table's rows: its
+    knobs, base, seed, measures and per-epoch gaps."""
     kept, _ = one_fidelity(rows)
+    return _runs((measurement_keys(row["config"], row["fidelity"]).config, row["config"],
+                  row["seed"], row["curve"]) for row in kept)
+
+
+def measured_runs(measured: pd.DataFrame) -> pd.DataFrame:
+    """One row per measurement of one fidelity (bench.evidence.measurements rows: the held-out
+    seeds confirm raced at a budget) whose curve scored the training subset; curves recorded
+    before that was measured are left out."""
+    if measured["fidelity_key"].nunique() > 1:
+        raise ValueError("measurements of several fidelities: over-fitting is judged at one")
+    return _runs((row.config_key, row.config, row.seed, row.curve)
+                 for row in measured.itertuples() if measured_records(row.curve))
+
+
+def _runs(runs: Iterable[tuple[str, dict[str, Any], int, list[dict[str, Any]]]]) -> pd.DataFrame:
+    """(config key, config, seed, curve) per run -> the run frame, one column per field."""
     frame = []
-    for row in kept:
-        config = normalized_config(row["config"])
+    for key, config, seed, curve in runs:
+        config = normalized_config(config)
         frame.append({
-            "config_key": measurement_keys(row["config"], row["fidelity"]).config,
+            "config_key": key,
             # the network but its FC width, as canonical JSON: runs that differ only there
             "base": json.dumps({k: v for k, v in config.items() if k != FC}, sort_keys=True),
             **{knob: config[knob] for knob in KNOBS},
             POOLING: pooling_kind(config["pool_size"], config["pool_stride"]),
             "rest": json.dumps({k: v for k, v in config.items() if k not in KNOBS}, sort_keys=True),
-            "seed": int(row["seed"]), **run_measures(row["curve"]),
-            "gaps": generalization_gaps(row["curve"]).tolist()})
-    return pd.DataFrame(frame)
+            "seed": int(seed), **run_measures(curve), "gaps": generalization_gaps(curve).tolist()})
+    return pd.DataFrame(frame, columns=RUN_COLUMNS)
 
 
 # ---------------------------------------------------------------- pairs along FC width
@@ -192,8 +210,8 @@ class FcOverfitting:
         return (f"{counted(self.bases, 'base')}, {counted(self.seeds, 'seed')}, "
                 f"{counted(self.pairs, 'pair')} of {counted(self.runs, 'run')}")
 
-    def sentence(self) -> str:
-        """The verdict, its n and its numbers, in one sentence."""
+    def sentence(self, at: str = "") -> str:
+        """The verdict, its n and its numbers, in one sentence (`at`: the budget, where named)."""
         outcome = OUTCOMES[self.outcome]
         said = outcome.difference
         steps = "; ".join(
@@ -212,21 +230,42 @@ class FcOverfitting:
             found = "no evidence that it grows with FC width" + (
                 "" if outcome.margin is None
                 else f", nor shown to grow by less than {points(outcome.margin)}")
-        return (f"The claim \"{OVERFIT_CLAIM}\", judged by {outcome.words}: "
+        return (f"{_claim(at)}, judged by {outcome.words}: "
                 f"{self.verdict} "
                 f"({self.counts()}): {found} ({numbers}).")
+
+
+def unmeasured_sentence(at: str, runs: int, scored: int) -> str:
+    """The one line for a budget whose `runs` (`scored` of them with a training-subset score)
+    hold no FC-width pair."""
+    if not scored:
+        why = (f"none of its {counted(runs, 'run')} scored the training subset: recorded before "
+               "it was measured; rerun confirm")
+    else:
+        why = (f"no two of its {counted(scored, 'run')} with a training-subset score share a base "
+               "config and a seed at neighbouring FC widths" + (
+                   f"; {counted(runs - scored, 'other run')} recorded before the subset was "
+                   "scored" if scored < runs else ""))
+    return f"{_claim(at)}: not measured ({why})."
+
+
+def _claim(at: str) -> str:
+    return f"{f'At {at}, t' if at else 'T'}he claim \"{OVERFIT_CLAIM}\""
 
 
 def fc_overfitting(runs: pd.DataFrame, permutations: int = PERMUTATIONS,
                    resamples: int = RESAMPLES) -> list[FcOverfitting]:
     """The claim judged by each outcome: supported when growth's Holm-adjusted p < alpha;
     contradicted by no practical difference when every step's interval lies below the outcome's
-    margin (an outcome with one); else undecided."""
+    margin (an outcome with one); else undecided. [] where no two runs pair along FC width:
+    nothing to judge."""
     rng = np.random.default_rng(RANDOM_SEED)
     fc_runs = runs[runs.groupby("base")[FC].transform("nunique") > 1]
+    pairs, answers = fc_pairs(fc_runs), []
+    if pairs.empty:
+        return answers
     trends = {outcome: width_trend(fc_runs, outcome, rng, permutations) for outcome in OUTCOMES}
     adjusted = dict(zip(OUTCOMES, decisions.holm([p for _, p in trends.values()])))
-    pairs, answers = fc_pairs(fc_runs), []
     for outcome, measure in OUTCOMES.items():
         steps = step_effects(pairs, outcome, rng, resamples)
         correlation, p = trends[outcome]

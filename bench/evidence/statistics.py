@@ -241,7 +241,6 @@ def knob_pairs(measurements: pd.DataFrame, per_config: pd.DataFrame, knob: str) 
             "differences": differences, "resolution": float(low["resolution"].iloc[0]),
             "gap_difference": gap, "gap_ci_low": gap_low, "gap_ci_high": gap_high,
             "gap_images": low["gap_images"].max(),  # NaN where no curve scored a training subset
-            "gap_effect": _sign(gap_low, gap_high),
             **{f"low_{c}": low_row[c] for c in ("flops_per_image", "parameters")},
             **{f"high_{c}": high_row[c] for c in ("flops_per_image", "parameters")},
         })
@@ -277,11 +276,3 @@ def _without(config: dict, knob: str) -> str:
     return repr(sorted((k, v if not isinstance(v, list) else tuple(v))
                        for k, v in config.items() if k != knob))
 
-
-def _sign(low: float, high: float) -> int:
-    """+1 when the interval is above zero, -1 below, 0 when it holds zero."""
-    if low > 0:
-        return 1
-    if high < 0:
-        return -1
-    return 0

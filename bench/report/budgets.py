@@ -1,11 +1,13 @@
 """The report's budgets part, where `confirm --epochs E` measured configs at more than one
-budget: each budget's best, the one to use and FAQ verdicts side by side, and how well the
-budgets' rankings agree (bench.evidence.budgets)."""
+budget: each budget's best, the one to use and FAQ verdicts side by side, how well the budgets'
+rankings agree (bench.evidence.budgets), and at two or more epochs whether a large FC layer
+over-fits (bench.evidence.overfitting)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from bench.evidence import overfitting as of
 from bench.evidence.answers import CLAIMS, KNOB_NAMES, claim_verdict, describe, measured
 from bench.evidence.budgets import AGREEMENT_METHOD, MIN_CONFIGS
 from bench.evidence.decisions import ALPHA, UNDECIDED
@@ -91,11 +93,21 @@ def agreement_sentences(evidence: Evidence) -> list[str]:
     return lines
 
 
+def overfitting_sentences(evidence: Evidence) -> list[str]:
+    """The over-fitting claim at each budget of two or more epochs but the main one (whose FAQ
+    answers hold it), judged on its held-out runs paired along FC width."""
+    return [line for budget in evidence.budgets[1:] if budget.epochs >= of.MIN_EPOCHS
+            for line in budget.overfitting]
+
+
 def budgets_section(evidence: Evidence) -> Section | None:
     """The budgets side by side, or None where only one budget was measured."""
     if len(evidence.budgets) < 2:
         return None
-    lines: list[str | Folded] = agreement_sentences(evidence)
+    lines: list[str | Folded] = [*agreement_sentences(evidence),
+                                 *overfitting_sentences(evidence)]
+    if any(budget.fc_overfitting for budget in evidence.budgets[1:]):
+        lines.append(Folded("Definitions", ["Over-fitting: " + of.METHOD + "."]))
     for budget in evidence.budgets[1:]:
         lines.append(Folded(f"Every config against the best at {epochs_label(budget.epochs)}",
                             budget.headline))

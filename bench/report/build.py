@@ -94,7 +94,8 @@ def _build_report(settings: ReportSettings, out_dir: Path) -> ReportOutput:
 
     headline = _summary_lines(studies, evidence) if studies else []
     verdicts = bench.verdicts if bench is not None else []
-    answers = [*evidence.answers, *budgets.agreement_sentences(evidence)] if evidence else []
+    answers = ([*evidence.answers, *budgets.agreement_sentences(evidence),
+                *budgets.overfitting_sentences(evidence)] if evidence else [])
     out.files.append(_write(out.out_dir / "summary.md",
                             _summary_markdown(headline, verdicts, answers, reference.answers,
                                               notes)))
@@ -180,7 +181,9 @@ def _sections(studies: list[StudyData], named: dict, evidence: Evidence | None,
                 faq_forest(pairs),
                 accuracy_against(ranked, "flops_per_image", "FLOPs per image", log=True)])],
             "faq answers": [Section(
-                "FAQ answers", lines=glance.knob_answers(pairs, ranked["fidelity_key"].iloc[0]),
+                "FAQ answers", lines=glance.knob_answers(
+                    pairs, ranked["fidelity_key"].iloc[0],
+                    {budget.fidelity_key: budget.overfitting for budget in evidence.budgets}),
                 tables=[(f"{named['faq'][0]} (every column in faq.csv)",
                          glance.faq_columns(pairs))])],
             "budgets": [budgets_section] if budgets_section else [],

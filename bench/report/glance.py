@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.evidence.answers import (
     CLAIMS, KNOB_NAMES, capitalized, claim_verdict, decision_counts, describe, knob_answer,
-    measured, overfitting_answer,
+    measured,
 )
 from bench.evidence.decisions import MIN_SEEDS
 from bench.evidence.gather import Evidence, decided_line
@@ -51,10 +51,12 @@ def knob_line(knob: str, pairs: pd.DataFrame, epochs: float | None = None) -> st
     return f"{name}: {verdict} (\"{claim.text}\"; {decision_counts(pairs)})."
 
 
-def knob_answers(pairs: pd.DataFrame, main_fidelity: str) -> list[str | Folded]:
-    """Per FAQ knob: its short line, then its full sentences in a collapsible block. Pairs are
-    judged per budget (fidelity), the main one first; another budget's untested knobs are left
-    out."""
+def knob_answers(pairs: pd.DataFrame, main_fidelity: str,
+                 overfitting: dict[str, list[str]]) -> list[str | Folded]:
+    """Per FAQ knob: its short line, then its full sentences in a collapsible block, FC width's
+    with the over-fitting claim at that budget (`overfitting`: Budget.overfitting by fidelity).
+    Pairs are judged per budget (fidelity), the main one first; another budget's untested knobs
+    are left out."""
     budgets = [pairs[pairs["fidelity_key"] == main_fidelity] if len(pairs) else pairs]
     if len(pairs):
         others = pairs[pairs["fidelity_key"] != main_fidelity].sort_values("budget_epochs",
@@ -69,7 +71,8 @@ def knob_answers(pairs: pd.DataFrame, main_fidelity: str) -> list[str | Folded]:
                 continue
             sentences = knob_answer(knob, mine)
             if knob == "fc_width":
-                sentences += overfitting_answer(mine)
+                sentences += overfitting.get(
+                    budget["fidelity_key"].iloc[0] if len(budget) else main_fidelity, [])
             items += [knob_line(knob, mine, epochs), Folded("In full", sentences)]
     return items
 

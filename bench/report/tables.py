@@ -100,7 +100,7 @@ def faq_table(pairs: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return pd.DataFrame(columns=["knob", "low_value", "high_value", "fixed", "pairs"])
     table = pairs.drop(columns=["low_config", "high_config", "fidelity_key", "confidence",
-                                "effect", "gap_effect"]).copy()
+                                "effect"]).copy()
     # the claim's verdict per knob at each budget: pairs at other epochs never answer together
     verdicts = {(knob, fidelity): claim_verdict(list(group["decision"]), CLAIMS[knob].direction)
                 for (knob, fidelity), group in pairs.groupby(["knob", "fidelity_key"])}
