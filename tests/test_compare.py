@@ -107,7 +107,7 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
             "picked_trial": picked.number if picked else None, "picked_config_mean": picked_mean,
             "picked_config_seeds": 1 if picked else None,
             "picked_config_reserved_mean": None,
-            "picked_config_reserved_seeds": 0 if picked else None}
+            "picked_config_reserved_seeds": 0 if picked else None, "off_point_draws": 0}
         recorded = study.user_attrs["search_settings"]
         assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
         trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
