@@ -224,8 +224,8 @@ class CompareOutcome:
         return (f"{self.group}: {self.run} of {self.studies} studies run{replaced}, "
                 f"{self.skipped} already complete; {self.trials} trials: {self.replayed} "
                 f"replayed from the curve table, {self.trained} trained, {self.invalid} invalid "
-                f"configs{off_points}; {self.seconds:.0f} s{stopped}. {self.table_note}; {reserved}. "
-                f"Storage {self.storage_url}")
+                f"configs{off_points}; {self.seconds:.0f} s{stopped}. {self.table_note}; "
+                f"{reserved}. Storage {self.storage_url}")
 
 
 def run_compare(settings: CompareSettings) -> CompareOutcome:
