@@ -103,11 +103,12 @@ def combination_name(sampler: str, pruner: str) -> str:
 
 def budget_label(epochs: int | None, evaluations_per_epoch: int | None) -> str | None:
     """"10 epochs, 1 evaluation per epoch": the training a group's trials replay and the steps
-    its pruners judge (evaluations); None where a study's settings do not say."""
+    its pruners judge (evaluations); what a study's settings say of it, None where nothing."""
     if epochs is None:
         return None
-    steps = counted(evaluations_per_epoch or 1, "evaluation")
-    return f"{epochs_label(epochs)}, {steps} per epoch"
+    if evaluations_per_epoch is None:
+        return epochs_label(epochs)
+    return f"{epochs_label(epochs)}, {counted(evaluations_per_epoch, 'evaluation')} per epoch"
 
 
 def trial_costs(study: ComparedStudy) -> pd.DataFrame:
