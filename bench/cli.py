@@ -569,7 +569,9 @@ def parse_seeds(ctx: click.Context, param: click.Parameter,
               help="Studies per sampler and pruner; seed k (0..SEEDS-1) seeds the sampler only, "
               f"training is the same for all. Default: {default_of(CompareSettings, 'seeds')}.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
-              help="Trials per study (completed or pruned). "
+              help="Trials per study (completed or pruned). In a space of designed points "
+              "(such as faq-tutorial) a trial is a draw of one of them; the sampler is told "
+              "other draws scored chance and they do not count. "
               f"Default: {default_of(CompareSettings, 'trials')}.")
 @click.option("--group", default=None, callback=check_plain_name,
               help="Name of the comparison: studies <group>-<sampler>-<pruner>-seed<k> in "

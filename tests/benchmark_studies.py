@@ -147,7 +147,8 @@ def write_compare_group(results_dir: Path, group: str = GROUP, runs=RUNS,
             name = study_name(sampler, pruner, seed, group)
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
             study.set_user_attr("search_settings", {"space": "faq", "sampler": sampler,
-                                                    "pruner": pruner, "epochs": 1})
+                                                    "pruner": pruner, "epochs": 1,
+                                                    "evaluations_per_epoch": PLANNED_EVALUATIONS})
             study.set_user_attr("compare", {
                 "group": group, "space": "faq", "sampler": sampler, "pruner": pruner,
                 "seed": seed, "trials": len(trials), "curve_table": "results/curves.db",

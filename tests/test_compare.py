@@ -15,13 +15,17 @@ from statistics import fmean
 import optuna
 import pytest
 from click.testing import CliRunner
+from benchmark_studies import write_compare_group
 
 from bench.store import layout, schema
 from bench.cli import cli
 from bench.benchmark import compare
 from bench.benchmark.compare import CompareSettings, run_compare
 from bench.store.curves import CurveTable
-from bench.benchmark.grid import run_grid
+from bench.benchmark.grid import run_grid, run_grids
+from bench.report.benchmark import regret_on_page, split_compare, summarize
+from bench.report.load import load_studies
+from bench.store.studies import StudySource
 from bench.search.settings import SearchSettings
 
 # stride 2 with pool 3 collapses the map: 2 of the 4 grid points are invalid.
@@ -107,7 +111,7 @@ def test_one_replayed_study_per_combination_and_seed_and_reruns_resume(filled, t
             "picked_trial": picked.number if picked else None, "picked_config_mean": picked_mean,
             "picked_config_seeds": 1 if picked else None,
             "picked_config_reserved_mean": None,
-            "picked_config_reserved_seeds": 0 if picked else None}
+            "picked_config_reserved_seeds": 0 if picked else None, "off_point_draws": 0}
         recorded = study.user_attrs["search_settings"]
         assert (recorded["sampler"], recorded["pruner"], recorded["seed"]) == (sampler, pruner, 0)
         trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
@@ -333,3 +337,94 @@ def test_bad_input_is_one_line_and_exit_2(filled, tmp_path, options, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "compare-tiny").exists()
+
+
+# A designed slice: 3 of the 9 grid points (kernel 3/5/7 x pool 1/2/3), measured at whole epochs.
+SLICE = """
+points = [{kernel_size = 3, pool_size = 2}, {kernel_size = 5, pool_size = 2},
+          {kernel_size = 5, pool_size = 1}]
+
+[params.kernel_size]
+type = "int"
+low = 3
+high = 7
+step = 2
+
+[params.pool_size]
+type = "int"
+low = 1
+high = 3
+
+[fixed]
+channels = [4, 8]
+fc_width = 16
+batch_size = 50
+learning_rate = 0.01
+"""
+WHOLE_EPOCHS = dict(epochs=3, evaluations_per_epoch=1, train_size=600, validation_size=200)
+
+
+def test_compare_over_whole_epochs_on_designed_points_trains_nothing_and_prunes_at_epochs(
+        tiny_mnist, tmp_path):
+    """The ten-epoch slice's case in small: a designed-points space whose table holds every point
+    at 2 seeds and 3 epochs of one evaluation each. Every trial is one of the points, replayed
+    from a replay seed; draws outside the points are not trials; Hyperband stops trials at whole
+    epochs; the picks are scored on the reserved seed; the report says each group's budget."""
+    (tmp_path / "slice.toml").write_text(SLICE)
+    grid = SearchSettings(space=str(tmp_path / "slice.toml"), data_dir=tiny_mnist,
+                          results_dir=tmp_path / "grid", curve_table=tmp_path / "curves.db",
+                          **WHOLE_EPOCHS)
+    assert sum(outcome.trained for outcome in run_grids(grid, seeds=2)) == 6
+    points = [{"kernel_size": 3, "pool_size": 2}, {"kernel_size": 5, "pool_size": 2},
+              {"kernel_size": 5, "pool_size": 1}]
+    seed_values = {key(c.config): {seed: s.best_validation_accuracy
+                                   for seed, s in CurveTable(grid.curve_table).seeds(
+                                       c.config, c.fidelity).items()}
+                   for c in CurveTable(grid.curve_table).curves(complete_only=True)}
+    results = tmp_path / "results"
+    base = SearchSettings(**{**grid.__dict__, "results_dir": results})
+    outcome = run_compare(CompareSettings(base=base, samplers=("random", "tpe"),
+                                          pruners=("hyperband", "none"), seeds=2, trials=9,
+                                          workers=1))
+    assert (outcome.trials, outcome.replayed, outcome.trained, outcome.invalid) == (72, 72, 0, 0)
+    assert outcome.reserved_seeds == (1,)
+    assert outcome.off_point_draws > 0  # 6 of 9 grid points are off the design
+
+    storage = group_storage(results, "compare-slice")
+    pruned_steps, off_points = [], 0
+    for name in optuna.get_all_study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage)
+        attr = study.user_attrs["compare"]
+        off_points += attr["off_point_draws"]
+        assert [t.number for t in study.trials] == list(range(9))
+        for trial in study.trials:
+            assert trial.params in points
+            assert trial.user_attrs[schema.ATTR_SEED] == 0  # seed 1 is reserved: never drawn
+            curve = trial.user_attrs[schema.ATTR_LEARNING_CURVE]
+            steps = sorted(trial.intermediate_values)
+            assert [record["epoch"] for record in curve] == steps  # one step, one whole epoch
+            if trial.state == optuna.trial.TrialState.PRUNED:
+                pruned_steps.append(steps[-1])
+        picked = study.trials[attr["picked_trial"]]
+        assert picked.value == study.best_value
+        assert attr["picked_config_reserved_mean"] == pytest.approx(
+            seed_values[key(picked.user_attrs[schema.ATTR_CONFIG])][1])
+    assert off_points == outcome.off_point_draws
+    # Hyperband over 1..3 epochs at reduction factor 3: its rungs are epochs 1 and 3
+    assert pruned_steps and set(pruned_steps) <= {1, 3}
+
+    # Beside a one-epoch group, the report words each group's verdicts with its budget and
+    # puts one pruner's verdicts at both budgets next to each other.
+    write_compare_group(results)
+    _, studies = split_compare(load_studies(StudySource(results)))
+    bench = summarize(studies)
+    hyperband = [line for line in bench.verdicts if "Hyperband used" in line]
+    assert [line.split(", Hyperband")[0] for line in hyperband] == [
+        "On the faq space (1 epoch, 4 evaluations per epoch)",
+        "On the slice space (3 epochs, 1 evaluation per epoch)"]
+    first = bench.verdicts.index(hyperband[0])
+    assert bench.verdicts[first + 1] == hyperband[1]
+    page = regret_on_page(bench)
+    assert set(zip(page["group"], page["budget"])) == {
+        ("compare-faq", "1 epoch, 4 evaluations per epoch"),
+        ("compare-slice", "3 epochs, 1 evaluation per epoch")}

@@ -196,25 +196,25 @@ def test_a_paired_interval_is_narrower_than_an_unpaired_one_where_seeds_share_th
 def test_verdicts_on_the_group_say_the_paired_decisions_with_their_numbers(bench):
     least, pruner, sampler = bench.verdicts
     assert least == (
-        "On the faq space, no combination is shown to match random without pruning with less "
-        "compute (paired by sampler seed, margin +-0.30 pp, Holm over 3): it used 50 s of training "
-        "per seed, regret 0.12 pp (95% CI -1.40 to 1.64), over 2 sampler seeds. Undecided for the "
-        "cheaper TPE+Hyperband -0.02 pp (95% CI -2.76 to +2.71; about 4 more sampler seeds would "
-        "decide) and random+Hyperband +0.10 pp (95% CI -1.75 to +1.94; about 3 more sampler seeds "
-        "would decide).")
+        "On the faq space (1 epoch, 4 evaluations per epoch), no combination is shown to match "
+        "random without pruning with less compute (paired by sampler seed, margin +-0.30 pp, Holm "
+        "over 3): it used 50 s of training per seed, regret 0.12 pp (95% CI -1.40 to 1.64), over "
+        "2 sampler seeds. Undecided for the cheaper TPE+Hyperband -0.02 pp (95% CI -2.76 to "
+        "+2.71; about 4 more sampler seeds would decide) and random+Hyperband +0.10 pp (95% CI "
+        "-1.75 to +1.94; about 3 more sampler seeds would decide).")
     # (50 + 50) / (32.5 + 40) = 1.38x; TPE 50 / 32.5, random 50 / 40; own trials unpruned
     # (60 + 60) / (32.5 + 40) = 1.66x, saved (27.5 + 20) / 2
     assert pruner.startswith(
-        "On the faq space, Hyperband used 1.4x less compute than no pruning with the same "
-        "samplers (TPE 1.5x less, random 1.2x less); its regret against no pruning with the same "
-        "sampler (paired by sampler seed, margin +-0.30 pp, Holm over 2): TPE undecided, +0.10 pp "
-        "(95% CI -1.11 to +1.30; about ")
+        "On the faq space (1 epoch, 4 evaluations per epoch), Hyperband used 1.4x less compute "
+        "than no pruning with the same samplers (TPE 1.5x less, random 1.2x less); its regret "
+        "against no pruning with the same sampler (paired by sampler seed, margin +-0.30 pp, Holm "
+        "over 2): TPE undecided, +0.10 pp (95% CI -1.11 to +1.30; about ")
     assert pruner.endswith("its own trials would have cost 1.7x as much unpruned (23.8 s saved "
                            "per seed), over 2 sampler seeds.")
     assert sampler.startswith(
-        "On the faq space, without pruning, after 3 trials, against random (regret 0.12 pp (95% "
-        "CI -1.40 to 1.64); paired by sampler seed, margin +-0.30 pp, Holm over 3): TPE "
-        "undecided, -0.12 pp (95% CI -1.64 to +1.40; about ")
+        "On the faq space (1 epoch, 4 evaluations per epoch), without pruning, after 3 trials, "
+        "against random (regret 0.12 pp (95% CI -1.40 to 1.64); paired by sampler seed, margin "
+        "+-0.30 pp, Holm over 3): TPE undecided, -0.12 pp (95% CI -1.64 to +1.40; about ")
     # each verdict's numbers are the tables'
     row = bench.pairs.set_index(["family", "combination"]).loc[("baseline", "TPE without pruning")]
     assert f"{row['regret_difference_pp']:+.2f} pp (95% CI {row['ci_low_pp']:+.2f}" in sampler
@@ -347,8 +347,9 @@ def test_a_report_of_a_group_written_without_the_table_says_so(tmp_path):
     assert bench.regret["regret_pp_mean"].isna().all()
     assert set(bench.regret["scored_studies"]) == {0}
     assert "have no seed mean of their picked config" in bench.notes[0]
-    assert bench.verdicts[0] == ("On the faq space, no study has a regret (the notes say why): "
-                                 "no combination can be compared.")
+    assert bench.verdicts[0] == ("On the faq space (1 epoch, 4 evaluations per epoch), no study "
+                                 "has a regret (the notes say why): no combination can be "
+                                 "compared.")
     assert "TPE undecided (fewer than 2 sampler seeds with a regret pair)" in bench.verdicts[1]
 
 
@@ -389,7 +390,8 @@ def test_replayed_trials_are_marked_in_frames_tables_and_curves(loaded):
 
 def test_regret_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per_sampler(bench):
     paired, trials, seconds, scatter = benchmark_plots(bench)  # no rank plot: lines tangled
-    assert trials.title == f"Benchmark {GROUP}: regret so far vs trials finished"
+    assert trials.title == (f"Benchmark {GROUP} (1 epoch, 4 evaluations per epoch): regret so "
+                           "far vs trials finished")
     figure = trials.figure
     titles = [a.text for a in figure.layout.annotations if a.text in ("Hyperband", "no pruning")]
     assert titles == ["Hyperband", "no pruning"]  # one subplot per pruner, in the table's order
@@ -431,7 +433,8 @@ def test_regret_so_far_is_drawn_as_one_panel_per_pruner_with_a_line_and_band_per
 
 def test_the_answer_plot_draws_each_paired_difference_with_its_interval_and_the_margin(bench):
     plot = benchmark_plots(bench)[0]
-    assert plot.title == (f"Benchmark {GROUP}: regret against random without pruning, paired by "
+    assert plot.title == (f"Benchmark {GROUP} (1 epoch, 4 evaluations per epoch): regret against "
+                          "random without pruning, paired by "
                           "sampler seed")
     figure = plot.figure
     (trace,) = figure.data  # every pair is undecided at two sampler seeds: one trace
@@ -472,7 +475,9 @@ def test_report_writes_the_benchmark_part_and_still_the_ordinary_tables(results,
     assert set(pd.read_csv(out / "accuracy.csv")["studies"]) == {"alpha"}  # no compare study
     assert list(pd.read_csv(out / "pruning.csv")["study"]) == ["alpha"]
     summary = (out / "summary.md").read_text()
-    assert "## Benchmark" in summary and "- On the faq space, no combination is shown" in summary
+    assert "## Benchmark" in summary
+    assert ("- On the faq space (1 epoch, 4 evaluations per epoch), no combination is shown"
+            in summary)
     assert summary.startswith("# mnist-bench report\n\nBest config by the search's own value")
     page = (out / "index.html").read_text()
     assert page.count(">Benchmark</h2>") == 1 and ">Study alpha</h2>" in page

@@ -71,7 +71,7 @@ def test_page_is_self_contained_with_summary_first(page):
     assert "Studies compared: best so far vs cumulative trial seconds" in text
     for plot in ("regret so far vs trials finished", "regret so far vs cumulative training seconds",
                  "regret vs compute"):
-        assert f"<h3>Benchmark {GROUP}: {plot}</h3>" in text
+        assert f"<h3>Benchmark {GROUP} (1 epoch, 4 evaluations per epoch): {plot}</h3>" in text
     assert "Study compare-faq" not in text
 
 

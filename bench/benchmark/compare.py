@@ -15,12 +15,16 @@ off while being written (a rerun replaces it).
 The "compare" study attribute and the study names are scored by bench.benchmark.regret and
 worded by the report (bench.report.benchmark);
 bench.store.schema names every stored attribute.
+In a space of designed points (a measured slice such as faq-tutorial), a trial is a draw of one
+of them: draws outside are told to the sampler at chance accuracy, not counted and not written
+(the "compare" attr's off_point_draws counts them; _optimize_designed says why).
 The reference tables a clone ships (results/reference/*.jsonl) are merged into the curve table
 first, so compare on the faq space needs no `grid` of its own.
 """
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import signal
@@ -57,6 +61,11 @@ from mnist_cnn.train import available_cores, pick_device
 DEFAULT_SAMPLERS = ("tpe", "random", "cmaes", "gp")
 DEFAULT_PRUNERS = ("median", "hyperband", "none")
 POLL_SECONDS = 0.5
+# What a sampler is told of a draw outside a space's designed points: chance accuracy on ten
+# classes, what a collapsed network scores (_optimize_designed).
+OFF_POINT_VALUE = 0.1
+# A study stops with an error after this many times the draws that random sampling would need.
+OFF_POINT_DRAW_FACTOR = 20
 # The "compare" attr's table fields, refreshed in every study after a run.
 COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
                  "grid_configs")
@@ -196,6 +205,7 @@ class CompareOutcome:
     seconds: float
     reserved_seeds: tuple[int, ...] = ()
     signal: int | None = None
+    off_point_draws: int = 0  # draws outside the space's designed points: no trials
 
     @property
     def exit_code(self) -> int:
@@ -209,11 +219,13 @@ class CompareOutcome:
         reserved = (f"picks scored on reserved seed(s) {', '.join(map(str, self.reserved_seeds))}, "
                     "which no query drew" if self.reserved_seeds else
                     "no seed reserved (the table has one seed per config), so no regret")
+        off_points = (f" ({self.off_point_draws} more draws fell outside the space's designed "
+                      "points: not trials, nothing trained)" if self.off_point_draws else "")
         return (f"{self.group}: {self.run} of {self.studies} studies run{replaced}, "
                 f"{self.skipped} already complete; {self.trials} trials: {self.replayed} "
                 f"replayed from the curve table, {self.trained} trained, {self.invalid} invalid "
-                f"configs; {self.seconds:.0f} s{stopped}. {self.table_note}; {reserved}. "
-                f"Storage {self.storage_url}")
+                f"configs{off_points}; {self.seconds:.0f} s{stopped}. {self.table_note}; "
+                f"{reserved}. Storage {self.storage_url}")
 
 
 def run_compare(settings: CompareSettings) -> CompareOutcome:
@@ -260,7 +272,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
                           replayed=writer.replayed, trained=writer.trained,
                           invalid=writer.invalid, coverage=final, table_note=note,
                           seconds=time.perf_counter() - started, reserved_seeds=reserved,
-                          signal=received)
+                          signal=received, off_point_draws=writer.off_points)
 
 
 def _group_made(base: SearchSettings, group: str) -> bool:
@@ -472,18 +484,21 @@ class _StudyWriter:
     replayed: int = 0
     trained: int = 0
     invalid: int = 0
+    off_points: int = 0  # draws outside the space's designed points (_optimize_designed)
 
     def write(self, job: StudyJob, future: Future) -> None:
         try:
-            trials = future.result()
+            trials, off_points = future.result()
         except Exception as error:
             raise RuntimeError(f"study {job.name} failed: {type(error).__name__}: "
                                f"{error}") from error
         attrs = _study_attrs(self.settings, self.space, self.group, job, self.coverage,
-                             self.reserved, picked_config(trials, self.table, self.reserved))
+                             self.reserved, {**picked_config(trials, self.table, self.reserved),
+                                             "off_point_draws": off_points})
         _write_study(self.storage, job.name, attrs, trials)
         self.studies += 1
         self.trials += len(trials)
+        self.off_points += off_points
         for trial in trials:
             if schema.ATTR_INVALID_REASON in trial.user_attrs:
                 self.invalid += 1
@@ -520,8 +535,9 @@ def _start_worker(settings: CompareSettings, split: TrainValidationSplit, thread
                    reserved=frozenset(reserved))
 
 
-def _run_study(job: StudyJob) -> list[FrozenTrial]:
-    """One whole study on in-memory storage; its counted trials, as they go to the storage."""
+def _run_study(job: StudyJob) -> tuple[list[FrozenTrial], int]:
+    """One whole study on in-memory storage: its counted trials, as they go to the storage, and
+    how many draws fell outside the space's designed points (_optimize_designed)."""
     settings: CompareSettings = _WORKER["settings"]
     space: SearchSpace = _WORKER["space"]
     base = settings.base
@@ -534,15 +550,58 @@ def _run_study(job: StudyJob) -> list[FrozenTrial]:
                           plan=base.plan(), study_name=job.name, curves=_WORKER["curves"],
                           replay=True, data_dir=base.data_dir,
                           reserved_seeds=_WORKER["reserved"])
-    study.optimize(objective, n_trials=settings.trials)
-    trials = study.get_trials(deepcopy=False)
+    if space.points is None:
+        study.optimize(objective, n_trials=settings.trials)
+    else:
+        _optimize_designed(study, objective, space, settings.trials)
+    drawn = study.get_trials(deepcopy=False)
+    trials = [t for t in drawn if space.designed(t.params)]
     counted = [t for t in trials if t.state in COUNTED_STATES]
     expected = settings.trials
     if job.sampler == "grid":  # GridSampler stops the study once every point was visited
-        expected = min(expected, len(space.grid_points()))
+        expected = min(expected, len(space.points or space.grid_points()))
     if len(counted) != len(trials) or len(counted) != expected:
         raise RuntimeError(f"{len(counted)} of {len(trials)} trials finished, {expected} expected")
-    return counted
+    return _renumbered(counted), len(drawn) - len(trials)
+
+
+def _optimize_designed(study: optuna.Study, objective: Objective, space: SearchSpace,
+                       trials: int) -> None:
+    """Run `study` until `trials` of its draws are designed points of `space`.
+
+    A draw outside the designed points is no network of the benchmark (a designed slice, such as
+    faq-tutorial's 40 of 270, is a measuring plan, not a constraint a search meets), so it is not
+    a trial: it costs nothing and is not written. The sampler is told it scored OFF_POINT_VALUE,
+    so that every sampler learns to leave it (GP and CMA-ES ignore pruned trials, and GP then
+    proposes the same off point again and again).
+    """
+    def told(trial: optuna.Trial) -> float:
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            if space.designed(trial.params):
+                raise
+            return OFF_POINT_VALUE
+
+    share = len(space.grid_points()) / len(space.points)
+    limit = int(OFF_POINT_DRAW_FACTOR * trials * share)
+    designed = 0
+    grid = study.sampler if isinstance(study.sampler, optuna.samplers.GridSampler) else None
+    while designed < trials and not (grid is not None and grid.is_exhausted(study)):
+        if len(study.get_trials(deepcopy=False)) >= limit:
+            raise RuntimeError(f"{study.study_name}: {limit} draws gave {designed} of {trials} "
+                               f"designed points of {space.name}; ask fewer --trials")
+        study.optimize(told, n_trials=1)
+        designed += space.designed(study.get_trials(deepcopy=False)[-1].params)
+
+
+def _renumbered(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Copies numbered 0, 1, ... as the group's storage numbers them when they are added (so a
+    pick's number names its stored trial)."""
+    copies = [copy.copy(trial) for trial in trials]
+    for number, trial in enumerate(copies):
+        trial.number = number
+    return copies
 
 
 def _write_study(storage: optuna.storages.BaseStorage, name: str, user_attrs: dict[str, Any],

@@ -42,10 +42,10 @@ from bench.evidence.measurements import DEFAULT_VALIDATION_SIZE
 from bench.evidence.statistics import CONFIDENCE, mean_interval
 from bench.search.settings import PRUNERS, SAMPLERS
 from bench.store.schema import STATE_PRUNED
-from bench.store.wording import pct
+from bench.store.wording import counted, epochs_label, pct
 
 __all__ = ["BASELINE", "COMBINATION", "PAIRED_METHOD", "PRUNER_NAMES",
-           "REGRET_METHOD", "SAMPLER_NAMES", "CompareScores", "ComparedStudy",
+           "REGRET_METHOD", "SAMPLER_NAMES", "CompareScores", "ComparedStudy", "budget_label",
            "combination_name", "paired_table", "rank_over_trials", "regret_interval",
            "regret_table", "score", "trial_costs"]
 
@@ -101,6 +101,16 @@ def combination_name(sampler: str, pruner: str) -> str:
     return f"{name}+{PRUNER_NAMES.get(pruner, pruner)}"
 
 
+def budget_label(epochs: int | None, evaluations_per_epoch: int | None) -> str | None:
+    """"10 epochs, 1 evaluation per epoch": the training a group's trials replay and the steps
+    its pruners judge (evaluations); what a study's settings say of it, None where nothing."""
+    if epochs is None:
+        return None
+    if evaluations_per_epoch is None:
+        return epochs_label(epochs)
+    return f"{epochs_label(epochs)}, {counted(evaluations_per_epoch, 'evaluation')} per epoch"
+
+
 def trial_costs(study: ComparedStudy) -> pd.DataFrame:
     """Per finished trial in order: cost, cost had it not been pruned, replayed, best so far."""
     progress = study.progress.drop(columns="cumulative_seconds")  # wall time: not the cost
@@ -147,6 +157,7 @@ def score(studies: Sequence[ComparedStudy], margin: float = decisions.MARGIN) ->
         reserved = record.get("reserved_seeds")
         rows.append({
             **key, "space": record.get("space") or settings.get("space"),
+            "budget": budget_label(settings.get("epochs"), settings.get("evaluations_per_epoch")),
             "combination": combination_name(key["sampler"], key["pruner"]),
             "seed": record.get("seed"), "study": study.name, "trials": len(costs),
             "best_validation_accuracy": costs["best_validation_accuracy"].max(),
@@ -178,7 +189,10 @@ def score(studies: Sequence[ComparedStudy], margin: float = decisions.MARGIN) ->
     if estimated:
         notes.append(f"{estimated} pruned trial(s) trained with no full curve on record: their "
                      "compute without pruning is extrapolated from their planned evaluations")
-    return CompareScores(runs=runs, regret=regret, pairs=paired_table(runs, margin),
+    pairs = paired_table(runs, margin)
+    budgets = runs.drop_duplicates("group").set_index("group")["budget"]
+    pairs.insert(1, "budget", pairs["group"].map(budgets))
+    return CompareScores(runs=runs, regret=regret, pairs=pairs,
                          by_trials=by_trials, by_seconds=by_seconds,
                          ranks=rank_over_trials(by_trials), notes=notes)
 
@@ -274,6 +288,7 @@ def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
     (REGRET_METHOD), compute used and without pruning, replayed."""
     table = runs.groupby(COMBINATION, sort=False).agg(
         space=("space", "first"),
+        budget=("budget", "first"),
         combination=("combination", "first"),
         seeds=("study", "size"),
         scored_studies=("regret_pp", "count"),
@@ -307,8 +322,8 @@ def regret_table(runs: pd.DataFrame) -> pd.DataFrame:
         replayed_trials_fraction=table["replayed"] / table["with_curve"].where(
             table["with_curve"] > 0),
     )
-    return table[["group", "space", "combination", "sampler", "pruner", "seeds", "scored_studies",
-                  "reserved_seeds", "trials", "baseline_reserved_accuracy",
+    return table[["group", "space", "budget", "combination", "sampler", "pruner", "seeds",
+                  "scored_studies", "reserved_seeds", "trials", "baseline_reserved_accuracy",
                   "baseline_replay_accuracy", "table_best_accuracy", "table_best_seeds",
                   "best_validation_accuracy_mean", "picked_config_accuracy_mean",
                   "picked_config_reserved_accuracy_mean", "regret_pp_mean", "regret_pp_ci_low",

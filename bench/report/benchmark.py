@@ -110,7 +110,8 @@ def regret_on_page(bench: Benchmark) -> pd.DataFrame:
     decision = [against.get((group, name), "the baseline" if name == BASELINE_NAME else "")
                 for group, name in zip(regret["group"], regret["combination"])]
     page = regret.assign(**{f"vs {BASELINE_NAME}": decision})
-    return page[[*(["group"] if regret["group"].nunique() > 1 else []), "combination", "seeds",
+    several = ["group", "budget"] if regret["group"].nunique() > 1 else []
+    return page[[*several, "combination", "seeds",
                  "trials", "regret_pp_mean", "regret_pp_ci_low", "regret_pp_ci_high",
                  f"vs {BASELINE_NAME}", "compute_seconds_mean", "saved_by_pruning_x",
                  "less_compute_than_baseline_x"]]
@@ -119,16 +120,22 @@ def regret_on_page(bench: Benchmark) -> pd.DataFrame:
 def verdicts(runs: pd.DataFrame, regret: pd.DataFrame, pairs: pd.DataFrame,
              margin: float) -> list[str]:
     """Per group: what matched the baseline with least compute, what each pruner saves and
-    costs, which sampler picked better configs without pruning."""
-    lines = []
+    costs, which sampler picked better configs without pruning. With several groups (such as
+    one budget of training and another), each question's lines follow one another, group by
+    group: one pruner's verdicts at every budget side by side."""
+    questions: dict[str, list[str]] = {}
     for group, rows in regret.groupby("group", sort=False):
-        where = _where(group, rows["space"].iloc[0])
+        where = _where(group, rows["space"].iloc[0], rows["budget"].iloc[0])
         mine = pairs[pairs["group"] == group] if len(pairs) else pairs
-        lines.append(least_compute_verdict(where, rows, mine, margin))
-        lines += [pruner_verdict(where, rows, pruner, mine, margin)
-                  for pruner in rows["pruner"].unique() if pruner != "none"]
-        lines.append(sampler_verdict(where, rows, mine, runs[runs["group"] == group], margin))
-    return lines
+        questions.setdefault("least compute", []).append(
+            least_compute_verdict(where, rows, mine, margin))
+        for pruner in rows["pruner"].unique():
+            if pruner != "none":
+                questions.setdefault(f"pruner {pruner}", []).append(
+                    pruner_verdict(where, rows, pruner, mine, margin))
+        questions.setdefault("sampler", []).append(
+            sampler_verdict(where, rows, mine, runs[runs["group"] == group], margin))
+    return [line for lines in questions.values() for line in lines]
 
 
 def least_compute_verdict(where: str, rows: pd.DataFrame, pairs: pd.DataFrame,
@@ -272,8 +279,12 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def _where(group: str, space: str) -> str:
-    return f"On the {space} space" + ("" if group == f"compare-{space}" else f" (group {group})")
+def _where(group: str, space: str, budget: str | None) -> str:
+    """"On the faq-tutorial space (10 epochs, 1 evaluation per epoch)": a verdict's group, with
+    the budget its trials trained to, so that groups at two budgets read apart."""
+    named = [] if group == f"compare-{space}" else [f"group {group}"]
+    told = ", ".join([*([budget] if isinstance(budget, str) else []), *named])
+    return f"On the {space} space" + (f" ({told})" if told else "")
 
 
 def _baseline(rows: pd.DataFrame) -> pd.Series | None:

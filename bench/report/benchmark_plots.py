@@ -36,21 +36,24 @@ def benchmark_plots(bench: Benchmark) -> list[Plot]:
     """Four plots per compare group, in page order: the answer first."""
     plots = []
     margin_pp = bench.margin * 100
-    for group, regret in bench.regret.groupby("group", sort=False):
+    for name, regret in bench.regret.groupby("group", sort=False):
+        budget = regret["budget"].iloc[0]
+        # the budget in every title, so that groups at two budgets read apart
+        titled = name if pd.isna(budget) else f"{name} ({budget})"
         styles = _styles(regret)
         best_accuracy = regret["table_best_accuracy"].iloc[0]
-        pairs = bench.pairs[bench.pairs["group"] == group] if len(bench.pairs) else bench.pairs
+        pairs = bench.pairs[bench.pairs["group"] == name] if len(bench.pairs) else bench.pairs
         plots.append(paired_differences(
-            pairs, margin_pp, f"Benchmark {group}: regret against {BASELINE_NAME}, paired by "
+            pairs, margin_pp, f"Benchmark {titled}: regret against {BASELINE_NAME}, paired by "
                               "sampler seed"))
         for frame, x, label in (
                 (bench.by_trials, "trials_finished", "trials finished"),
                 (bench.by_seconds, "cumulative_training_seconds", "cumulative training seconds")):
-            plots.append(best_so_far(frame[frame["group"] == group], x, label, regret,
+            plots.append(best_so_far(frame[frame["group"] == name], x, label, regret,
                                      best_accuracy,
-                                     f"Benchmark {group}: regret so far vs {label}", margin_pp))
-        plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == group], regret,
-                                       styles, f"Benchmark {group}: regret vs compute",
+                                     f"Benchmark {titled}: regret so far vs {label}", margin_pp))
+        plots.append(regret_vs_compute(bench.runs[bench.runs["group"] == name], regret,
+                                       styles, f"Benchmark {titled}: regret vs compute",
                                        margin_pp))
     return plots
 

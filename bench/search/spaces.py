@@ -143,6 +143,11 @@ class SearchSpace:
                 raise InvalidConfig(f"{mflops:.1f} MFLOP per image is over the space's budget of "
                                     f"{self.max_mflops_per_image:g} (max_mflops_per_image)")
 
+    def designed(self, params: dict[str, Any]) -> bool:
+        """Whether sampled param values are one of the space's designed points (any values are,
+        in a space without them)."""
+        return self.points is None or dict(params) in self.points
+
     def sample(self, trial: optuna.Trial, plan: TrialPlan) -> tuple[CNNConfig, TrainSettings]:
         """The trial's network and training settings: sampled params over the fixed values."""
         return self.build({param.name: param.suggest(trial) for param in self.params}, plan)

@@ -75,7 +75,10 @@ def make_pruner(name: str, steps_per_trial: int) -> optuna.pruners.BasePruner:
     """
     if name == "median":
         # From the second evaluation on (the first is noisy), stop trials below the median.
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+        # n_min_trials: the median is over 5 curves at least; a completed trial has reported every
+        # step, so this only matters where completed trials have no curve (compare's draws outside
+        # a space's designed points), which n_startup_trials alone would count.
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2, n_min_trials=5)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps_per_trial,
                                               reduction_factor=3)
