@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench.evidence import budget_change as bc
+from bench.report import reference_budgets as budgets
 from bench.report.reference_part import reference_part
 from bench.store.reference import read_reference
 from test_whole_space import FIDELITY, GRID, grid_configs, row
@@ -153,3 +154,18 @@ def test_the_report_sets_the_two_budgets_side_by_side_after_the_one_epoch_answer
     table = part.tables[name][1]
     assert len(table) == 11 and set(table["answer"]) <= {bc.SAME, bc.CHANGES, bc.NOT_SHOWN}
     assert len(part.sections) == 2  # each table's details, after the local parts
+
+
+@pytest.mark.skipif(not (ROOT / "faq-tutorial-cpu.jsonl").exists(),
+                    reason="the ten-epoch slice is not complete yet")
+def test_the_readme_block_of_both_budgets_is_what_report_writes_from_the_shipped_tables():
+    part = reference_part(ROOT.parent)
+    block = part.files["reference_faq_tutorial_cpu_against_faq_cpu_answers.md"]
+    readme = (ROOT.parents[1] / "README.md").read_text()
+    assert readme.count(budgets.START) == 1 and readme.count(budgets.END) == 1
+    quoted = readme[readme.index(budgets.START):readme.index(budgets.END) + len(budgets.END)]
+    assert quoted + "\n" == block, (
+        "the README's block of both budgets differs from the code's: run `mnist-bench report` "
+        "and paste reference_faq_tutorial_cpu_against_faq_cpu_answers.md between the markers")
+    # the default search's pick, named in the manifest, has its regret at ten epochs
+    assert "The default search's pick" in block and "held-out regret at 10 epochs" in block
