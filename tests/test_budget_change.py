@@ -76,9 +76,18 @@ def test_a_planted_change_of_the_kernel_effect_is_found_and_named(change):
 
 
 def test_a_direction_that_flips_within_noise_is_not_called_a_change():
-    assert bc._answer(1, 0, -0.2, 0.05) == bc.NOT_SHOWN
-    assert bc._answer(1, 0, -0.2, -0.01) == bc.CHANGES
-    assert bc._answer(-1, -1, 0.1, 0.3) == bc.SAME
+    assert bc._answer(1, 0, -0.2, 0.05, -0.1) == bc.NOT_SHOWN
+    assert bc._answer(1, 0, -0.2, -0.01, -0.1) == bc.CHANGES
+    assert bc._answer(-1, -1, -0.1, 0.3, 0.1) == bc.SAME
+    # the same direction, with the change shown: the effect shrinks (toward zero) or grows
+    assert bc._answer(-1, -1, 0.1, 0.3, 0.2) == bc.SMALLER
+    assert bc._answer(1, 1, -0.3, -0.1, -0.2) == bc.SMALLER
+    assert bc._answer(-1, -1, -0.3, -0.1, -0.2) == bc.LARGER
+    assert bc._answer(1, 1, 0.1, 0.3, 0.2) == bc.LARGER
+    assert bc._answer(0, 0, 0.1, 0.3, 0.2) == bc.SAME  # no clear difference at either budget
+    # a change within one seed sd is not named, however narrow its interval
+    small = bc.SEED_SD / 2
+    assert bc._answer(1, 1, small / 2, small * 2, small) == bc.SAME
 
 
 def test_rank_agreement_is_measured_over_every_network_in_both(change):
@@ -152,7 +161,8 @@ def test_the_report_sets_the_two_budgets_side_by_side_after_the_one_epoch_answer
     assert titles[4].startswith("Answers from the reference table (faq space, 10 epochs")
     name = "reference_faq_tutorial_cpu_against_faq_cpu"
     table = part.tables[name][1]
-    assert len(table) == 11 and set(table["answer"]) <= {bc.SAME, bc.CHANGES, bc.NOT_SHOWN}
+    assert len(table) == 11 and set(table["answer"]) <= {bc.SAME, bc.SMALLER, bc.LARGER,
+                                                    bc.CHANGES, bc.NOT_SHOWN}
     assert len(part.sections) == 2  # each table's details, after the local parts
 
 

@@ -9,9 +9,10 @@ and is shown beside it only as context). Per step:
   direction (working_effects.step_direction);
 - the change of the effect, long minus short, over the pairs that work at both budgets: the
   Hodges-Lehmann estimate of the per-pair change with the same cluster bootstrap interval;
-- the answer: SAME direction, CHANGES (the directions differ and the change's interval excludes
-  zero), or NOT_SHOWN (the directions differ, but the change is within its interval of zero: with
-  a handful of clusters a direction can flip on noise).
+- the answer: SAME direction (SMALLER or LARGER where the change's interval excludes zero and
+  the change is at least one seed sd, SEED_SD: the effect holds but shrinks or grows), CHANGES (the directions differ and the change's interval
+  excludes zero), or NOT_SHOWN (the directions differ, but the change is within its interval of
+  zero: with a handful of clusters a direction can flip on noise).
 Over every network in both tables: Kendall's tau of the two budgets' means with a permutation
 p-value and a bootstrap interval over networks and seeds (bench.evidence.budgets), and the held-out
 regret at the long budget of the short budget's best, cross-fitted over seeds: for each seed of the
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.evidence import decisions
 from bench.evidence import whole_space as ws
 from bench.evidence.budgets import kendall_agreement
 from bench.evidence.working_effects import (RANDOM_SEED, cluster_interval, cluster_keys,
@@ -35,17 +37,25 @@ from bench.evidence.working_effects import (RANDOM_SEED, cluster_interval, clust
 from bench.store.curves import curve_value
 from bench.store.identity import config_key
 
-__all__ = ["CHANGES", "CHANGE_METHOD", "NOT_SHOWN", "REGRET_METHOD", "SAME", "BudgetChange",
+__all__ = ["CHANGES", "CHANGE_METHOD", "LARGER", "NOT_SHOWN", "REGRET_METHOD", "SAME", "SMALLER",
+           "BudgetChange",
            "budget_change", "network_key", "network_seeds", "pick_regret", "restricted",
            "step_changes", "transfer_regret"]
 
 STEP = ["knob", "low_value", "high_value"]
 SAME, CHANGES, NOT_SHOWN = "same", "changes", "differs, change not shown"
+SMALLER, LARGER = "same, smaller", "same, larger"
+# The seed sd the decision margin assumes (about 0.11 pp): a change of an effect that keeps its
+# direction is named (SMALLER, LARGER) only from this size on, however narrow its interval.
+SEED_SD = decisions.MARGIN / decisions.RETRAINING_RANGE
 CHANGE_METHOD = ("the change of a step's effect from the short budget to the long one: "
                  "Hodges-Lehmann estimate of the per-pair change (long-budget difference minus "
                  "short-budget difference) over the pairs whose two networks work at both budgets, "
                  "with the same cluster bootstrap interval as the effects; an answer changes when "
-                 "its direction (more accurate, less accurate, no clear difference) differs")
+                 "its direction (more accurate, less accurate, no clear difference) differs and "
+                 "the change's interval excludes zero; an answer that keeps its direction is "
+                 "named smaller or larger when the change's interval excludes zero and the "
+                 f"change is at least one seed sd ({SEED_SD * 100:.2f} pp)")
 REGRET_METHOD = ("held-out regret at the long budget of the short budget's best, cross-fitted over "
                  "the long table's seeds: for each seed, the short budget's best (its mean over "
                  "the other seeds) and the long budget's best (likewise) are both scored on that "
@@ -92,7 +102,7 @@ def network_key(key: str) -> str:
 def step_changes(short: ws.WholeSpace, long: ws.WholeSpace,
                  rng: np.random.Generator | None = None) -> pd.DataFrame:
     """Per step of the long table: both budgets' effects and directions, whether the answer
-    changed (SAME, CHANGES, NOT_SHOWN), and the change of the effect over the pairs working at both budgets (pp)."""
+    changed (SAME, SMALLER, LARGER, CHANGES, NOT_SHOWN), and the change of the effect over the pairs working at both budgets (pp)."""
     rng = rng or np.random.default_rng(RANDOM_SEED)
     works, pairs = {}, {}
     for side, space in (("short", short), ("long", long)):
@@ -125,17 +135,22 @@ def step_changes(short: ws.WholeSpace, long: ws.WholeSpace,
             **{f"{name}_{side}": effect[f"{name}_{side}"] for side in ("short", "long")
                for name in ("effect_pp", "ci_low_pp", "ci_high_pp", "working_pairs")},
             "direction_short": directions["short"], "direction_long": directions["long"],
-            "answer": _answer(directions["short"], directions["long"], low, high),
+            "answer": _answer(directions["short"], directions["long"], low, high,
+                              float(hodges_lehmann(change)) if len(change) else np.nan),
             "pairs_both": len(change),
             "change_pp": float(hodges_lehmann(change)) * 100 if len(change) else np.nan,
             "change_ci_low_pp": low * 100, "change_ci_high_pp": high * 100})
     return pd.DataFrame(rows)
 
 
-def _answer(short: int, long: int, change_low: float, change_high: float) -> str:
+def _answer(short: int, long: int, change_low: float, change_high: float,
+            change: float) -> str:
+    shown = change_low > 0 or change_high < 0
     if short == long:
-        return SAME
-    return CHANGES if change_low > 0 or change_high < 0 else NOT_SHOWN
+        if short == 0 or not shown or not abs(change) >= SEED_SD:
+            return SAME
+        return SMALLER if (change_low > 0) != (short > 0) else LARGER
+    return CHANGES if shown else NOT_SHOWN
 
 
 def transfer_regret(short: dict[str, dict[int, float]],

@@ -136,12 +136,26 @@ def _changed_sentence(change: bc.BudgetChange) -> str:
             f"{answers.DIRECTION_WORDS[row.direction_long]} at {long})"
             for row in steps[steps["answer"] == answer].itertuples())
     changes, flips = (int((steps["answer"] == answer).sum()) for answer in (bc.CHANGES, bc.NOT_SHOWN))
-    said = (f"Over these {networks} networks, {counted(changes, 'knob step')} of {len(steps)} "
-            f"{'changes' if changes == 1 else 'change'} answer from {short} to {long}"
+    said = (f"Over these {networks} networks, "
+            + (f"no knob step of {len(steps)} changes its answer" if not changes else
+               f"{counted(changes, 'knob step')} of {len(steps)} "
+               f"{'changes its' if changes == 1 else 'change their'} answer")
+            + f" from {short} to {long}"
             + (f": {named(bc.CHANGES)}" if changes else ""))
     if flips:
-        said += (f"; in {counted(flips, 'more step')} the direction differs but the change is "
+        said += (f"; in {counted(flips, 'more step' if changes else 'step')} the direction "
+                 "differs but the change is "
                  f"within its interval of zero: {named(bc.NOT_SHOWN)}")
+    for answer, words in ((bc.SMALLER, "smaller"), (bc.LARGER, "larger")):
+        kept = steps[steps["answer"] == answer]
+        if len(kept):
+            said += (f"; {counted(len(kept), 'step')} keep{'s' if len(kept) == 1 else ''} "
+                     f"{'its' if len(kept) == 1 else 'their'} direction with a {words} effect at "
+                     f"{long}: " + "; ".join(
+                         f"{KNOB_NAMES[row.knob]} "
+                         f"{answers.step_label(row.knob, row.low_value, row.high_value)} "
+                         f"(change {answers.signed(row.change_pp)} pp)"
+                         for row in kept.itertuples()))
     return said + "."
 
 
