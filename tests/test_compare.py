@@ -428,3 +428,31 @@ def test_compare_over_whole_epochs_on_designed_points_trains_nothing_and_prunes_
     assert set(zip(page["group"], page["budget"])) == {
         ("compare-faq", "1 epoch, 4 evaluations per epoch"),
         ("compare-slice", "3 epochs, 1 evaluation per epoch")}
+
+
+def test_a_sampler_settled_off_the_design_gets_its_remaining_trials_at_random(tmp_path):
+    """A sampler that only ever draws off the designed points (kernel 7 is in none) still ends
+    with exactly the trials asked for: past the draw limit, designed points drawn at random
+    through Optuna's queue, each marked with why."""
+    from bench.benchmark.compare import OFF_POINT_DRAW_FACTOR, _optimize_designed
+    from bench.search.spaces import load_space
+
+    (tmp_path / "slice.toml").write_text(SLICE)
+    space = load_space(str(tmp_path / "slice.toml"))
+    stuck = optuna.samplers.PartialFixedSampler({"kernel_size": 7},
+                                                optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(direction="maximize", sampler=stuck)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {"kernel_size": trial.suggest_int("kernel_size", 3, 7, step=2),
+                  "pool_size": trial.suggest_int("pool_size", 1, 3)}
+        if not space.designed(params):
+            raise optuna.TrialPruned()
+        return 0.5
+
+    _optimize_designed(study, objective, space, trials=4)
+    drawn = study.get_trials(deepcopy=False)
+    designed = [t for t in drawn if space.designed(t.params)]
+    assert len(designed) == 4
+    assert all(schema.ATTR_DRAWN_AT_RANDOM in t.user_attrs for t in designed)
+    assert len(drawn) - len(designed) == int(OFF_POINT_DRAW_FACTOR * 4 * 9 / 3)

@@ -25,6 +25,7 @@ first, so compare on the faq space needs no `grid` of its own.
 from __future__ import annotations
 
 import copy
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -64,7 +65,8 @@ POLL_SECONDS = 0.5
 # What a sampler is told of a draw outside a space's designed points: chance accuracy on ten
 # classes, what a collapsed network scores (_optimize_designed).
 OFF_POINT_VALUE = 0.1
-# A study stops with an error after this many times the draws that random sampling would need.
+# After this many times the draws that random sampling would need, a study whose sampler settled
+# off the design draws its remaining trials among the designed points at random (_optimize_designed).
 OFF_POINT_DRAW_FACTOR = 20
 # The "compare" attr's table fields, refreshed in every study after a run.
 COVERAGE_KEYS = ("best_in_table", "best_in_table_seeds", "best_config_in_table", "table_configs",
@@ -573,7 +575,9 @@ def _optimize_designed(study: optuna.Study, objective: Objective, space: SearchS
     faq-tutorial's 40 of 270, is a measuring plan, not a constraint a search meets), so it is not
     a trial: it costs nothing and is not written. The sampler is told it scored OFF_POINT_VALUE,
     so that every sampler learns to leave it (GP and CMA-ES ignore pruned trials, and GP then
-    proposes the same off point again and again).
+    proposes the same off point again and again). A sampler can still settle off the design (CMA-ES
+    did on faq-tutorial); past OFF_POINT_DRAW_FACTOR times the draws random sampling would need,
+    the study's remaining trials are designed points drawn at random, marked ATTR_DRAWN_AT_RANDOM.
     """
     def told(trial: optuna.Trial) -> float:
         try:
@@ -587,10 +591,14 @@ def _optimize_designed(study: optuna.Study, objective: Objective, space: SearchS
     limit = int(OFF_POINT_DRAW_FACTOR * trials * share)
     designed = 0
     grid = study.sampler if isinstance(study.sampler, optuna.samplers.GridSampler) else None
+    rng = np.random.default_rng(int(hashlib.sha256(study.study_name.encode()).hexdigest()[:8], 16))
     while designed < trials and not (grid is not None and grid.is_exhausted(study)):
         if len(study.get_trials(deepcopy=False)) >= limit:
-            raise RuntimeError(f"{study.study_name}: {limit} draws gave {designed} of {trials} "
-                               f"designed points of {space.name}; ask fewer --trials")
+            # The sampler has settled off the design (CMA-ES can): the rest of the study's trials
+            # are designed points drawn at random, through Optuna's queue, each marked so.
+            point = space.points[int(rng.integers(len(space.points)))]
+            study.enqueue_trial(point, user_attrs={schema.ATTR_DRAWN_AT_RANDOM: (
+                f"{limit} draws gave {designed} of {trials} designed points")})
         study.optimize(told, n_trials=1)
         designed += space.designed(study.get_trials(deepcopy=False)[-1].params)
 

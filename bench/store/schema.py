@@ -30,6 +30,7 @@ ATTR_EPOCHS_TRAINED = "epochs_trained"  # epochs (fractional) trained before the
 ATTR_TRAIN_IMAGES_PER_SECOND = "train_images_per_second"  # training throughput over the curve
 ATTR_WORKER = "worker"  # "host:pid" of the process running the trial (its weights are there)
 ATTR_WORKER_PROCESS = "worker_process"  # boot, pid namespace and start time of that process
+ATTR_DRAWN_AT_RANDOM = "drawn_at_random"  # compare: a designed point enqueued at random (why)
 ATTR_CONFIRM_ROLE = "confirm_role"  # confirm: "top" (one of the top K) or "sweep" (a neighbour)
 # Per trained trial, the network's size and speed: the fields of mnist_cnn.metrics.ModelMetrics.
 ATTR_PARAMETERS = "parameters"
