@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pandas as pd
 from click.testing import CliRunner
@@ -98,8 +100,9 @@ def test_a_fresh_clone_reports_the_shipped_reference_answers(tmp_path):
     assert "- The faq space at one epoch: 220 configs, 3 seeds each" in summary
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Answers from the reference table (faq space, one epoch, faq-cpu.jsonl)" in page
-    answers_at = page.index(">Answers from the reference table")
-    assert answers_at < page.index("effect pp (95% CI)") < page.index(">Failing configs")
+    answers_at = re.search(r'<h2[^>]*>Answers from the reference table', page).start()
+    failing_at = re.search(r'<h2[^>]*>Failing configs', page).start()  # the headings, not the TOC
+    assert answers_at < page.index("effect pp (95% CI)", answers_at) < failing_at
     steps = pd.read_csv(tmp_path / "report" / "reference_faq_cpu.csv")
     assert {"knob", "step", "effect_pp", "ci_low_pp", "ci_high_pp", "pairs_won", "verdict",
             "budget", "all_pairs_mean_pp"} <= set(steps.columns)

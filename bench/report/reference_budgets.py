@@ -189,7 +189,7 @@ def _regret_sentence(change: bc.BudgetChange) -> str:
 def _pick_sentences(change: bc.BudgetChange) -> list[str]:
     """One sentence per named pick (the manifest's `picks`) measured at the long budget."""
     long = answers.budget(change.long.epochs)
-    return [f"{capitalized(label)} ({_network(change, rows['pick'].iloc[0])}) has a held-out "
+    return [f"{capitalized(label)}, {_network(change, rows['pick'].iloc[0])}, has a held-out "
             f"regret at {long} of {_regret(rows)} against the "
             f"{_adjective(change.long.epochs)} best."
             for label, rows in change.picks.groupby("label", sort=False)]
