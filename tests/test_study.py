@@ -54,6 +54,38 @@ def test_storage_error_hides_password():
         open_storage("nosuchdb://x")
 
 
+def test_a_process_that_loses_the_race_to_create_sqlite_tables_opens_them_on_retry(
+        tmp_path, monkeypatch):
+    """Two grids started together on a new study: SQLite tells the loser "table studies already
+    exists" (seen 2026-12-07); it retries and opens the tables the winner made. Any other
+    operational error is refused at once."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import bench.store.storage as storage
+
+    real, calls = storage._rdb_storage, []
+
+    def racing(*args, message="table studies already exists"):
+        calls.append(args[0])
+        if len(calls) == 1:
+            optuna.storages.RDBStorage(args[0])  # the winner makes the tables meanwhile
+            raise OperationalError("CREATE TABLE studies", {}, sqlite3.OperationalError(message))
+        return real(*args)
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    monkeypatch.setattr(storage, "_rdb_storage", racing)
+    assert isinstance(open_storage(url), optuna.storages.RDBStorage) and len(calls) == 2
+
+    calls.clear()
+    monkeypatch.setattr(storage, "_rdb_storage", lambda *args: racing(
+        *args, message="unable to open database file"))
+    with pytest.raises(StorageError, match="unable to open database file"):
+        open_storage(f"sqlite:///{tmp_path / 'other.db'}")
+    assert len(calls) == 1
+
+
 def test_open_study_stores_settings_and_refuses_other_settings(tmp_path):
     settings = SearchSettings(results_dir=tmp_path, epochs=2)
     space = load_space("faq")

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from bench.store import layout
 from bench.store.damage import STUDY_ADVICE, STUDY_TABLES, check_sqlite_file, journal_damage
@@ -50,16 +50,25 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             return _rdb_storage(url, heartbeat_interval, grace_period)
-        except (IntegrityError, ProgrammingError):
+        except Exception as error:  # driver errors vary widely; all mean "cannot open"
+            if not _lost_table_race(error):
+                reason = (str(error).strip().splitlines()[0] if str(error).strip()
+                          else type(error).__name__)
+                raise StorageError(f"cannot open storage {hidden_url(url)}: {reason}") from None
             # Workers or machines starting together on a fresh database race to create
             # Optuna's tables; the loser finds them made on the next attempt.
             if attempt == STORAGE_ATTEMPTS - 1:
                 raise StorageError(f"cannot create Optuna's tables in {hidden_url(url)}") from None
             time.sleep(1.0 + attempt)
-        except Exception as error:  # driver errors vary widely; all mean "cannot open"
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise StorageError(f"cannot open storage {hidden_url(url)}: {reason}") from None
     raise AssertionError("unreachable")
+
+
+def _lost_table_race(error: Exception) -> bool:
+    """Whether opening failed because another process created Optuna's tables at the same moment:
+    PostgreSQL says so as an integrity or programming error, SQLite as "table ... already exists"
+    (two `grid` processes started together on a new study, 2026-12-07)."""
+    return (isinstance(error, (IntegrityError, ProgrammingError))
+            or (isinstance(error, OperationalError) and "already exists" in str(error)))
 
 
 def open_journal(path: Path) -> optuna.storages.JournalStorage:
