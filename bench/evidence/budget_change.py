@@ -60,7 +60,10 @@ REGRET_METHOD = ("held-out regret at the long budget of the short budget's best,
                  "the long table's seeds: for each seed, the short budget's best (its mean over "
                  "the other seeds) and the long budget's best (likewise) are both scored on that "
                  "seed alone; regret is the long best's score minus the pick's, in pp; the estimate "
-                 "is the mean over the seeds, shown with its range")
+                 "is the mean over the seeds, shown with its range; a pick made elsewhere (the "
+                 "long table manifest's picks, such as the default search's) is scored the same "
+                 "way; the long best is chosen among the measured networks only, so each regret "
+                 "is a lower bound of the regret against the whole space")
 
 
 @dataclass(frozen=True)
