@@ -589,17 +589,18 @@ def _optimize_designed(study: optuna.Study, objective: Objective, space: SearchS
 
     share = len(space.grid_points()) / len(space.points)
     limit = int(OFF_POINT_DRAW_FACTOR * trials * share)
-    designed = 0
+    drawn = designed = 0
     grid = study.sampler if isinstance(study.sampler, optuna.samplers.GridSampler) else None
     rng = np.random.default_rng(int(hashlib.sha256(study.study_name.encode()).hexdigest()[:8], 16))
     while designed < trials and not (grid is not None and grid.is_exhausted(study)):
-        if len(study.get_trials(deepcopy=False)) >= limit:
+        if drawn >= limit:
             # The sampler has settled off the design (CMA-ES can): the rest of the study's trials
             # are designed points drawn at random, through Optuna's queue, each marked so.
             point = space.points[int(rng.integers(len(space.points)))]
             study.enqueue_trial(point, user_attrs={schema.ATTR_DRAWN_AT_RANDOM: (
                 f"{limit} draws gave {designed} of {trials} designed points")})
         study.optimize(told, n_trials=1)
+        drawn += 1
         designed += space.designed(study.get_trials(deepcopy=False)[-1].params)
 
 

@@ -60,6 +60,7 @@ METHOD = ("paired runs (same base config, same seed) along FC width; per step th
           f"outcome with width ({PERMUTATIONS:,} permutations of widths within each base and "
           f"seed, one-sided), Holm-adjusted over the {len(OUTCOMES)} outcomes, "
           f"{decisions.ALPHA:g}")
+DEFINITION = f"Over-fitting: {METHOD}."  # the line a report's Definitions fold gives it
 
 
 # ---------------------------------------------------------------- one run

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.store.damage import error_line
 from bench.store.layout import FINETUNE_CONFIG, FINETUNE_EXPORT, FINETUNE_WEIGHTS
 from mnist_cnn.data import MEAN, STD, DataError, ImageSet, describe_data, load_test_set
 from mnist_cnn.model import NUM_CLASSES, CNNConfig, build_model
@@ -131,8 +132,8 @@ def load_saved_model(path: Path, device: torch.device) -> nn.Module:
         model = build_model(CNNConfig(**config_dict))
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except (OSError, RuntimeError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"cannot load {path} with {config_path.name}: {reason}") from None
+        raise DataError(f"cannot load {path} with {config_path.name}: "
+                        f"{error_line(error)}") from None
     return prepare_model(model, device)
 
 

@@ -107,7 +107,7 @@ def budgets_section(evidence: Evidence) -> Section | None:
     lines: list[str | Folded] = [*agreement_sentences(evidence),
                                  *overfitting_sentences(evidence)]
     if any(budget.fc_overfitting for budget in evidence.budgets[1:]):
-        lines.append(Folded("Definitions", ["Over-fitting: " + of.METHOD + "."]))
+        lines.append(Folded("Definitions", [of.DEFINITION]))
     for budget in evidence.budgets[1:]:
         lines.append(Folded(f"Every config against the best at {epochs_label(budget.epochs)}",
                             budget.headline))

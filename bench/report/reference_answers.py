@@ -119,13 +119,17 @@ def failing_groups(space: WholeSpace) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- sentences
 
+def seeds_each(space: WholeSpace) -> str:
+    """How many seeds each config has: '3', or '2 to 3'."""
+    low, high = space.configs["seeds"].min(), space.configs["seeds"].max()
+    return f"{low}" if low == high else f"{low} to {high}"
+
+
 def lead(space: WholeSpace) -> str:
     effects = space.working
     working = len(space.configs) - len(effects.failing)
-    low, high = space.configs["seeds"].min(), space.configs["seeds"].max()
-    seeds = f"{low}" if low == high else f"{low} to {high}"
     return (f"The {space.space} space at {budget(space.epochs)}: {len(space.configs)} configs, "
-            f"{seeds} seeds each; {working} work (their mean within {we.WORKING_GAP * 100:g} pp "
+            f"{seeds_each(space)} seeds each; {working} work (their mean within {we.WORKING_GAP * 100:g} pp "
             f"of the best, {effects.best_mean * 100:.2f}%). An effect is the Hodges-Lehmann "
             "estimate of the paired differences among pairs whose configs both work, with a "
             f"{we.CONFIDENCE:.0%} bootstrap interval over clusters of configs that differ only "

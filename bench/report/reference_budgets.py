@@ -65,7 +65,7 @@ def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], sho
     scope, long_scope = f"{short_name} against {long_name}", long_name
     changed, ranking, overfitting = _sentences(change, long_rows)
     methods = [capitalized(bc.CHANGE_METHOD) + ".", capitalized(AGREEMENT_METHOD) + ".",
-               capitalized(bc.REGRET_METHOD) + ".", "Over-fitting: " + of.METHOD + "."]
+               capitalized(bc.REGRET_METHOD) + ".", of.DEFINITION]
     sections = [
         Section(f"The FAQ at {short} and at {long} ({scope})", lines=[changed],
                 tables=[(f"Each knob step at both budgets, over the same "
@@ -74,24 +74,22 @@ def budget_section(change: bc.BudgetChange, long_rows: list[dict[str, Any]], sho
         Section(f"Does a large FC layer over-fit? At {long} ({long_scope})",
                 lines=[*overfitting, Folded("Definitions", methods)])]
     markdown = budgets_markdown(change, table, (changed, ranking, overfitting),
-                                [short_name, long_name], long_rows)
+                                [short_name, long_name])
     return sections, [changed, *ranking, *overfitting], table, markdown
 
 
 def budgets_markdown(change: bc.BudgetChange, table: pd.DataFrame,
-                     sentences: tuple[str, list[str], list[str]], names: list[str],
-                     long_rows: list[dict[str, Any]]) -> str:
+                     sentences: tuple[str, list[str], list[str]], names: list[str]) -> str:
     """The block the README's section on the two budgets is, between its markers: regenerate it
     with `mnist-bench report` (reference_<long>_against_<short>_answers.md) and paste it.
     `table` is side_by_side(change), `sentences` _sentences(change, long_rows), `names` the
     short and long tables' file names."""
     short, long = answers.budget(change.short.epochs), answers.budget(change.long.epochs)
     (short_name, long_name), (changed, ranking, overfitting) = names, sentences
-    seeds = sorted({len(v) for v in bc.network_seeds(long_rows).values()})
     lines = [START,
              f"The same {len(change.long.configs)} networks at {short} ({short_name}) and at "
-             f"{long} ({long_name}), {'-'.join(map(str, seeds))} seeds each; each step's effect "
-             "among the networks that work at that budget, by the method above.", "",
+             f"{long} ({long_name}), {answers.seeds_each(change.long)} seeds each; each step's "
+             "effect among the networks that work at that budget, by the method above.", "",
              f"| knob | step | {short}, pp (95% CI) | {long}, pp (95% CI) | change, pp (95% CI) "
              "| answer |", "|---|---|---|---|---|---|"]
     for _, row in table.iterrows():

@@ -15,6 +15,12 @@ CURVE_TABLE_ADVICE = ("restore it from a copy, or move it aside (a new table sta
                       "`mnist-bench merge-curves` adds the rows of a good copy)")
 
 
+def error_line(error: BaseException) -> str:
+    """An error in one line: its message's first line, or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class DamagedFile(ValueError):
     """A stored file that is there but cannot be read: bad input, with what to do about it."""
 
@@ -59,6 +65,6 @@ def check_curve_table(path: Path | str) -> None:
 
 def journal_damage(path: Path | str, error: ValueError) -> DamagedFile:
     """The one-line error for a journal file Optuna could not replay (a line that is not JSON)."""
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return DamagedFile(f"compare journal {path} is damaged ({reason}); restore it from a copy, "
-                       "or move it aside (compare then runs the group's studies again)")
+    return DamagedFile(f"compare journal {path} is damaged ({error_line(error)}); restore it "
+                       "from a copy, or move it aside (compare then runs the group's studies "
+                       "again)")

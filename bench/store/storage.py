@@ -19,7 +19,8 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from bench.store import layout
-from bench.store.damage import STUDY_ADVICE, STUDY_TABLES, check_sqlite_file, journal_damage
+from bench.store.damage import (STUDY_ADVICE, STUDY_TABLES, check_sqlite_file, error_line,
+                                journal_damage)
 
 STORAGE_ATTEMPTS = 4
 MAX_RETRY = 2  # a trial whose worker dies is run again at most this many times, then replaced
@@ -52,9 +53,8 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL,
             return _rdb_storage(url, heartbeat_interval, grace_period)
         except Exception as error:  # driver errors vary widely; all mean "cannot open"
             if not _lost_table_race(error):
-                reason = (str(error).strip().splitlines()[0] if str(error).strip()
-                          else type(error).__name__)
-                raise StorageError(f"cannot open storage {hidden_url(url)}: {reason}") from None
+                raise StorageError(f"cannot open storage {hidden_url(url)}: "
+                                   f"{error_line(error)}") from None
             # Workers or machines starting together on a fresh database race to create
             # Optuna's tables; the loser finds them made on the next attempt.
             if attempt == STORAGE_ATTEMPTS - 1:

@@ -15,7 +15,7 @@ import optuna
 from sqlalchemy.engine import make_url
 
 from bench.store import layout, schema
-from bench.store.damage import DamagedFile
+from bench.store.damage import DamagedFile, error_line
 from bench.store.storage import hidden_url, open_journal, open_storage, storage_url
 
 LISTED = 6  # names a message lists before "and N more"
@@ -42,8 +42,7 @@ def root_cause(error: BaseException) -> str:
     database's "database disk image is malformed" in a guess about too long values."""
     while error.__cause__ is not None:
         error = error.__cause__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return error_line(error)
 
 
 def _searched(storage: optuna.storages.BaseStorage) -> list[str]:
